@@ -1,0 +1,241 @@
+//! The insured person as pricing sees them: birth date, gender and the insurance age
+//! (보험나이) derived from them on a given date.
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Parses `YYYY-MM-DD` without going through chrono's format machinery, which costs more
+/// than a whole quote on the burst path.
+pub fn parse_iso_date(text: &str) -> Result<NaiveDate, String> {
+    let bytes = text.as_bytes();
+    let shape_ok = bytes.len() == 10
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+    if !shape_ok {
+        return Err(format!("expected a date as YYYY-MM-DD, got {text:?}"));
+    }
+    let num = |range: std::ops::Range<usize>| {
+        bytes[range]
+            .iter()
+            .fold(0u32, |acc, b| acc * 10 + u32::from(b - b'0'))
+    };
+    let (year, month, day) = (num(0..4), num(5..7), num(8..10));
+    i32::try_from(year)
+        .ok()
+        .and_then(|y| NaiveDate::from_ymd_opt(y, month, day))
+        .ok_or_else(|| format!("{text:?} is not a calendar date"))
+}
+
+/// A date written and read as `YYYY-MM-DD` (the quote date, the contract date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IsoDate(pub NaiveDate);
+
+impl Serialize for IsoDate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0.format("%Y-%m-%d"))
+    }
+}
+
+impl<'de> Deserialize<'de> for IsoDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = IsoDate;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a date as \"YYYY-MM-DD\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IsoDate, E> {
+                parse_iso_date(v).map(IsoDate).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// Birth date of a living customer: from 1900-01-01 on. Whether it lies before the quote
+/// date is checked where both are known ([`InsuranceAge::at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct BirthDate(IsoDate);
+
+impl BirthDate {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::new(parse_iso_date(text)?)
+    }
+
+    pub fn new(date: NaiveDate) -> Result<Self, String> {
+        if date.year() < 1900 {
+            return Err(format!("birth date {date} is before 1900-01-01"));
+        }
+        Ok(BirthDate(IsoDate(date)))
+    }
+
+    pub fn date(self) -> NaiveDate {
+        self.0.0
+    }
+}
+
+impl<'de> Deserialize<'de> for BirthDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let IsoDate(date) = IsoDate::deserialize(deserializer)?;
+        BirthDate::new(date).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gender {
+    Male,
+    Female,
+}
+
+impl Gender {
+    pub const ALL: [Gender; 2] = [Gender::Male, Gender::Female];
+
+    pub fn index(self) -> usize {
+        match self {
+            Gender::Male => 0,
+            Gender::Female => 1,
+        }
+    }
+}
+
+impl fmt::Display for Gender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Gender::Male => "male",
+            Gender::Female => "female",
+        })
+    }
+}
+
+/// Who is insured: all that pricing needs to know of a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Insured {
+    pub birth_date: BirthDate,
+    pub gender: Gender,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AgeError {
+    #[error("the date {date} is before the birth date {birth}")]
+    BeforeBirth { birth: NaiveDate, date: NaiveDate },
+    #[error("an age above {max} years on {date} is not plausible", max = InsuranceAge::MAX)]
+    Implausible { date: NaiveDate },
+}
+
+/// 보험나이: the age in whole years on a date, where a remainder of six months or more
+/// counts as one more year (standard policy terms art. 21).
+///
+/// Months are counted as 민법 §160 counts them: a month is complete on the same day of
+/// the month, and when that day does not exist in the month (a 31st, or 29 February in a
+/// common year) it is complete when the month ends, i.e. on the 1st of the next month.
+/// So someone born on 29 February has their birthday on 1 March in common years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct InsuranceAge(u8);
+
+impl InsuranceAge {
+    pub const MAX: u8 = 150;
+
+    pub fn at(birth: BirthDate, date: NaiveDate) -> Result<InsuranceAge, AgeError> {
+        let birth = birth.date();
+        // Whole months elapsed. "day >= birth day" is right even when the birth day does
+        // not exist in the current month: then the day is always smaller, and the month
+        // completes on the 1st of the next month, as the rule above says.
+        let months = (i64::from(date.year()) - i64::from(birth.year())) * 12
+            + (i64::from(date.month()) - i64::from(birth.month()))
+            - i64::from(date.day() < birth.day());
+        if date < birth {
+            return Err(AgeError::BeforeBirth { birth, date });
+        }
+        let years = months / 12 + i64::from(months % 12 >= 6);
+        u8::try_from(years)
+            .ok()
+            .filter(|&y| y <= Self::MAX)
+            .map(InsuranceAge)
+            .ok_or(AgeError::Implausible { date })
+    }
+
+    pub const fn years(self) -> u8 {
+        self.0
+    }
+}
+
+impl fmt::Display for InsuranceAge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}세", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(birth: &str, on: &str) -> u8 {
+        let birth = BirthDate::parse(birth).expect("test birth date");
+        let on = parse_iso_date(on).expect("test date");
+        InsuranceAge::at(birth, on).expect("test age").years()
+    }
+
+    #[test]
+    fn design_examples() {
+        assert_eq!(age("1988-10-02", "2014-04-13"), 26);
+        assert_eq!(age("1983-03-01", "2023-01-01"), 40);
+    }
+
+    #[test]
+    fn exactly_six_months_counts_as_a_year() {
+        assert_eq!(age("1990-01-15", "2020-07-15"), 31);
+        assert_eq!(age("1990-01-15", "2020-07-14"), 30);
+    }
+
+    #[test]
+    fn the_birthday_itself_and_the_day_before() {
+        assert_eq!(age("1990-05-20", "2020-05-20"), 30);
+        assert_eq!(age("1990-05-20", "2020-05-19"), 30); // 29 y 11 m rounds up
+        assert_eq!(age("1990-05-20", "2019-11-19"), 29); // 29 y 5 m
+        assert_eq!(age("1990-05-20", "2019-11-20"), 30); // 29 y 6 m
+        assert_eq!(age("2000-01-01", "2000-01-01"), 0);
+    }
+
+    #[test]
+    fn twenty_ninth_of_february() {
+        // Half-birthday of 29 Feb is 29 Aug.
+        assert_eq!(age("1996-02-29", "2022-08-28"), 26);
+        assert_eq!(age("1996-02-29", "2022-08-29"), 27);
+        // In a leap year the birthday is 29 Feb.
+        assert_eq!(age("1996-02-29", "2024-02-29"), 28);
+        // A month ending on a day that does not exist completes on the 1st of the next
+        // month: born 31 Aug, six months are complete on 1 March, not on 28 February.
+        assert_eq!(age("1990-08-31", "2021-02-28"), 30);
+        assert_eq!(age("1990-08-31", "2021-03-01"), 31);
+        assert_eq!(age("1996-02-29", "2024-02-28"), 28); // 27 y 11 m
+    }
+
+    #[test]
+    fn refuses_dates_before_birth_and_implausible_ages() {
+        let birth = BirthDate::parse("2000-06-01").expect("birth");
+        let before = parse_iso_date("2000-05-31").expect("date");
+        assert!(matches!(InsuranceAge::at(birth, before), Err(AgeError::BeforeBirth { .. })));
+        let far = parse_iso_date("2300-01-01").expect("date");
+        assert!(matches!(InsuranceAge::at(birth, far), Err(AgeError::Implausible { .. })));
+    }
+
+    #[test]
+    fn parses_iso_dates_strictly() {
+        assert!(parse_iso_date("2026-11-24").is_ok());
+        assert!(parse_iso_date("2026-02-30").is_err());
+        assert!(parse_iso_date("2026-2-03").is_err());
+        assert!(parse_iso_date("26-11-2024").is_err());
+        assert!(parse_iso_date("2026-11-24T00:00").is_err());
+        assert!(parse_iso_date("２０２６-11-24").is_err());
+        assert!(BirthDate::parse("1899-12-31").is_err());
+    }
+}

@@ -1,0 +1,94 @@
+//! Money is integer won (원). Actuarial factors may be `f64`; the conversion to won happens
+//! once, in [`Won::truncate`], by the rule of DESIGN.md (원 미만 절사: drop the fraction).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An amount of Korean won. Never negative, never fractional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Won(u64);
+
+impl Won {
+    pub const ZERO: Won = Won(0);
+
+    pub const fn new(amount: u64) -> Self {
+        Won(amount)
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The one rounding rule: an exact won amount computed in `f64` is truncated to the
+    /// won. `None` for values that are not a finite, non-negative amount that fits.
+    pub fn truncate(amount: f64) -> Option<Won> {
+        // 2^63 is far above any premium and keeps the cast exact-or-truncating.
+        if amount.is_finite() && (0.0..9.2e18).contains(&amount) {
+            Some(Won(amount as u64))
+        } else {
+            None
+        }
+    }
+
+    pub fn checked_add(self, other: Won) -> Option<Won> {
+        self.0.checked_add(other.0).map(Won)
+    }
+
+    pub fn checked_sub(self, other: Won) -> Option<Won> {
+        self.0.checked_sub(other.0).map(Won)
+    }
+
+    pub fn checked_mul(self, times: u64) -> Option<Won> {
+        self.0.checked_mul(times).map(Won)
+    }
+
+    /// Whether this amount is a whole number of `unit`s (a zero unit divides nothing).
+    pub fn is_multiple_of(self, unit: Won) -> bool {
+        unit.0 != 0 && self.0 % unit.0 == 0
+    }
+}
+
+impl fmt::Display for Won {
+    /// `12,345원`: thousands separators, as amounts are shown to Korean customers.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.0.to_string();
+        let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 3);
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(ch);
+        }
+        write!(f, "{out}원")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_the_fraction_once() {
+        assert_eq!(Won::truncate(12_345.999), Some(Won::new(12_345)));
+        assert_eq!(Won::truncate(0.4), Some(Won::ZERO));
+        assert_eq!(Won::truncate(-0.1), None);
+        assert_eq!(Won::truncate(f64::NAN), None);
+        assert_eq!(Won::truncate(f64::INFINITY), None);
+    }
+
+    #[test]
+    fn displays_with_separators() {
+        assert_eq!(Won::new(0).to_string(), "0원");
+        assert_eq!(Won::new(999).to_string(), "999원");
+        assert_eq!(Won::new(1_000).to_string(), "1,000원");
+        assert_eq!(Won::new(100_000_000).to_string(), "100,000,000원");
+    }
+
+    #[test]
+    fn multiples() {
+        assert!(Won::new(10_000_000).is_multiple_of(Won::new(1_000_000)));
+        assert!(!Won::new(10_500_000).is_multiple_of(Won::new(1_000_000)));
+        assert!(!Won::new(10).is_multiple_of(Won::ZERO));
+    }
+}

@@ -1,0 +1,483 @@
+//! Products (상품): a versioned definition with its rate basis (예정기초율) and
+//! underwriting rules (인수조건). [`ProductSpec`] is the JSON shape; [`Product`] is a spec
+//! that has been checked as a whole, with every reason listed when it makes no sense.
+
+use super::money::Won;
+use super::mortality::MortalityTable;
+use super::period::{MAX_PERIOD_YEARS, PaymentCycle};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// Largest sum insured any product may allow: keeps every amount exact in `f64`.
+pub const MAX_SUM_INSURED: u64 = 10_000_000_000_000; // 10조 원
+
+/// `TERM-20`, `WL_01`: 1 to 32 of A–Z, 0–9, `-`, `_`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ProductCode(String);
+
+impl ProductCode {
+    pub fn parse(text: &str) -> Result<ProductCode, String> {
+        let ok = (1..=32).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if ok {
+            Ok(ProductCode(text.to_owned()))
+        } else {
+            Err(format!(
+                "product code {text:?} must be 1 to 32 characters of A-Z, 0-9, '-' and '_'"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProductCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the product pays: on death within the term (정기), on death within the term or
+/// survival to its end (양로), or on death whenever it happens (종신).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CoverageKind {
+    Term,
+    Endowment,
+    WholeLife,
+}
+
+impl fmt::Display for CoverageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CoverageKind::Term => "정기보험",
+            CoverageKind::Endowment => "양로보험",
+            CoverageKind::WholeLife => "종신보험",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProductSpec {
+    pub code: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    pub coverage: CoverageKind,
+    pub rate_basis: RateBasisSpec,
+    pub underwriting: UnderwritingSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateBasisSpec {
+    /// 예정이율 i, e.g. 0.025.
+    pub interest: f64,
+    pub mortality: MortalitySpec,
+    pub loadings: Loadings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "table", rename_all = "lowercase", deny_unknown_fields)]
+pub enum MortalitySpec {
+    /// The built-in Standard Ultimate Life Table, unisex.
+    Sult,
+    /// The product's own table per gender.
+    Custom { male: TableSpec, female: TableSpec },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TableSpec {
+    pub start_age: u8,
+    pub qx: Vec<f64>,
+}
+
+/// Expense loadings per unit of sum insured, except γ, a share of the gross premium.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Loadings {
+    /// α: acquisition (신계약비), once.
+    pub alpha: f64,
+    /// β: maintenance (유지비) a year while premiums are paid.
+    pub beta: f64,
+    /// β': maintenance a year after the payment period (납입완료 후).
+    pub beta_prime: f64,
+    /// γ: collection (수금비), a share of the gross premium.
+    pub gamma: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UnderwritingSpec {
+    pub entry_age: AgeRange,
+    /// Highest age at the end of cover; required for term and endowment products,
+    /// meaningless (and refused) for whole life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_maturity_age: Option<u8>,
+    pub sum_insured: SumInsuredRule,
+    /// Years of cover offered (term, endowment); ignored for whole life.
+    #[serde(default)]
+    pub coverage_periods: Vec<u32>,
+    pub payment_periods: Vec<u32>,
+    pub payment_cycles: Vec<PaymentCycle>,
+    #[serde(default)]
+    pub min_installment: Won,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgeRange {
+    pub min: u8,
+    pub max: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SumInsuredRule {
+    pub min: Won,
+    pub max: Won,
+    pub unit: Won,
+}
+
+/// A product definition that makes sense, with its tables and its sets of allowed
+/// periods ready for O(1) checks. Only [`Product::new`] makes one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    spec: ProductSpec,
+    code: ProductCode,
+    version: u32,
+    /// Indexed by [`super::customer::Gender::index`]; SULT products share one table.
+    tables: [Arc<MortalityTable>; 2],
+    coverage_years: YearSet,
+    payment_years: YearSet,
+    cycles: u8,
+}
+
+/// A set of years 1..=127 as a bit mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct YearSet(u128);
+
+impl YearSet {
+    fn from_years(years: &[u32]) -> YearSet {
+        YearSet(
+            years
+                .iter()
+                .filter(|&&y| y < 128)
+                .fold(0, |mask, &y| mask | 1u128 << y),
+        )
+    }
+
+    #[inline]
+    pub fn contains(self, years: u8) -> bool {
+        years < 128 && self.0 & (1u128 << years) != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = u8> {
+        (0u8..128).filter(move |&y| self.contains(y))
+    }
+
+    pub fn max(self) -> Option<u8> {
+        (self.0 != 0).then(|| 127 - self.0.leading_zeros() as u8)
+    }
+
+    pub fn min(self) -> Option<u8> {
+        (self.0 != 0).then(|| self.0.trailing_zeros() as u8)
+    }
+}
+
+impl fmt::Display for YearSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for y in self.iter() {
+            if !first {
+                f.write_str(", ")?;
+            }
+            first = false;
+            write!(f, "{y}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every reason a product definition was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the product definition was refused: {}", .reasons.join("; "))]
+pub struct InvalidProduct {
+    pub reasons: Vec<String>,
+}
+
+impl Product {
+    /// Checks the whole definition and lists every reason it makes no sense. A missing
+    /// version becomes 1 (the catalog assigns versions when it registers products).
+    pub fn new(spec: ProductSpec) -> Result<Product, InvalidProduct> {
+        let mut reasons = Vec::new();
+        let code = ProductCode::parse(&spec.code).map_err(|r| reasons.push(r)).ok();
+        if spec.name.trim().is_empty() {
+            reasons.push("the product name is empty".to_owned());
+        } else if spec.name.chars().count() > 100 {
+            reasons.push("the product name is longer than 100 characters".to_owned());
+        }
+        let version = spec.version.unwrap_or(1);
+        if version == 0 {
+            reasons.push("versions start at 1".to_owned());
+        }
+
+        let basis = &spec.rate_basis;
+        if !basis.interest.is_finite() || !(0.0..=0.2).contains(&basis.interest) {
+            reasons.push(format!(
+                "interest {} is outside [0, 0.2] (a rate of at most 20% a year, never negative)",
+                basis.interest
+            ));
+        }
+        let l = basis.loadings;
+        for (name, value, max) in [
+            ("alpha", l.alpha, 1.0),
+            ("beta", l.beta, 1.0),
+            ("betaPrime", l.beta_prime, 1.0),
+            ("gamma", l.gamma, 0.5),
+        ] {
+            if !value.is_finite() || !(0.0..=max).contains(&value) {
+                reasons.push(format!("loading {name} = {value} is outside [0, {max}]"));
+            }
+        }
+
+        let tables = match &basis.mortality {
+            MortalitySpec::Sult => {
+                let sult = MortalityTable::sult();
+                Some([Arc::clone(&sult), sult])
+            }
+            MortalitySpec::Custom { male, female } => {
+                let mut build = |gender: &str, t: &TableSpec| {
+                    MortalityTable::new(t.start_age, t.qx.clone())
+                        .map_err(|rs| {
+                            reasons.extend(rs.into_iter().map(|r| format!("{gender} table: {r}")))
+                        })
+                        .ok()
+                };
+                let (m, f) = (build("male", male), build("female", female));
+                m.zip(f).map(|(m, f)| [Arc::new(m), Arc::new(f)])
+            }
+        };
+
+        let uw = &spec.underwriting;
+        let entry = uw.entry_age;
+        if entry.min > entry.max {
+            reasons.push(format!(
+                "entry age min {} is above max {}",
+                entry.min, entry.max
+            ));
+        }
+        let si = uw.sum_insured;
+        if si.unit == Won::ZERO {
+            reasons.push("the sum insured unit is 0".to_owned());
+        }
+        if si.min == Won::ZERO {
+            reasons.push("the minimum sum insured is 0".to_owned());
+        }
+        if si.min > si.max {
+            reasons.push(format!(
+                "sum insured min {} is above max {}",
+                si.min.get(),
+                si.max.get()
+            ));
+        }
+        if si.max.get() > MAX_SUM_INSURED {
+            reasons.push(format!(
+                "sum insured max {} is above the supported {MAX_SUM_INSURED}",
+                si.max.get()
+            ));
+        }
+        if si.unit != Won::ZERO && !(si.min.is_multiple_of(si.unit)) {
+            reasons.push(format!(
+                "sum insured min {} is not a multiple of the unit {}",
+                si.min.get(),
+                si.unit.get()
+            ));
+        }
+
+        let check_years = |what: &str, years: &[u32], reasons: &mut Vec<String>| {
+            if years.is_empty() {
+                reasons.push(format!("no {what} periods are offered"));
+            }
+            for &y in years {
+                if y == 0 || y > u32::from(MAX_PERIOD_YEARS) {
+                    reasons.push(format!(
+                        "{what} period {y} is outside 1 to {MAX_PERIOD_YEARS} years"
+                    ));
+                }
+            }
+        };
+        let whole_life = spec.coverage == CoverageKind::WholeLife;
+        if !whole_life {
+            check_years("coverage", &uw.coverage_periods, &mut reasons);
+        }
+        check_years("payment", &uw.payment_periods, &mut reasons);
+        if uw.payment_cycles.is_empty() {
+            reasons.push("no payment cycles are offered".to_owned());
+        }
+        let coverage_years = YearSet::from_years(&uw.coverage_periods);
+        let payment_years = YearSet::from_years(&uw.payment_periods);
+
+        match (whole_life, uw.max_maturity_age) {
+            (true, Some(_)) => reasons.push(
+                "maxMaturityAge does not apply to whole-life cover, which runs to the end of the table"
+                    .to_owned(),
+            ),
+            (false, None) => reasons.push(format!(
+                "maxMaturityAge is required for {} cover",
+                if spec.coverage == CoverageKind::Term { "term" } else { "endowment" }
+            )),
+            (false, Some(max_maturity)) => {
+                if let (Some(longest_pay), Some(longest_cover)) =
+                    (payment_years.max(), coverage_years.max())
+                    && longest_pay > longest_cover
+                {
+                    reasons.push(format!(
+                        "payment period {longest_pay} is longer than the longest coverage period {longest_cover}"
+                    ));
+                }
+                if let Some(shortest) = coverage_years.min()
+                    && u16::from(entry.min) + u16::from(shortest) > u16::from(max_maturity)
+                {
+                    reasons.push(format!(
+                        "no entry age can take any coverage period: {} + {shortest} years is past maxMaturityAge {max_maturity}",
+                        entry.min
+                    ));
+                }
+            }
+            (true, None) => {}
+        }
+
+        if let Some(tables) = &tables {
+            for (gender, table) in ["male", "female"].iter().zip(tables.iter()) {
+                // ω + 1: the age at which the table has no one left.
+                let end = u16::from(table.last_age()) + 1;
+                if entry.min < table.start_age() {
+                    reasons.push(format!(
+                        "the {gender} table starts at age {}, above the minimum entry age {}",
+                        table.start_age(),
+                        entry.min
+                    ));
+                }
+                if u16::from(entry.max) > u16::from(table.last_age()) {
+                    reasons.push(format!(
+                        "the {gender} table ends at age {}, below the maximum entry age {}",
+                        table.last_age(),
+                        entry.max
+                    ));
+                }
+                if let Some(max_maturity) = uw.max_maturity_age
+                    && !whole_life
+                    && u16::from(max_maturity) > end
+                {
+                    reasons.push(format!(
+                        "the {gender} table is too short for maxMaturityAge {max_maturity}: it ends at age {}",
+                        table.last_age()
+                    ));
+                }
+                if whole_life
+                    && let Some(longest_pay) = payment_years.max()
+                    && u16::from(entry.max) + u16::from(longest_pay) > end
+                {
+                    reasons.push(format!(
+                        "the {gender} table is too short for entry age {} paying {longest_pay} years: it ends at age {}",
+                        entry.max,
+                        table.last_age()
+                    ));
+                }
+            }
+        }
+
+        match (reasons.is_empty(), code, tables) {
+            (true, Some(code), Some(tables)) => {
+                let cycles = uw.payment_cycles.iter().fold(0, |m, c| m | c.bit());
+                let mut spec = spec;
+                spec.version = Some(version);
+                Ok(Product {
+                    spec,
+                    code,
+                    version,
+                    tables,
+                    coverage_years,
+                    payment_years,
+                    cycles,
+                })
+            }
+            _ => Err(InvalidProduct { reasons }),
+        }
+    }
+
+    /// The same definition as a new version (the catalog numbers versions).
+    pub fn with_version(mut self, version: u32) -> Product {
+        self.version = version;
+        self.spec.version = Some(version);
+        self
+    }
+
+    pub fn spec(&self) -> &ProductSpec {
+        &self.spec
+    }
+
+    pub fn code(&self) -> &ProductCode {
+        &self.code
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    pub fn coverage(&self) -> CoverageKind {
+        self.spec.coverage
+    }
+
+    pub fn interest(&self) -> f64 {
+        self.spec.rate_basis.interest
+    }
+
+    pub fn loadings(&self) -> &Loadings {
+        &self.spec.rate_basis.loadings
+    }
+
+    pub fn underwriting(&self) -> &UnderwritingSpec {
+        &self.spec.underwriting
+    }
+
+    pub fn mortality(&self) -> &MortalitySpec {
+        &self.spec.rate_basis.mortality
+    }
+
+    pub fn table(&self, gender: super::customer::Gender) -> &Arc<MortalityTable> {
+        &self.tables[gender.index()]
+    }
+
+    pub fn coverage_years(&self) -> YearSet {
+        self.coverage_years
+    }
+
+    pub fn payment_years(&self) -> YearSet {
+        self.payment_years
+    }
+
+    #[inline]
+    pub fn allows_cycle(&self, cycle: PaymentCycle) -> bool {
+        self.cycles & cycle.bit() != 0
+    }
+}
+
+impl Serialize for Product {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.spec.serialize(serializer)
+    }
+}

@@ -1,0 +1,21 @@
+//! # ezenroll
+//!
+//! An insurance-enrollment (보험가입) workflow engine: an actuarial premium core, one
+//! supervised actor per enrollment, Redis for durable state and event streams, and a thin
+//! warp HTTP gateway. See `DESIGN.md` in the shared folder for the whole picture.
+//!
+//! # Layout
+//!
+//! Dependencies point inward: `http → actors → store → domain`.
+//!
+//! - [`domain`]: pure rules: money, customers and insurance age, products, mortality,
+//!   commutation columns, the premium core and the catalog.
+//! - [`api`]: the JSON contract (camelCase DTOs) shared by `ezenroll quote` and the HTTP
+//!   gateway, and the batch quote service on top of the catalog.
+//! - [`actors`], [`store`], [`http`]: the engine, persistence and gateway (to come).
+
+pub mod actors;
+pub mod api;
+pub mod domain;
+pub mod http;
+pub mod store;

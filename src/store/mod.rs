@@ -1,0 +1,1 @@
+//! Store traits and their memory (embedded) and Redis (durable) backends (to come).
