@@ -11,7 +11,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "ezenroll", version, about = "Insurance-enrollment workflow engine")]
+#[command(
+    name = "ezenroll",
+    version,
+    about = "Insurance-enrollment workflow engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -156,7 +156,11 @@ impl QuoteService {
     }
 
     /// Prices one parsed request.
-    pub fn quote(&self, request: &QuoteRequest, today: NaiveDate) -> Result<QuoteOutcome, InputError> {
+    pub fn quote(
+        &self,
+        request: &QuoteRequest,
+        today: NaiveDate,
+    ) -> Result<QuoteOutcome, InputError> {
         Resolver::new(&self.catalog).quote(request, today, None)
     }
 }
@@ -265,20 +269,24 @@ impl<'c, 'a> Resolver<'c, 'a> {
                     None => self.catalog.latest(code),
                 };
                 found.cloned().ok_or_else(|| {
-                    let message = match request.product_version {
-                        Some(v) if self.catalog.latest(code).is_some() => {
-                            format!("product {code:?} has no version {v}")
-                        }
-                        _ => format!("no product with code {code:?}"),
+                    let (at, message) = match request.product_version {
+                        Some(v) if self.catalog.latest(code).is_some() => (
+                            "productVersion",
+                            format!("product {code:?} has no version {v}"),
+                        ),
+                        _ => ("productCode", format!("no product with code {code:?}")),
                     };
-                    InputError::new(field("productCode"), InputErrorKind::UnknownProduct, message)
+                    InputError::new(field(at), InputErrorKind::UnknownProduct, message)
                 })
             }
         }
     }
 }
 
-fn outcome(priced: &PricedProduct, result: Result<crate::domain::premium::Quote, Refusal>) -> QuoteOutcome {
+fn outcome(
+    priced: &PricedProduct,
+    result: Result<crate::domain::premium::Quote, Refusal>,
+) -> QuoteOutcome {
     match result {
         Ok(q) => QuoteOutcome::Quoted(QuoteBody {
             product_code: priced.code_arc(),

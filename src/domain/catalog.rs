@@ -38,10 +38,12 @@ impl Catalog {
     pub fn demo() -> Catalog {
         let mut catalog = Catalog::new();
         for spec in demo_specs() {
-            // A broken demo product is a bug in this file; the tests register each one.
-            if let Err(e) = catalog.register(spec) {
-                debug_assert!(false, "demo product refused: {e}");
-            }
+            // The demo products are compiled in, not input: a refusal is a bug in
+            // demo_catalog.json, caught by the tests, and must not start an empty catalog.
+            #[allow(clippy::expect_used)]
+            catalog
+                .register(spec)
+                .expect("every demo product is a valid definition");
         }
         catalog
     }
@@ -113,7 +115,9 @@ impl Catalog {
 
 /// The demo product definitions, as JSON a user could POST.
 pub fn demo_specs() -> Vec<ProductSpec> {
-    serde_json::from_str(include_str!("demo_catalog.json")).unwrap_or_default()
+    #[allow(clippy::expect_used)]
+    serde_json::from_str(include_str!("demo_catalog.json"))
+        .expect("demo_catalog.json is a list of product definitions")
 }
 
 #[cfg(test)]
@@ -141,7 +145,10 @@ mod tests {
         spec.rate_basis.interest = 0.02;
         let v2 = catalog.register(spec.clone()).expect("v2");
         assert_eq!(v2.product().version(), 2);
-        assert_eq!(catalog.latest("EZ-TERM").map(|p| p.product().version()), Some(2));
+        assert_eq!(
+            catalog.latest("EZ-TERM").map(|p| p.product().version()),
+            Some(2)
+        );
         let v1 = catalog.version("EZ-TERM", 1).expect("v1 kept");
         assert!((v1.product().interest() - 0.025).abs() < 1e-12);
         assert!(catalog.version("EZ-TERM", 0).is_none());
@@ -149,7 +156,12 @@ mod tests {
 
         spec.version = Some(2);
         match catalog.register(spec) {
-            Err(CatalogError::VersionConflict { current: 2, next: 3, given: 2, .. }) => {}
+            Err(CatalogError::VersionConflict {
+                current: 2,
+                next: 3,
+                given: 2,
+                ..
+            }) => {}
             other => panic!("expected a version conflict, got {other:?}"),
         }
     }

@@ -112,7 +112,10 @@ mod tests {
                 (got_a - a_due).abs() / a_due < 1e-5,
                 "ä_{age} = {got_a}, AMLCR {a_due}"
             );
-            assert!((got_ins - ins).abs() < 1e-5, "A_{age} = {got_ins}, AMLCR {ins}");
+            assert!(
+                (got_ins - ins).abs() < 1e-5,
+                "A_{age} = {got_ins}, AMLCR {ins}"
+            );
         }
     }
 

@@ -126,8 +126,12 @@ pub struct Insured {
 pub enum AgeError {
     #[error("the date {date} is before the birth date {birth}")]
     BeforeBirth { birth: NaiveDate, date: NaiveDate },
-    #[error("an age above {max} years on {date} is not plausible", max = InsuranceAge::MAX)]
-    Implausible { date: NaiveDate },
+    #[error("born {birth}, the insured would be {years} on {date}, above the plausible {max}", max = InsuranceAge::MAX)]
+    Implausible {
+        birth: NaiveDate,
+        date: NaiveDate,
+        years: i64,
+    },
 }
 
 /// 보험나이: the age in whole years on a date, where a remainder of six months or more
@@ -160,7 +164,7 @@ impl InsuranceAge {
             .ok()
             .filter(|&y| y <= Self::MAX)
             .map(InsuranceAge)
-            .ok_or(AgeError::Implausible { date })
+            .ok_or(AgeError::Implausible { birth, date, years })
     }
 
     pub const fn years(self) -> u8 {
@@ -223,9 +227,15 @@ mod tests {
     fn refuses_dates_before_birth_and_implausible_ages() {
         let birth = BirthDate::parse("2000-06-01").expect("birth");
         let before = parse_iso_date("2000-05-31").expect("date");
-        assert!(matches!(InsuranceAge::at(birth, before), Err(AgeError::BeforeBirth { .. })));
+        assert!(matches!(
+            InsuranceAge::at(birth, before),
+            Err(AgeError::BeforeBirth { .. })
+        ));
         let far = parse_iso_date("2300-01-01").expect("date");
-        assert!(matches!(InsuranceAge::at(birth, far), Err(AgeError::Implausible { .. })));
+        assert!(matches!(
+            InsuranceAge::at(birth, far),
+            Err(AgeError::Implausible { .. })
+        ));
     }
 
     #[test]

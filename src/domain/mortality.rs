@@ -61,9 +61,8 @@ impl MortalityTable {
     /// The Standard Ultimate Life Table (AMLCR): Makeham μ_x = A + B·c^x with
     /// A = 0.00022, B = 2.7e-6, c = 1.124, ages 20 to 130, q_130 = 1, unisex.
     pub fn sult() -> Arc<MortalityTable> {
-        static SULT: LazyLock<Arc<MortalityTable>> = LazyLock::new(|| {
-            Arc::new(MortalityTable::makeham(20, 130, 0.00022, 2.7e-6, 1.124))
-        });
+        static SULT: LazyLock<Arc<MortalityTable>> =
+            LazyLock::new(|| Arc::new(MortalityTable::makeham(20, 130, 0.00022, 2.7e-6, 1.124)));
         Arc::clone(&SULT)
     }
 
@@ -129,8 +128,16 @@ mod tests {
         let reasons = MortalityTable::new(0, vec![0.1, -0.2, 1.0, f64::NAN, 0.5])
             .expect_err("nonsense table");
         assert_eq!(reasons.len(), 4, "{reasons:?}");
-        assert!(reasons.iter().any(|r| r.contains("age 1") && r.contains("outside")));
-        assert!(reasons.iter().any(|r| r.contains("age 2") && r.contains("goes on")));
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("age 1") && r.contains("outside"))
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("age 2") && r.contains("goes on"))
+        );
         assert!(reasons.iter().any(|r| r.contains("NaN")));
         assert!(reasons.iter().any(|r| r.contains("must end with q = 1")));
         assert!(MortalityTable::new(0, vec![1.0]).is_err());

@@ -118,6 +118,16 @@ impl PaymentCycle {
         }
     }
 
+    /// The JSON name (`"semiannual"`), for messages.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PaymentCycle::Annual => "annual",
+            PaymentCycle::Semiannual => "semiannual",
+            PaymentCycle::Quarterly => "quarterly",
+            PaymentCycle::Monthly => "monthly",
+        }
+    }
+
     /// One bit per cycle, for the allowed-cycles set of a product.
     pub const fn bit(self) -> u8 {
         match self {
@@ -152,7 +162,10 @@ mod tests {
         assert_eq!(p, CoveragePeriod::WholeLife);
         assert_eq!(serde_json::to_string(&p).expect("ser"), "\"wholeLife\"");
         for bad in ["0", "121", "-3", "\"forever\"", "2.5", "null"] {
-            assert!(serde_json::from_str::<CoveragePeriod>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<CoveragePeriod>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -174,7 +174,11 @@ impl PricedProduct {
         let age = match InsuranceAge::at(input.insured.birth_date, input.quote_date) {
             Ok(age) => Some(age),
             Err(e @ AgeError::BeforeBirth { .. }) => {
-                refuse(&mut violations, ViolationCode::InsuredNotBorn, e.to_string());
+                refuse(
+                    &mut violations,
+                    ViolationCode::InsuredNotBorn,
+                    e.to_string(),
+                );
                 None
             }
             Err(e @ AgeError::Implausible { .. }) => {
@@ -186,23 +190,29 @@ impl PricedProduct {
             let x = age.years();
             if x < uw.entry_age.min {
                 refuse(
-                &mut violations,
+                    &mut violations,
                     ViolationCode::EntryAgeBelowMinimum,
-                    format!("insurance age {x} is below the minimum entry age {}", uw.entry_age.min),
+                    format!(
+                        "insurance age {x} is below the minimum entry age {}",
+                        uw.entry_age.min
+                    ),
                 );
             }
             if x > uw.entry_age.max {
                 refuse(
-                &mut violations,
+                    &mut violations,
                     ViolationCode::EntryAgeAboveMaximum,
-                    format!("insurance age {x} is above the maximum entry age {}", uw.entry_age.max),
+                    format!(
+                        "insurance age {x} is above the maximum entry age {}",
+                        uw.entry_age.max
+                    ),
                 );
             }
             if let (CoveragePeriod::Years(n), Some(max)) = (input.coverage, uw.max_maturity_age)
                 && u16::from(x) + u16::from(n.get()) > u16::from(max)
             {
                 refuse(
-                &mut violations,
+                    &mut violations,
                     ViolationCode::MaturityAgeExceeded,
                     format!(
                         "insurance age {x} plus {} years of cover ends at age {}, past the maximum maturity age {max}",
@@ -219,21 +229,33 @@ impl PricedProduct {
             refuse(
                 &mut violations,
                 ViolationCode::SumInsuredBelowMinimum,
-                format!("sum insured {} is below the minimum {}", si.get(), rule.min.get()),
+                format!(
+                    "sum insured {} is below the minimum {}",
+                    si.get(),
+                    rule.min.get()
+                ),
             );
         }
         if si > rule.max {
             refuse(
                 &mut violations,
                 ViolationCode::SumInsuredAboveMaximum,
-                format!("sum insured {} is above the maximum {}", si.get(), rule.max.get()),
+                format!(
+                    "sum insured {} is above the maximum {}",
+                    si.get(),
+                    rule.max.get()
+                ),
             );
         }
         if !si.is_multiple_of(rule.unit) {
             refuse(
                 &mut violations,
                 ViolationCode::SumInsuredNotMultipleOfUnit,
-                format!("sum insured {} is not a multiple of {}", si.get(), rule.unit.get()),
+                format!(
+                    "sum insured {} is not a multiple of {}",
+                    si.get(),
+                    rule.unit.get()
+                ),
             );
         }
 
@@ -250,7 +272,10 @@ impl PricedProduct {
             CoveragePeriod::Years(n) if whole_life => refuse(
                 &mut violations,
                 ViolationCode::CoveragePeriodNotAllowed,
-                format!("this whole-life product covers for life: coveragePeriod must be \"wholeLife\", not {}", n.get()),
+                format!(
+                    "this whole-life product covers for life: coveragePeriod must be \"wholeLife\", not {}",
+                    n.get()
+                ),
             ),
             CoveragePeriod::Years(n) if !product.coverage_years().contains(n.get()) => refuse(
                 &mut violations,
@@ -280,14 +305,26 @@ impl PricedProduct {
             refuse(
                 &mut violations,
                 ViolationCode::PaymentPeriodExceedsCoverage,
-                format!("payment period {m} years is longer than the coverage period {} years", n.get()),
+                format!(
+                    "payment period {m} years is longer than the coverage period {} years",
+                    n.get()
+                ),
             );
         }
         if !product.allows_cycle(input.cycle) {
             refuse(
                 &mut violations,
                 ViolationCode::PaymentCycleNotAllowed,
-                format!("payment cycle {:?} is not offered", input.cycle),
+                format!(
+                    "payment cycle {} is not offered; offered: {}",
+                    input.cycle.as_str(),
+                    PaymentCycle::ALL
+                        .iter()
+                        .filter(|c| product.allows_cycle(**c))
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             );
         }
 
@@ -301,7 +338,10 @@ impl PricedProduct {
             refuse(
                 &mut violations,
                 ViolationCode::OutsideMortalityTable,
-                format!("the product's mortality table does not cover age {} for this term", age.years()),
+                format!(
+                    "the product's mortality table does not cover age {} for this term",
+                    age.years()
+                ),
             );
             return Err(Refusal { violations });
         };
@@ -391,8 +431,14 @@ pub struct TableCache {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum TableKey {
-    Sult { interest: u64 },
-    Custom { start_age: u8, qx: Vec<u64>, interest: u64 },
+    Sult {
+        interest: u64,
+    },
+    Custom {
+        start_age: u8,
+        qx: Vec<u64>,
+        interest: u64,
+    },
 }
 
 impl TableCache {
@@ -421,7 +467,7 @@ impl TableCache {
         };
         use super::customer::Gender::{Female, Male};
         match product.mortality() {
-            MortalitySpec::Sult => {
+            MortalitySpec::Sult {} => {
                 let cols = get(TableKey::Sult { interest: bits }, product.table(Male));
                 [Arc::clone(&cols), cols]
             }

@@ -87,8 +87,9 @@ pub struct RateBasisSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "table", rename_all = "lowercase", deny_unknown_fields)]
 pub enum MortalitySpec {
-    /// The built-in Standard Ultimate Life Table, unisex.
-    Sult,
+    /// The built-in Standard Ultimate Life Table, unisex. (A struct variant, not a unit
+    /// one: serde ignores `deny_unknown_fields` on unit variants of tagged enums.)
+    Sult {},
     /// The product's own table per gender.
     Custom { male: TableSpec, female: TableSpec },
 }
@@ -219,7 +220,9 @@ impl Product {
     /// version becomes 1 (the catalog assigns versions when it registers products).
     pub fn new(spec: ProductSpec) -> Result<Product, InvalidProduct> {
         let mut reasons = Vec::new();
-        let code = ProductCode::parse(&spec.code).map_err(|r| reasons.push(r)).ok();
+        let code = ProductCode::parse(&spec.code)
+            .map_err(|r| reasons.push(r))
+            .ok();
         if spec.name.trim().is_empty() {
             reasons.push("the product name is empty".to_owned());
         } else if spec.name.chars().count() > 100 {
@@ -249,22 +252,22 @@ impl Product {
             }
         }
 
-        let tables = match &basis.mortality {
-            MortalitySpec::Sult => {
-                let sult = MortalityTable::sult();
-                Some([Arc::clone(&sult), sult])
-            }
-            MortalitySpec::Custom { male, female } => {
-                let mut build = |gender: &str, t: &TableSpec| {
-                    MortalityTable::new(t.start_age, t.qx.clone())
+        // Each gender's table on its own: a broken female table must not hide what is
+        // wrong with the male one. Unisex tables are named once.
+        let tables: Vec<(&str, Option<Arc<MortalityTable>>)> = match &basis.mortality {
+            MortalitySpec::Sult {} => vec![("SULT", Some(MortalityTable::sult()))],
+            MortalitySpec::Custom { male, female } => [("male", male), ("female", female)]
+                .into_iter()
+                .map(|(gender, t)| {
+                    let table = MortalityTable::new(t.start_age, t.qx.clone())
                         .map_err(|rs| {
                             reasons.extend(rs.into_iter().map(|r| format!("{gender} table: {r}")))
                         })
                         .ok()
-                };
-                let (m, f) = (build("male", male), build("female", female));
-                m.zip(f).map(|(m, f)| [Arc::new(m), Arc::new(f)])
-            }
+                        .map(Arc::new);
+                    (gender, table)
+                })
+                .collect(),
         };
 
         let uw = &spec.underwriting;
@@ -326,6 +329,15 @@ impl Product {
         let coverage_years = YearSet::from_years(&uw.coverage_periods);
         let payment_years = YearSet::from_years(&uw.payment_periods);
 
+        if !whole_life
+            && let (Some(longest_pay), Some(longest_cover)) =
+                (payment_years.max(), coverage_years.max())
+            && longest_pay > longest_cover
+        {
+            reasons.push(format!(
+                "payment period {longest_pay} is longer than the longest coverage period {longest_cover}"
+            ));
+        }
         match (whole_life, uw.max_maturity_age) {
             (true, Some(_)) => reasons.push(
                 "maxMaturityAge does not apply to whole-life cover, which runs to the end of the table"
@@ -336,14 +348,6 @@ impl Product {
                 if spec.coverage == CoverageKind::Term { "term" } else { "endowment" }
             )),
             (false, Some(max_maturity)) => {
-                if let (Some(longest_pay), Some(longest_cover)) =
-                    (payment_years.max(), coverage_years.max())
-                    && longest_pay > longest_cover
-                {
-                    reasons.push(format!(
-                        "payment period {longest_pay} is longer than the longest coverage period {longest_cover}"
-                    ));
-                }
                 if let Some(shortest) = coverage_years.min()
                     && u16::from(entry.min) + u16::from(shortest) > u16::from(max_maturity)
                 {
@@ -356,8 +360,8 @@ impl Product {
             (true, None) => {}
         }
 
-        if let Some(tables) = &tables {
-            for (gender, table) in ["male", "female"].iter().zip(tables.iter()) {
+        for (gender, table) in &tables {
+            if let Some(table) = table {
                 // ω + 1: the age at which the table has no one left.
                 let end = u16::from(table.last_age()) + 1;
                 if entry.min < table.start_age() {
@@ -396,6 +400,11 @@ impl Product {
             }
         }
 
+        let tables = match tables.as_slice() {
+            [(_, Some(unisex))] => Some([Arc::clone(unisex), Arc::clone(unisex)]),
+            [(_, Some(male)), (_, Some(female))] => Some([Arc::clone(male), Arc::clone(female)]),
+            _ => None,
+        };
         match (reasons.is_empty(), code, tables) {
             (true, Some(code), Some(tables)) => {
                 let cycles = uw.payment_cycles.iter().fold(0, |m, c| m | c.bit());
