@@ -27,7 +27,8 @@ fn ez_term() -> Value {
             "coveragePeriods": [10, 20, 30],
             "paymentPeriods": [5, 10, 20, 30],
             "paymentCycles": ["annual", "semiannual", "quarterly", "monthly"],
-            "minInstallment": 10_000
+            "minInstallment": 10_000,
+            "maxCumulativeSumInsured": 2_000_000_000
         }
     })
 }

@@ -178,6 +178,114 @@ impl fmt::Display for InsuranceAge {
     }
 }
 
+/// 휴대폰 번호, normalized to `010-1234-5678`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct MobilePhone(String);
+
+impl MobilePhone {
+    /// Accepts `01012345678`, `010-1234-5678` or `010 1234 5678` (010/011/016/017/018/019).
+    pub fn parse(text: &str) -> Result<MobilePhone, String> {
+        let digits: String = text.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+        let ok = digits.bytes().all(|b| b.is_ascii_digit())
+            && matches!(digits.len(), 10 | 11)
+            && ["010", "011", "016", "017", "018", "019"]
+                .iter()
+                .any(|p| digits.starts_with(p));
+        if !ok {
+            return Err(format!(
+                "{text:?} is not a Korean mobile number like 010-1234-5678"
+            ));
+        }
+        let (head, rest) = digits.split_at(3);
+        let (mid, tail) = rest.split_at(rest.len() - 4);
+        Ok(MobilePhone(format!("{head}-{mid}-{tail}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `010-****-5678`, for logs and notifications.
+    pub fn masked(&self) -> String {
+        let mut parts = self.0.split('-');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(b), Some(c)) => format!("{a}-{}-{c}", "*".repeat(b.len())),
+            _ => "***".to_owned(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MobilePhone {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        MobilePhone::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A customer's name: 1 to 50 characters, not blank.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct CustomerName(String);
+
+impl CustomerName {
+    pub fn parse(text: &str) -> Result<CustomerName, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("the name is empty".to_owned());
+        }
+        if trimmed.chars().count() > 50 {
+            return Err("the name is longer than 50 characters".to_owned());
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err("the name contains control characters".to_owned());
+        }
+        Ok(CustomerName(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CustomerName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        CustomerName::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A registration as it arrives (`POST /customers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewCustomer {
+    pub name: CustomerName,
+    pub birth_date: BirthDate,
+    pub gender: Gender,
+    pub mobile_phone: MobilePhone,
+}
+
+/// 고객: a registered customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Customer {
+    pub customer_no: super::enrollment::CustomerNo,
+    pub name: CustomerName,
+    pub birth_date: BirthDate,
+    pub gender: Gender,
+    pub mobile_phone: MobilePhone,
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Customer {
+    pub fn insured(&self) -> Insured {
+        Insured {
+            birth_date: self.birth_date,
+            gender: self.gender,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +344,20 @@ mod tests {
             InsuranceAge::at(birth, far),
             Err(AgeError::Implausible { .. })
         ));
+    }
+
+    #[test]
+    fn mobile_phones_and_names() {
+        let p = MobilePhone::parse("01012345678").expect("phone");
+        assert_eq!(p.as_str(), "010-1234-5678");
+        assert_eq!(p.masked(), "010-****-5678");
+        assert_eq!(MobilePhone::parse("011 234 5678").expect("phone").as_str(), "011-234-5678");
+        for bad in ["02-123-4567", "010-1234-567a", "", "0101234567890"] {
+            assert!(MobilePhone::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(CustomerName::parse("  김보험 ").expect("name").as_str(), "김보험");
+        assert!(CustomerName::parse("   ").is_err());
+        assert!(CustomerName::parse(&"가".repeat(51)).is_err());
     }
 
     #[test]

@@ -10,3 +10,4 @@ pub mod mortality;
 pub mod period;
 pub mod premium;
 pub mod product;
+pub mod enrollment;

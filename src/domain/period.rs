@@ -53,8 +53,16 @@ impl fmt::Display for CoveragePeriod {
     }
 }
 
+/// JSON: a number of years or `"wholeLife"`. Binary formats (bincode snapshots) have no
+/// "any" type, so there it is one byte: the years, or 0 for whole life.
 impl Serialize for CoveragePeriod {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            return serializer.serialize_u8(match self {
+                CoveragePeriod::Years(y) => y.get(),
+                CoveragePeriod::WholeLife => 0,
+            });
+        }
         match self {
             CoveragePeriod::Years(y) => serializer.serialize_u8(y.get()),
             CoveragePeriod::WholeLife => serializer.serialize_str("wholeLife"),
@@ -64,6 +72,14 @@ impl Serialize for CoveragePeriod {
 
 impl<'de> Deserialize<'de> for CoveragePeriod {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            return match u8::deserialize(deserializer)? {
+                0 => Ok(CoveragePeriod::WholeLife),
+                y => Years::new(u64::from(y))
+                    .map(CoveragePeriod::Years)
+                    .map_err(serde::de::Error::custom),
+            };
+        }
         struct Visitor;
         impl serde::de::Visitor<'_> for Visitor {
             type Value = CoveragePeriod;

@@ -9,13 +9,14 @@ use super::mortality::MortalityTable;
 use super::period::{CoveragePeriod, PaymentCycle, Years};
 use super::product::{CoverageKind, MortalitySpec, Product};
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 /// What a quote is asked for, in domain types (the JSON edge builds it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct QuoteInput {
     pub insured: Insured,
     pub quote_date: NaiveDate,
@@ -26,7 +27,7 @@ pub struct QuoteInput {
 }
 
 /// The actuarial factors a premium was computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Factors {
     /// A: the insurance (term, endowment or whole life) per unit sum insured.
@@ -39,7 +40,7 @@ pub struct Factors {
     pub annuity_due_coverage: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Quote {
     pub insurance_age: InsuranceAge,

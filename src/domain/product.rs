@@ -131,6 +131,10 @@ pub struct UnderwritingSpec {
     pub payment_cycles: Vec<PaymentCycle>,
     #[serde(default)]
     pub min_installment: Won,
+    /// 누적한도: the most one customer may hold of this product in sum insured, over all
+    /// their live proposals and contracts. Reserved at proposal, released on withdrawal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cumulative_sum_insured: Option<Won>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,6 +299,15 @@ impl Product {
         if si.max.get() > MAX_SUM_INSURED {
             reasons.push(format!(
                 "sum insured max {} is above the supported {MAX_SUM_INSURED}",
+                si.max.get()
+            ));
+        }
+        if let Some(limit) = uw.max_cumulative_sum_insured
+            && limit < si.max
+        {
+            reasons.push(format!(
+                "the cumulative limit {} is below the maximum sum insured {}",
+                limit.get(),
                 si.max.get()
             ));
         }

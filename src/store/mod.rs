@@ -1,1 +1,305 @@
-//! Store traits and their memory (embedded) and Redis (durable) backends (to come).
+//! Persistence behind traits, so the engine never knows the backend: [`memory`] (embedded,
+//! in process; the default, and what tests and benchmarks use) and, later, Redis (durable,
+//! shared by several processes). Both keep the same semantics:
+//!
+//! - an enrollment is a snapshot (bincode with a format-version byte, see [`codec`]) and a
+//!   version; [`EnrollmentStore::append`] checks the expected version and, atomically with
+//!   the snapshot write, publishes the events to the enrollment's partition of the event
+//!   log and sets or cancels its durable timers (transactional outbox). A mismatch is
+//!   [`StoreError::Conflict`], never a lost update;
+//! - the event log is partitioned and read by consumer groups: an entry read and not
+//!   acknowledged stays pending and can be claimed by another consumer after an idle time;
+//! - read-model writes and alarm records are idempotent.
+
+pub mod codec;
+pub mod memory;
+
+use crate::domain::customer::{Customer, NewCustomer};
+use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Event, Status};
+use crate::domain::money::Won;
+use crate::domain::period::{CoveragePeriod, PaymentCycle};
+use crate::domain::product::ProductSpec;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("version conflict on {key}: expected version {expected}, found {actual}")]
+    Conflict {
+        key: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("the stored record {key} does not decode: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Rejected(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An event as it travels: JSON `{id, type, data, enrollmentId, customerNo, version, time,
+/// schemaVersion}`. `version` is the enrollment's version after this event; `id` is what
+/// consumers are idempotent on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEnvelope {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub event: Event,
+    pub enrollment_id: EnrollmentId,
+    pub customer_no: CustomerNo,
+    pub version: u64,
+    pub time: DateTime<Utc>,
+    pub schema_version: u16,
+}
+
+impl EventEnvelope {
+    pub fn new(
+        event: Event,
+        enrollment_id: EnrollmentId,
+        customer_no: CustomerNo,
+        version: u64,
+        time: DateTime<Utc>,
+    ) -> EventEnvelope {
+        EventEnvelope {
+            id: Uuid::now_v7(),
+            schema_version: event.event_version(),
+            event,
+            enrollment_id,
+            customer_no,
+            version,
+            time,
+        }
+    }
+}
+
+/// Durable timers: one per (enrollment, kind); setting one again moves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TimerKind {
+    /// Issue the product document (the issuance delay has passed).
+    IssueDocument,
+    /// Expire the plan if it is still before a proposal.
+    ExpirePlan,
+    /// Try (again) to refund the first premium of a withdrawn contract.
+    Refund,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timer {
+    pub enrollment_id: EnrollmentId,
+    pub kind: TimerKind,
+    pub due: DateTime<Utc>,
+    /// How many times it has fired before (for backoff).
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerOp {
+    Set(Timer),
+    Cancel(TimerKind),
+}
+
+/// One atomic write: the new snapshot, the events that led to it, and timer changes.
+#[derive(Debug, Clone, Copy)]
+pub struct Append<'a> {
+    pub id: EnrollmentId,
+    /// The version the caller's decision was based on (0 for a new enrollment).
+    pub expected_version: u64,
+    pub state: &'a Enrollment,
+    pub events: &'a [EventEnvelope],
+    pub timers: &'a [TimerOp],
+}
+
+#[async_trait]
+pub trait EnrollmentStore: Send + Sync {
+    /// The snapshot and its version, or `None` if the enrollment does not exist.
+    async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Enrollment)>>;
+    /// Writes atomically; returns the new version (expected + number of events).
+    async fn append(&self, append: Append<'_>) -> StoreResult<u64>;
+    /// Every event of one enrollment, oldest first.
+    async fn history(&self, id: EnrollmentId) -> StoreResult<Vec<EventEnvelope>>;
+}
+
+#[async_trait]
+pub trait TimerStore: Send + Sync {
+    /// Timers due at `now`, at most `max`, leased for `lease`: a claimed timer that is
+    /// neither cancelled nor set again comes due again when the lease runs out (so a crash
+    /// between claiming and finishing loses nothing).
+    async fn claim_due_timers(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        max: usize,
+    ) -> StoreResult<Vec<Timer>>;
+    async fn set_timer(&self, timer: Timer) -> StoreResult<()>;
+    async fn cancel_timer(&self, id: EnrollmentId, kind: TimerKind) -> StoreResult<()>;
+}
+
+/// One entry handed to a consumer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub partition: u16,
+    /// Position in the partition (a stream entry id in Redis).
+    pub entry_id: String,
+    pub envelope: EventEnvelope,
+    /// 1 on the first delivery, more when it was claimed again.
+    pub deliveries: u32,
+}
+
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    fn partitions(&self) -> u16;
+    /// Creates the group if missing, positioned at the start of the log, so a new group
+    /// sees every retained event.
+    async fn ensure_group(&self, group: &str) -> StoreResult<()>;
+    /// Entries never delivered to this group, across all partitions, at most `max`;
+    /// waits up to `block` for one when there are none.
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Marks entries handled; they are never delivered to this group again.
+    async fn ack(&self, group: &str, entries: &[(u16, String)]) -> StoreResult<()>;
+    /// Takes over entries pending (delivered, not acknowledged) for longer than
+    /// `min_idle`, from any consumer of the group (XAUTOCLAIM).
+    async fn claim_stale(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Moves an entry that keeps failing to the group's dead-letter list and acknowledges it.
+    async fn dead_letter(&self, group: &str, delivery: &Delivery, reason: &str) -> StoreResult<()>;
+    /// Entries of the group that are dead-lettered, oldest first.
+    async fn dead_letters(&self, group: &str) -> StoreResult<Vec<EventEnvelope>>;
+    /// Entries not yet acknowledged by the group (unread + pending): its lag.
+    async fn lag(&self, group: &str) -> StoreResult<u64>;
+}
+
+/// The outcome of a cumulative-limit reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// Reserved (or already held by this enrollment); `total` is the customer's total now.
+    Reserved { total: Won },
+    /// Refused: `held` is what the customer already holds of the product.
+    Exceeded { held: Won, limit: Won },
+}
+
+#[async_trait]
+pub trait CustomerStore: Send + Sync {
+    /// Registers a customer under a newly allocated number.
+    async fn create_customer(&self, new: NewCustomer, now: DateTime<Utc>) -> StoreResult<Customer>;
+    async fn customer(&self, no: CustomerNo) -> StoreResult<Option<Customer>>;
+    /// Atomically reserves `amount` of the product's cumulative limit for an enrollment,
+    /// if the customer's total stays within `limit`. Idempotent per enrollment.
+    async fn reserve_limit(
+        &self,
+        no: CustomerNo,
+        product_code: &str,
+        enrollment: EnrollmentId,
+        amount: Won,
+        limit: Won,
+    ) -> StoreResult<Reservation>;
+    /// Releases an enrollment's reservation (no-op if it holds none).
+    async fn release_limit(
+        &self,
+        no: CustomerNo,
+        product_code: &str,
+        enrollment: EnrollmentId,
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ProductStore: Send + Sync {
+    /// Stores one version of a product (its spec carries the version). Storing a version
+    /// that exists is a conflict.
+    async fn put_product(&self, spec: &ProductSpec) -> StoreResult<()>;
+    /// Every stored version of every product, by code then version.
+    async fn products(&self) -> StoreResult<Vec<ProductSpec>>;
+}
+
+/// 내보험 조회: what customers and administrators see of one enrollment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MyPageView {
+    pub enrollment_id: EnrollmentId,
+    pub customer_no: CustomerNo,
+    pub product_code: String,
+    pub product_version: u32,
+    pub product_name: String,
+    pub status: Status,
+    pub sum_insured: Won,
+    pub installment: Won,
+    pub payment_cycle: PaymentCycle,
+    pub coverage_period: CoveragePeriod,
+    pub payment_period: u8,
+    pub contract_no: Option<String>,
+    /// The enrollment version this view reflects (events at or below it are applied).
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// 알림: one notification sent to a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alarm {
+    /// The event it announces; at most one alarm per event.
+    pub event_id: Uuid,
+    pub enrollment_id: EnrollmentId,
+    pub customer_no: CustomerNo,
+    pub status: Status,
+    pub message: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ViewFilter {
+    pub customer_no: Option<CustomerNo>,
+    pub status: Option<Status>,
+}
+
+#[async_trait]
+pub trait ReadModelStore: Send + Sync {
+    /// Writes the view unless the stored one is at the same or a later version; returns
+    /// whether it was written (so replays and reordering are harmless).
+    async fn upsert_view(&self, view: &MyPageView) -> StoreResult<bool>;
+    async fn view(&self, id: EnrollmentId) -> StoreResult<Option<MyPageView>>;
+    /// Views matching the filter, most recently changed first, at most `limit`.
+    async fn views(&self, filter: ViewFilter, limit: usize) -> StoreResult<Vec<MyPageView>>;
+    /// How many enrollments are in each status, by the read model.
+    async fn count_by_status(&self) -> StoreResult<Vec<(Status, u64)>>;
+    /// Records an alarm unless one for the same event exists; returns whether it was new.
+    async fn record_alarm(&self, alarm: &Alarm) -> StoreResult<bool>;
+    /// Alarms, newest first, of one customer or of everyone.
+    async fn alarms(&self, customer: Option<CustomerNo>, limit: usize) -> StoreResult<Vec<Alarm>>;
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    async fn idempotent_get(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Stores the first answer for a key; returns false (and keeps the old) if one exists.
+    async fn idempotent_put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool>;
+}
+
+/// Everything the engine needs of a backend.
+#[async_trait]
+pub trait Store:
+    EnrollmentStore + TimerStore + EventLog + CustomerStore + ProductStore + ReadModelStore + IdempotencyStore
+{
+    /// Cheap reachability check (`/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+    /// A short name for logs: `memory`, `redis`.
+    fn backend(&self) -> &'static str;
+}

@@ -1,0 +1,1 @@
+//! The embedded in-process backend (to be written).
