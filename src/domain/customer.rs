@@ -351,11 +351,17 @@ mod tests {
         let p = MobilePhone::parse("01012345678").expect("phone");
         assert_eq!(p.as_str(), "010-1234-5678");
         assert_eq!(p.masked(), "010-****-5678");
-        assert_eq!(MobilePhone::parse("011 234 5678").expect("phone").as_str(), "011-234-5678");
+        assert_eq!(
+            MobilePhone::parse("011 234 5678").expect("phone").as_str(),
+            "011-234-5678"
+        );
         for bad in ["02-123-4567", "010-1234-567a", "", "0101234567890"] {
             assert!(MobilePhone::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(CustomerName::parse("  김보험 ").expect("name").as_str(), "김보험");
+        assert_eq!(
+            CustomerName::parse("  김보험 ").expect("name").as_str(),
+            "김보험"
+        );
         assert!(CustomerName::parse("   ").is_err());
         assert!(CustomerName::parse(&"가".repeat(51)).is_err());
     }

@@ -249,8 +249,11 @@ impl fmt::Display for PaymentMethod {
 pub enum PaymentFailure {
     /// The card issuer or bank said no.
     Declined { reason: String },
-    /// The gateway was overloaded or its breaker open; try again later.
-    Unavailable { reason: String },
+    /// The gateway was overloaded or its breaker open; try again after a while.
+    Unavailable {
+        reason: String,
+        retry_after_secs: u32,
+    },
 }
 
 /// 상품설명서: rendered text with the terms it describes.
@@ -277,6 +280,8 @@ pub struct Enrollment {
     pub plan_expires_at: DateTime<Utc>,
     pub document: Option<ProductDocument>,
     pub payment_method: Option<PaymentMethod>,
+    /// The first premium the proposal asks for; a payment of any other amount is refused.
+    pub amount_due: Option<Won>,
     pub proposed_at: Option<DateTime<Utc>>,
     pub withdrawal_deadline: Option<DateTime<Utc>>,
     pub payment_attempts: u32,
@@ -461,7 +466,9 @@ pub enum DomainError {
     NotStarted { command: &'static str },
     #[error("the enrollment already exists")]
     AlreadyStarted,
-    #[error("the document shows plan revision {document_revision}, but the plan is at revision {current_revision}")]
+    #[error(
+        "the document shows plan revision {document_revision}, but the plan is at revision {current_revision}"
+    )]
     StaleDocument {
         document_revision: u32,
         current_revision: u32,
@@ -472,6 +479,8 @@ pub enum DomainError {
     PlanExpired { expires_at: DateTime<Utc> },
     #[error("the withdrawal period ended at {deadline}")]
     WithdrawalPeriodOver { deadline: DateTime<Utc> },
+    #[error("the first premium is {due} but {paid} was paid")]
+    AmountMismatch { due: Won, paid: Won },
     #[error("the plan is for customer {expected}, not {given}")]
     WrongCustomer {
         expected: CustomerNo,
@@ -552,7 +561,10 @@ pub fn handle(state: Option<&Enrollment>, command: &Command) -> Result<Vec<Event
             },
             _ => refuse(),
         },
-        Command::IssueDocument { document, .. } => match status {
+        Command::IssueDocument { document, now } => match status {
+            Status::DocumentRequested if expired(now).is_some() => Err(DomainError::PlanExpired {
+                expires_at: state.plan_expires_at,
+            }),
             Status::DocumentRequested if document.plan_revision == state.plan_revision => {
                 Ok(vec![Event::DocumentIssued {
                     document: document.clone(),
@@ -585,6 +597,12 @@ pub fn handle(state: Option<&Enrollment>, command: &Command) -> Result<Vec<Event
             contract_no,
             ..
         } => match status {
+            Status::Proposed if state.amount_due.is_some_and(|due| due != *amount) => {
+                Err(DomainError::AmountMismatch {
+                    due: state.amount_due.unwrap_or_default(),
+                    paid: *amount,
+                })
+            }
             Status::Proposed => Ok(vec![Event::PaymentSucceeded {
                 payment_id: payment_id.clone(),
                 amount: *amount,
@@ -670,6 +688,7 @@ pub fn apply(
                 plan_expires_at: *expires_at,
                 document: None,
                 payment_method: None,
+                amount_due: None,
                 proposed_at: None,
                 withdrawal_deadline: None,
                 payment_attempts: 0,
@@ -689,7 +708,9 @@ pub fn apply(
     s.status = event.status_after(Some(s.status));
     s.updated_at = at;
     match event {
-        Event::PlanSaved { plan, expires_at, .. } => {
+        Event::PlanSaved {
+            plan, expires_at, ..
+        } => {
             s.plan = plan.clone();
             s.plan_expires_at = *expires_at;
         }
@@ -707,10 +728,11 @@ pub fn apply(
         Event::DocumentIssued { document } => s.document = Some(document.clone()),
         Event::ProposalSubmitted {
             method,
+            amount,
             withdrawal_deadline,
-            ..
         } => {
             s.payment_method = Some(*method);
+            s.amount_due = Some(*amount);
             s.proposed_at = Some(at);
             s.withdrawal_deadline = Some(*withdrawal_deadline);
             s.payment_attempts = 1;
@@ -726,7 +748,10 @@ pub fn apply(
             s.last_payment_failure = None;
         }
         Event::PaymentFailed { failure } => s.last_payment_failure = Some(failure.clone()),
-        Event::PaymentRetried { attempt } => s.payment_attempts = *attempt,
+        Event::PaymentRetried { attempt } => {
+            s.payment_attempts = *attempt;
+            s.last_payment_failure = None;
+        }
         Event::WithdrawalRequested { refund_due } => s.refund_due = *refund_due,
         Event::RefundConfirmed { refund_id, .. } => s.refund_id = Some(refund_id.clone()),
         Event::Withdrawn {} | Event::PlanExpired {} => {}

@@ -5,9 +5,10 @@
 pub mod catalog;
 pub mod commutation;
 pub mod customer;
+pub mod document;
+pub mod enrollment;
 pub mod money;
 pub mod mortality;
 pub mod period;
 pub mod premium;
 pub mod product;
-pub mod enrollment;
