@@ -1,1 +1,1211 @@
-//! The embedded in-process backend (to be written).
+//! The embedded in-process backend: every trait of [`super`] with the semantics the Redis
+//! backend has, kept in memory (nothing survives the process).
+//!
+//! # Layout and locks
+//!
+//! The append path is the hot one (the engine targets ≥ 50,000 enrollments a second, about
+//! five appends each, with consumers reading at the same time), so there is no global lock
+//! on it:
+//!
+//! - enrollments live in a [`DashMap`]; an append holds the write lock of the enrollment's
+//!   shard (its `entry`) for the whole write, which makes the version check, the snapshot
+//!   and history write, the log publish and the timer changes one atomic step for anyone
+//!   who looks at that enrollment;
+//! - the event log is split into partitions, each behind its own `std::sync::Mutex`
+//!   (padded to its own cache lines). A partition holds its entries, every consumer
+//!   group's cursor and pending entries for it, and the durable timers of its
+//!   enrollments, so the publish and the timer changes of an append take one short,
+//!   uncontended-in-the-common-case lock, inside the shard lock above;
+//! - lock order is always shard → partition (nothing holding a partition lock takes a
+//!   shard lock), and the group registry (an `RwLock`) is never held while a partition is
+//!   locked except by `ensure_group`, which takes registry → partitions;
+//! - no std lock is ever held across an `.await`: the only await is `read_group` waiting
+//!   on a [`Notify`] for appends, after every lock is released. Appends only call
+//!   `notify_waiters` (which takes the `Notify`'s own mutex) when a reader is waiting.
+//!
+//! Snapshots are stored as the bytes [`codec::encode_snapshot`] produces and decoded on
+//! load, so a bad layout or corrupt record fails here as it would in Redis
+//! ([`StoreError::Corrupt`], never a panic). Events are shared (`Arc`) between the
+//! enrollment's history and the log, which may be trimmed
+//! ([`MemoryStore::with_log_retention`]) while the history is kept whole.
+
+use super::codec;
+use super::{
+    Alarm, Append, CustomerStore, Delivery, EnrollmentStore, EventEnvelope, EventLog,
+    IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation, Store, StoreError,
+    StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
+};
+use crate::domain::customer::{Customer, NewCustomer};
+use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Status};
+use crate::domain::money::Won;
+use crate::domain::product::ProductSpec;
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// Customer numbers are `C` and nine digits.
+const MAX_CUSTOMER_NO: u64 = 999_999_999;
+
+/// Expired idempotency records are swept every this many puts.
+const IDEMPOTENCY_SWEEP_EVERY: u64 = 4096;
+
+/// A poisoned lock only means another thread panicked while holding it; every critical
+/// section here leaves the data consistent at each step, so the data is still good.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn enrollment_key(id: EnrollmentId) -> String {
+    format!("enrollment:{id}")
+}
+
+fn rejected(message: impl Into<String>) -> StoreError {
+    StoreError::Rejected(message.into())
+}
+
+/// `at + span`, saturating at the end of representable time.
+fn add_std(at: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(span)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// One stored enrollment.
+struct Record {
+    version: u64,
+    /// `codec::encode_snapshot` output; an `Arc` so a load decodes outside the shard lock.
+    snapshot: Arc<[u8]>,
+    /// Every event, oldest first; never trimmed.
+    history: Vec<Arc<EventEnvelope>>,
+}
+
+/// A consumer group's state in one partition.
+struct Cursor {
+    /// Sequence number of the next entry never delivered to the group.
+    next: u64,
+    /// Delivered, not acknowledged: sequence number → who holds it.
+    pending: BTreeMap<u64, Pending>,
+}
+
+struct Pending {
+    consumer: Arc<str>,
+    delivered_at: Instant,
+    deliveries: u32,
+}
+
+/// Durable timers of the enrollments of one partition.
+#[derive(Default)]
+struct Timers {
+    by_key: HashMap<(EnrollmentId, TimerKind), Timer>,
+    /// Due-time index; the value is the kind (which has no order of its own).
+    by_due: BTreeMap<(DateTime<Utc>, EnrollmentId, u8), TimerKind>,
+}
+
+fn kind_rank(kind: TimerKind) -> u8 {
+    match kind {
+        TimerKind::IssueDocument => 0,
+        TimerKind::ExpirePlan => 1,
+        TimerKind::Refund => 2,
+    }
+}
+
+impl Timers {
+    fn set(&mut self, timer: Timer) {
+        if let Some(old) = self.by_key.insert((timer.enrollment_id, timer.kind), timer) {
+            self.by_due
+                .remove(&(old.due, old.enrollment_id, kind_rank(old.kind)));
+        }
+        self.by_due.insert(
+            (timer.due, timer.enrollment_id, kind_rank(timer.kind)),
+            timer.kind,
+        );
+    }
+
+    fn cancel(&mut self, id: EnrollmentId, kind: TimerKind) {
+        if let Some(old) = self.by_key.remove(&(id, kind)) {
+            self.by_due.remove(&(old.due, id, kind_rank(kind)));
+        }
+    }
+
+    /// Claims up to `budget` timers due at `now`, moving each to `until`.
+    fn claim(
+        &mut self,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        budget: usize,
+        out: &mut Vec<Timer>,
+    ) {
+        let due: Vec<_> = self
+            .by_due
+            .iter()
+            .take_while(|((due, _, _), _)| *due <= now)
+            .take(budget)
+            .map(|(key, kind)| (*key, *kind))
+            .collect();
+        for (key, kind) in due {
+            self.by_due.remove(&key);
+            let (_, id, rank) = key;
+            if let Some(timer) = self.by_key.get_mut(&(id, kind)) {
+                out.push(*timer);
+                timer.due = until;
+                self.by_due.insert((until, id, rank), kind);
+            }
+        }
+    }
+}
+
+/// One partition of the event log, with the group state and timers that belong to it.
+struct Partition {
+    /// Sequence number of `entries[0]`; the first entry ever is 1.
+    first_seq: u64,
+    entries: VecDeque<Arc<EventEnvelope>>,
+    groups: HashMap<String, Cursor>,
+    timers: Timers,
+}
+
+impl Partition {
+    fn new() -> Partition {
+        Partition {
+            first_seq: 1,
+            entries: VecDeque::new(),
+            groups: HashMap::new(),
+            timers: Timers::default(),
+        }
+    }
+
+    /// The sequence number the next entry gets.
+    fn end_seq(&self) -> u64 {
+        self.first_seq + self.entries.len() as u64
+    }
+
+    fn publish(&mut self, events: &[Arc<EventEnvelope>], retention: Option<usize>) {
+        self.entries.extend(events.iter().cloned());
+        if let Some(max) = retention {
+            while self.entries.len() > max {
+                self.entries.pop_front();
+                self.first_seq += 1;
+            }
+        }
+    }
+}
+
+fn entry_at(
+    first_seq: u64,
+    entries: &VecDeque<Arc<EventEnvelope>>,
+    seq: u64,
+) -> Option<&Arc<EventEnvelope>> {
+    let index = usize::try_from(seq.checked_sub(first_seq)?).ok()?;
+    entries.get(index)
+}
+
+/// Keeps each partition's mutex on its own cache lines, so appends to neighbouring
+/// partitions on different cores do not slow each other down.
+#[repr(align(128))]
+struct Slot(Mutex<Partition>);
+
+/// Per group, across partitions.
+#[derive(Default)]
+struct GroupMeta {
+    /// Where the next `read_group` starts its round over the partitions.
+    read_turn: AtomicUsize,
+    claim_turn: AtomicUsize,
+    dead: Mutex<Vec<DeadLetter>>,
+}
+
+struct DeadLetter {
+    envelope: EventEnvelope,
+    reason: String,
+}
+
+/// What one delivery needs, gathered under a partition lock and built after it.
+struct Taken {
+    partition: u16,
+    seq: u64,
+    envelope: Arc<EventEnvelope>,
+    deliveries: u32,
+}
+
+impl Taken {
+    fn into_delivery(self) -> Delivery {
+        Delivery {
+            partition: self.partition,
+            entry_id: self.seq.to_string(),
+            envelope: (*self.envelope).clone(),
+            deliveries: self.deliveries,
+        }
+    }
+}
+
+/// Decrements the count of waiting readers when a wait ends, however it ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn register(counter: &'a AtomicUsize) -> Waiting<'a> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Waiting(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A customer's reservations of one product's cumulative limit.
+#[derive(Default)]
+struct Holdings {
+    total: Won,
+    by_enrollment: HashMap<EnrollmentId, Won>,
+}
+
+/// The view order: most recently changed first.
+type ViewRank = (DateTime<Utc>, u64, EnrollmentId);
+
+fn view_rank(view: &MyPageView) -> ViewRank {
+    (view.updated_at, view.version, view.enrollment_id)
+}
+
+struct Ranked {
+    rank: ViewRank,
+    view: MyPageView,
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.rank == other.rank
+    }
+}
+
+impl Eq for Ranked {}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.rank.cmp(&other.rank)
+    }
+}
+
+/// Keeps the `limit` most recently changed views offered to it.
+struct TopViews {
+    limit: usize,
+    heap: BinaryHeap<Reverse<Ranked>>,
+}
+
+impl TopViews {
+    fn new(limit: usize) -> TopViews {
+        TopViews {
+            limit,
+            heap: BinaryHeap::with_capacity(limit.min(1024) + 1),
+        }
+    }
+
+    fn offer(&mut self, view: &MyPageView) {
+        if self.limit == 0 {
+            return;
+        }
+        let rank = view_rank(view);
+        if self.heap.len() < self.limit {
+            self.heap.push(Reverse(Ranked {
+                rank,
+                view: view.clone(),
+            }));
+        } else if self
+            .heap
+            .peek()
+            .is_some_and(|Reverse(least)| rank > least.rank)
+        {
+            self.heap.pop();
+            self.heap.push(Reverse(Ranked {
+                rank,
+                view: view.clone(),
+            }));
+        }
+    }
+
+    fn into_vec(self) -> Vec<MyPageView> {
+        // Ascending order of `Reverse` is descending rank: newest first.
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse(r)| r.view)
+            .collect()
+    }
+}
+
+fn matches(filter: &ViewFilter, view: &MyPageView) -> bool {
+    filter.customer_no.is_none_or(|c| c == view.customer_no)
+        && filter.status.is_none_or(|s| s == view.status)
+}
+
+fn status_slot(status: Status) -> Option<usize> {
+    Status::ALL.iter().position(|&s| s == status)
+}
+
+/// Alarms in the order `(sent_at, arrival)`; read backwards for newest first.
+type AlarmList = BTreeMap<(DateTime<Utc>, u64), Arc<Alarm>>;
+
+#[derive(Default)]
+struct AlarmBook {
+    seen: HashSet<Uuid>,
+    arrivals: u64,
+    all: AlarmList,
+    by_customer: HashMap<CustomerNo, AlarmList>,
+}
+
+struct Remembered {
+    value: Vec<u8>,
+    /// `None`: the TTL is too long to represent, so it never expires.
+    expires_at: Option<Instant>,
+}
+
+impl Remembered {
+    fn live(&self, now: Instant) -> bool {
+        self.expires_at.is_none_or(|t| now < t)
+    }
+}
+
+/// The embedded backend. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct MemoryStore {
+    partitions: Box<[Slot]>,
+    /// Trim each partition of the log to at most this many entries.
+    log_retention: Option<usize>,
+    enrollments: DashMap<EnrollmentId, Record>,
+    groups: RwLock<HashMap<String, Arc<GroupMeta>>>,
+    /// Woken (all waiters) by appends, when `waiting_readers` says someone waits.
+    appended: Notify,
+    waiting_readers: AtomicUsize,
+    timer_turn: AtomicUsize,
+    next_customer: AtomicU64,
+    customers: DashMap<CustomerNo, Customer>,
+    /// Per customer, per product code.
+    reservations: DashMap<CustomerNo, HashMap<String, Holdings>>,
+    products: Mutex<BTreeMap<(String, u32), ProductSpec>>,
+    views: DashMap<EnrollmentId, MyPageView>,
+    views_by_customer: DashMap<CustomerNo, HashSet<EnrollmentId>>,
+    /// Views per status, in the order of `Status::ALL`.
+    status_counts: [AtomicU64; Status::ALL.len()],
+    alarms: Mutex<AlarmBook>,
+    idempotency: DashMap<String, Remembered>,
+    idempotency_puts: AtomicU64,
+}
+
+impl Default for MemoryStore {
+    /// 16 partitions.
+    fn default() -> Self {
+        MemoryStore::new(16)
+    }
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("partitions", &self.partitions.len())
+            .field("log_retention", &self.log_retention)
+            .field("enrollments", &self.enrollments.len())
+            .field("customers", &self.customers.len())
+            .field("views", &self.views.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store whose event log has `partitions` partitions (at least 1).
+    pub fn new(partitions: u16) -> MemoryStore {
+        let partitions = partitions.max(1);
+        MemoryStore {
+            partitions: (0..partitions)
+                .map(|_| Slot(Mutex::new(Partition::new())))
+                .collect(),
+            log_retention: None,
+            enrollments: DashMap::new(),
+            groups: RwLock::new(HashMap::new()),
+            appended: Notify::new(),
+            waiting_readers: AtomicUsize::new(0),
+            timer_turn: AtomicUsize::new(0),
+            next_customer: AtomicU64::new(1),
+            customers: DashMap::new(),
+            reservations: DashMap::new(),
+            products: Mutex::new(BTreeMap::new()),
+            views: DashMap::new(),
+            views_by_customer: DashMap::new(),
+            status_counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            alarms: Mutex::new(AlarmBook::default()),
+            idempotency: DashMap::new(),
+            idempotency_puts: AtomicU64::new(0),
+        }
+    }
+
+    /// Keeps at most `max_entries` (at least 1) in each partition of the event log, like
+    /// `XADD MAXLEN`: older entries are dropped whether or not every group has read them.
+    /// Histories are kept whole. Without this the log grows with every event.
+    pub fn with_log_retention(mut self, max_entries: usize) -> MemoryStore {
+        self.log_retention = Some(max_entries.max(1));
+        self
+    }
+
+    /// Overwrites a stored snapshot with bytes that do not decode, for recovery tests.
+    /// Returns whether the enrollment existed.
+    pub fn corrupt_snapshot_for_test(&self, id: EnrollmentId) -> bool {
+        match self.enrollments.get_mut(&id) {
+            Some(mut record) => {
+                // The current format byte, then a truncated varint: bincode must refuse it.
+                record.snapshot = Arc::from(vec![codec::SNAPSHOT_FORMAT, 0xff, 0xff, 0xff]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The group's dead letters with the reason each was given, oldest first (the trait
+    /// returns only the envelopes).
+    pub fn dead_letters_with_reasons(&self, group: &str) -> Vec<(EventEnvelope, String)> {
+        match self.group(group) {
+            Ok(meta) => lock(&meta.dead)
+                .iter()
+                .map(|d| (d.envelope.clone(), d.reason.clone()))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn partition_of(&self, id: EnrollmentId) -> usize {
+        // Less than the partition count, which fits in u16: the cast is exact.
+        (id.partition_hash() % self.partitions.len() as u64) as usize
+    }
+
+    fn partition(&self, index: usize) -> MutexGuard<'_, Partition> {
+        lock(&self.partitions[index % self.partitions.len()].0)
+    }
+
+    fn group(&self, name: &str) -> StoreResult<Arc<GroupMeta>> {
+        read(&self.groups).get(name).cloned().ok_or_else(|| {
+            rejected(format!(
+                "no consumer group {name:?}; ensure_group creates it"
+            ))
+        })
+    }
+
+    /// Validates an entry reference: (partition index, sequence number).
+    fn parse_entry(&self, partition: u16, entry_id: &str) -> StoreResult<(usize, u64)> {
+        let index = usize::from(partition);
+        if index >= self.partitions.len() {
+            return Err(rejected(format!(
+                "partition {partition} does not exist (the log has {})",
+                self.partitions.len()
+            )));
+        }
+        let seq = entry_id
+            .parse::<u64>()
+            .map_err(|_| rejected(format!("{entry_id:?} is not an entry id of this log")))?;
+        Ok((index, seq))
+    }
+
+    /// Hands never-delivered entries to `consumer`, round-robin over the partitions: a first
+    /// round takes a fair share of `max` from each, a second fills what is left.
+    fn take_new(
+        &self,
+        meta: &GroupMeta,
+        group: &str,
+        consumer: &Arc<str>,
+        max: usize,
+    ) -> Vec<Delivery> {
+        let n = self.partitions.len();
+        let start = meta.read_turn.fetch_add(1, Ordering::Relaxed) % n;
+        let share = max.div_ceil(n).max(1);
+        let now = Instant::now();
+        let mut taken: Vec<Taken> = Vec::new();
+        for round in 0..2 {
+            let mut more = false;
+            for k in 0..n {
+                let room = max - taken.len();
+                if room == 0 {
+                    break;
+                }
+                let budget = if round == 0 { share.min(room) } else { room };
+                let index = (start + k) % n;
+                let mut guard = self.partition(index);
+                let Partition {
+                    first_seq,
+                    entries,
+                    groups,
+                    ..
+                } = &mut *guard;
+                let Some(cursor) = groups.get_mut(group) else {
+                    continue;
+                };
+                let end = *first_seq + entries.len() as u64;
+                // Entries trimmed before they were read are gone, as in Redis.
+                cursor.next = cursor.next.max(*first_seq);
+                let mut count = 0;
+                while cursor.next < end && count < budget {
+                    let seq = cursor.next;
+                    if let Some(envelope) = entry_at(*first_seq, entries, seq) {
+                        taken.push(Taken {
+                            partition: index as u16,
+                            seq,
+                            envelope: Arc::clone(envelope),
+                            deliveries: 1,
+                        });
+                        cursor.pending.insert(
+                            seq,
+                            Pending {
+                                consumer: Arc::clone(consumer),
+                                delivered_at: now,
+                                deliveries: 1,
+                            },
+                        );
+                    }
+                    cursor.next += 1;
+                    count += 1;
+                }
+                more |= cursor.next < end;
+            }
+            if !more || taken.len() >= max {
+                break;
+            }
+        }
+        taken.into_iter().map(Taken::into_delivery).collect()
+    }
+}
+
+#[async_trait]
+impl EnrollmentStore for MemoryStore {
+    async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Enrollment)>> {
+        let Some((version, bytes)) = self
+            .enrollments
+            .get(&id)
+            .map(|r| (r.version, Arc::clone(&r.snapshot)))
+        else {
+            return Ok(None);
+        };
+        let state = codec::decode_snapshot(&enrollment_key(id), &bytes)?;
+        Ok(Some((version, state)))
+    }
+
+    async fn append(&self, append: Append<'_>) -> StoreResult<u64> {
+        let Append {
+            id,
+            expected_version,
+            state,
+            events,
+            timers,
+        } = append;
+        // Malformed appends are refused before anything is locked or written.
+        if state.id != id {
+            return Err(rejected(format!(
+                "the snapshot is of enrollment {}, not {id}",
+                state.id
+            )));
+        }
+        for (i, envelope) in events.iter().enumerate() {
+            let after = expected_version.saturating_add(i as u64 + 1);
+            if envelope.enrollment_id != id || envelope.version != after {
+                return Err(rejected(format!(
+                    "event {} is enrollment {} version {}; this append expects {id} version {after}",
+                    envelope.id, envelope.enrollment_id, envelope.version
+                )));
+            }
+        }
+        if let Some(TimerOp::Set(t)) = timers
+            .iter()
+            .find(|op| matches!(op, TimerOp::Set(t) if t.enrollment_id != id))
+        {
+            return Err(rejected(format!(
+                "a timer of enrollment {} in an append to {id}",
+                t.enrollment_id
+            )));
+        }
+        let new_version = expected_version
+            .checked_add(events.len() as u64)
+            .ok_or_else(|| rejected("the version would overflow"))?;
+        let snapshot: Arc<[u8]> = Arc::from(codec::encode_snapshot(state)?);
+        let events: Vec<Arc<EventEnvelope>> = events.iter().cloned().map(Arc::new).collect();
+        let partition = self.partition_of(id);
+        {
+            // The shard write lock makes everything below one step for this enrollment.
+            let entry = self.enrollments.entry(id);
+            let actual = match &entry {
+                Entry::Occupied(record) => record.get().version,
+                Entry::Vacant(_) => 0,
+            };
+            if actual != expected_version {
+                return Err(StoreError::Conflict {
+                    key: enrollment_key(id),
+                    expected: expected_version,
+                    actual,
+                });
+            }
+            {
+                let mut part = self.partition(partition);
+                part.publish(&events, self.log_retention);
+                for op in timers {
+                    match *op {
+                        TimerOp::Set(timer) => part.timers.set(timer),
+                        TimerOp::Cancel(kind) => part.timers.cancel(id, kind),
+                    }
+                }
+            }
+            match entry {
+                Entry::Occupied(mut record) => {
+                    let record = record.get_mut();
+                    record.version = new_version;
+                    record.snapshot = snapshot;
+                    record.history.extend(events);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(Record {
+                        version: new_version,
+                        snapshot,
+                        history: events,
+                    });
+                }
+            }
+        }
+        // After the publish (and its unlock): a reader that registered before this load
+        // gets woken; one that registers after it finds the entries when it looks.
+        if new_version != expected_version && self.waiting_readers.load(Ordering::SeqCst) > 0 {
+            self.appended.notify_waiters();
+        }
+        Ok(new_version)
+    }
+
+    async fn history(&self, id: EnrollmentId) -> StoreResult<Vec<EventEnvelope>> {
+        let events: Vec<Arc<EventEnvelope>> = self
+            .enrollments
+            .get(&id)
+            .map(|r| r.history.clone())
+            .unwrap_or_default();
+        Ok(events.iter().map(|e| (**e).clone()).collect())
+    }
+}
+
+#[async_trait]
+impl TimerStore for MemoryStore {
+    async fn claim_due_timers(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        max: usize,
+    ) -> StoreResult<Vec<Timer>> {
+        let until = add_std(now, lease);
+        let n = self.partitions.len();
+        let start = self.timer_turn.fetch_add(1, Ordering::Relaxed) % n;
+        let mut out = Vec::new();
+        for k in 0..n {
+            let room = max.saturating_sub(out.len());
+            if room == 0 {
+                break;
+            }
+            self.partition((start + k) % n)
+                .timers
+                .claim(now, until, room, &mut out);
+        }
+        Ok(out)
+    }
+
+    async fn set_timer(&self, timer: Timer) -> StoreResult<()> {
+        self.partition(self.partition_of(timer.enrollment_id))
+            .timers
+            .set(timer);
+        Ok(())
+    }
+
+    async fn cancel_timer(&self, id: EnrollmentId, kind: TimerKind) -> StoreResult<()> {
+        self.partition(self.partition_of(id))
+            .timers
+            .cancel(id, kind);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EventLog for MemoryStore {
+    fn partitions(&self) -> u16 {
+        // Built from a u16 count.
+        self.partitions.len() as u16
+    }
+
+    async fn ensure_group(&self, group: &str) -> StoreResult<()> {
+        let mut groups = write(&self.groups);
+        if groups.contains_key(group) {
+            return Ok(());
+        }
+        // Every partition gets the cursor before the group is visible to readers.
+        for slot in self.partitions.iter() {
+            let mut part = lock(&slot.0);
+            let start = part.first_seq;
+            part.groups.entry(group.to_owned()).or_insert(Cursor {
+                next: start,
+                pending: BTreeMap::new(),
+            });
+        }
+        groups.insert(group.to_owned(), Arc::new(GroupMeta::default()));
+        Ok(())
+    }
+
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> StoreResult<Vec<Delivery>> {
+        let meta = self.group(group)?;
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let consumer: Arc<str> = Arc::from(consumer);
+        let found = self.take_new(&meta, group, &consumer, max);
+        if !found.is_empty() || block.is_zero() {
+            return Ok(found);
+        }
+        // `None`: a wait too long to represent, i.e. until something arrives.
+        let deadline = Instant::now().checked_add(block);
+        loop {
+            let _waiting = Waiting::register(&self.waiting_readers);
+            let notified = self.appended.notified();
+            tokio::pin!(notified);
+            // Registered before looking, so an append after the look wakes this wait.
+            notified.as_mut().enable();
+            let found = self.take_new(&meta, group, &consumer, max);
+            if !found.is_empty() {
+                return Ok(found);
+            }
+            match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
+                        return Ok(Vec::new());
+                    }
+                }
+                None => notified.await,
+            }
+            // Woken by an append (possibly to entries another consumer takes first): look again.
+        }
+    }
+
+    async fn ack(&self, group: &str, entries: &[(u16, String)]) -> StoreResult<()> {
+        let parsed = entries
+            .iter()
+            .map(|(p, id)| self.parse_entry(*p, id))
+            .collect::<StoreResult<Vec<_>>>()?;
+        for (index, seq) in parsed {
+            if let Some(cursor) = self.partition(index).groups.get_mut(group) {
+                cursor.pending.remove(&seq);
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim_stale(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        let meta = self.group(group)?;
+        let consumer: Arc<str> = Arc::from(consumer);
+        let n = self.partitions.len();
+        let start = meta.claim_turn.fetch_add(1, Ordering::Relaxed) % n;
+        let now = Instant::now();
+        let mut taken: Vec<Taken> = Vec::new();
+        for k in 0..n {
+            if taken.len() >= max {
+                break;
+            }
+            let index = (start + k) % n;
+            let mut guard = self.partition(index);
+            let Partition {
+                first_seq,
+                entries,
+                groups,
+                ..
+            } = &mut *guard;
+            let Some(cursor) = groups.get_mut(group) else {
+                continue;
+            };
+            let mut gone = Vec::new();
+            for (&seq, pending) in cursor.pending.iter_mut() {
+                if taken.len() >= max {
+                    break;
+                }
+                if now.saturating_duration_since(pending.delivered_at) < min_idle {
+                    continue;
+                }
+                match entry_at(*first_seq, entries, seq) {
+                    Some(envelope) => {
+                        pending.consumer = Arc::clone(&consumer);
+                        pending.delivered_at = now;
+                        pending.deliveries = pending.deliveries.saturating_add(1);
+                        taken.push(Taken {
+                            partition: index as u16,
+                            seq,
+                            envelope: Arc::clone(envelope),
+                            deliveries: pending.deliveries,
+                        });
+                    }
+                    // Trimmed from the log: dropped from the pending list (XAUTOCLAIM).
+                    None => gone.push(seq),
+                }
+            }
+            for seq in gone {
+                cursor.pending.remove(&seq);
+            }
+        }
+        Ok(taken.into_iter().map(Taken::into_delivery).collect())
+    }
+
+    async fn dead_letter(&self, group: &str, delivery: &Delivery, reason: &str) -> StoreResult<()> {
+        let meta = self.group(group)?;
+        let (index, seq) = self.parse_entry(delivery.partition, &delivery.entry_id)?;
+        lock(&meta.dead).push(DeadLetter {
+            envelope: delivery.envelope.clone(),
+            reason: reason.to_owned(),
+        });
+        if let Some(cursor) = self.partition(index).groups.get_mut(group) {
+            cursor.pending.remove(&seq);
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, group: &str) -> StoreResult<Vec<EventEnvelope>> {
+        let Ok(meta) = self.group(group) else {
+            return Ok(Vec::new());
+        };
+        let dead = lock(&meta.dead);
+        Ok(dead.iter().map(|d| d.envelope.clone()).collect())
+    }
+
+    async fn lag(&self, group: &str) -> StoreResult<u64> {
+        self.group(group)?;
+        let mut lag = 0u64;
+        for slot in self.partitions.iter() {
+            let part = lock(&slot.0);
+            if let Some(cursor) = part.groups.get(group) {
+                let unread = part
+                    .end_seq()
+                    .saturating_sub(cursor.next.max(part.first_seq));
+                lag += unread + cursor.pending.len() as u64;
+            }
+        }
+        Ok(lag)
+    }
+}
+
+#[async_trait]
+impl CustomerStore for MemoryStore {
+    async fn create_customer(&self, new: NewCustomer, now: DateTime<Utc>) -> StoreResult<Customer> {
+        let n = self.next_customer.fetch_add(1, Ordering::Relaxed);
+        if n > MAX_CUSTOMER_NO {
+            return Err(rejected(
+                "every customer number (C000000001 to C999999999) is taken",
+            ));
+        }
+        let customer = Customer {
+            customer_no: CustomerNo::new(n),
+            name: new.name,
+            birth_date: new.birth_date,
+            gender: new.gender,
+            mobile_phone: new.mobile_phone,
+            registered_at: now,
+        };
+        self.customers
+            .insert(customer.customer_no, customer.clone());
+        Ok(customer)
+    }
+
+    async fn customer(&self, no: CustomerNo) -> StoreResult<Option<Customer>> {
+        Ok(self.customers.get(&no).map(|c| c.clone()))
+    }
+
+    async fn reserve_limit(
+        &self,
+        no: CustomerNo,
+        product_code: &str,
+        enrollment: EnrollmentId,
+        amount: Won,
+        limit: Won,
+    ) -> StoreResult<Reservation> {
+        // The customer's shard lock makes the check and the reservation one step.
+        let mut products = self.reservations.entry(no).or_default();
+        let holdings = products.entry(product_code.to_owned()).or_default();
+        let previous = holdings.by_enrollment.get(&enrollment).copied();
+        if previous == Some(amount) {
+            return Ok(Reservation::Reserved {
+                total: holdings.total,
+            });
+        }
+        // A different amount for the same enrollment replaces its reservation.
+        let others = holdings
+            .total
+            .checked_sub(previous.unwrap_or(Won::ZERO))
+            .unwrap_or(Won::ZERO);
+        match others.checked_add(amount) {
+            Some(total) if total <= limit => {
+                holdings.total = total;
+                holdings.by_enrollment.insert(enrollment, amount);
+                Ok(Reservation::Reserved { total })
+            }
+            _ => Ok(Reservation::Exceeded {
+                held: others,
+                limit,
+            }),
+        }
+    }
+
+    async fn release_limit(
+        &self,
+        no: CustomerNo,
+        product_code: &str,
+        enrollment: EnrollmentId,
+    ) -> StoreResult<()> {
+        let Some(mut products) = self.reservations.get_mut(&no) else {
+            return Ok(());
+        };
+        if let Some(holdings) = products.get_mut(product_code) {
+            if let Some(amount) = holdings.by_enrollment.remove(&enrollment) {
+                holdings.total = holdings.total.checked_sub(amount).unwrap_or(Won::ZERO);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProductStore for MemoryStore {
+    async fn put_product(&self, spec: &ProductSpec) -> StoreResult<()> {
+        let Some(version) = spec.version else {
+            return Err(rejected(format!(
+                "product {} carries no version; the catalog numbers versions before storing",
+                spec.code
+            )));
+        };
+        let mut products = lock(&self.products);
+        let key = (spec.code.clone(), version);
+        if products.contains_key(&key) {
+            let latest = products
+                .range((spec.code.clone(), 0)..=(spec.code.clone(), u32::MAX))
+                .next_back()
+                .map_or(version, |((_, v), _)| *v);
+            return Err(StoreError::Conflict {
+                key: format!("product:{}:{version}", spec.code),
+                expected: u64::from(version),
+                actual: u64::from(latest),
+            });
+        }
+        products.insert(key, spec.clone());
+        Ok(())
+    }
+
+    async fn products(&self) -> StoreResult<Vec<ProductSpec>> {
+        Ok(lock(&self.products).values().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl ReadModelStore for MemoryStore {
+    async fn upsert_view(&self, view: &MyPageView) -> StoreResult<bool> {
+        let count = |status: Status, up: bool| {
+            if let Some(counter) = status_slot(status).and_then(|i| self.status_counts.get(i)) {
+                if up {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    counter.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        };
+        // The view's shard lock covers the counters and the customer index (view shard →
+        // index shard; nothing takes them the other way round).
+        match self.views.entry(view.enrollment_id) {
+            Entry::Occupied(mut stored) => {
+                if view.version <= stored.get().version {
+                    return Ok(false);
+                }
+                let old = stored.get();
+                if old.status != view.status {
+                    count(old.status, false);
+                    count(view.status, true);
+                }
+                if old.customer_no != view.customer_no {
+                    if let Some(mut ids) = self.views_by_customer.get_mut(&old.customer_no) {
+                        ids.remove(&view.enrollment_id);
+                    }
+                    self.views_by_customer
+                        .entry(view.customer_no)
+                        .or_default()
+                        .insert(view.enrollment_id);
+                }
+                stored.insert(view.clone());
+            }
+            Entry::Vacant(slot) => {
+                count(view.status, true);
+                self.views_by_customer
+                    .entry(view.customer_no)
+                    .or_default()
+                    .insert(view.enrollment_id);
+                slot.insert(view.clone());
+            }
+        }
+        Ok(true)
+    }
+
+    async fn view(&self, id: EnrollmentId) -> StoreResult<Option<MyPageView>> {
+        Ok(self.views.get(&id).map(|v| v.clone()))
+    }
+
+    async fn views(&self, filter: ViewFilter, limit: usize) -> StoreResult<Vec<MyPageView>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut top = TopViews::new(limit);
+        match filter.customer_no {
+            Some(customer) => {
+                let ids: Vec<EnrollmentId> = self
+                    .views_by_customer
+                    .get(&customer)
+                    .map(|ids| ids.iter().copied().collect())
+                    .unwrap_or_default();
+                for id in ids {
+                    if let Some(view) = self.views.get(&id) {
+                        if matches(&filter, &view) {
+                            top.offer(&view);
+                        }
+                    }
+                }
+            }
+            None => {
+                for view in self.views.iter() {
+                    if matches(&filter, &view) {
+                        top.offer(&view);
+                    }
+                }
+            }
+        }
+        Ok(top.into_vec())
+    }
+
+    async fn count_by_status(&self) -> StoreResult<Vec<(Status, u64)>> {
+        Ok(Status::ALL
+            .iter()
+            .zip(self.status_counts.iter())
+            .map(|(&status, n)| (status, n.load(Ordering::Relaxed)))
+            .collect())
+    }
+
+    async fn record_alarm(&self, alarm: &Alarm) -> StoreResult<bool> {
+        let mut book = lock(&self.alarms);
+        if !book.seen.insert(alarm.event_id) {
+            return Ok(false);
+        }
+        book.arrivals += 1;
+        let key = (alarm.sent_at, book.arrivals);
+        let alarm = Arc::new(alarm.clone());
+        book.by_customer
+            .entry(alarm.customer_no)
+            .or_default()
+            .insert(key, Arc::clone(&alarm));
+        book.all.insert(key, alarm);
+        Ok(true)
+    }
+
+    async fn alarms(&self, customer: Option<CustomerNo>, limit: usize) -> StoreResult<Vec<Alarm>> {
+        let book = lock(&self.alarms);
+        let list = match customer {
+            Some(no) => match book.by_customer.get(&no) {
+                Some(list) => list,
+                None => return Ok(Vec::new()),
+            },
+            None => &book.all,
+        };
+        Ok(list
+            .values()
+            .rev()
+            .take(limit)
+            .map(|a| (**a).clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for MemoryStore {
+    async fn idempotent_get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        let now = Instant::now();
+        if let Some(found) = self.idempotency.get(key) {
+            if found.live(now) {
+                return Ok(Some(found.value.clone()));
+            }
+        } else {
+            return Ok(None);
+        }
+        self.idempotency.remove_if(key, |_, r| !r.live(now));
+        Ok(None)
+    }
+
+    async fn idempotent_put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool> {
+        if ttl.is_zero() {
+            return Err(rejected("an idempotency record needs a positive TTL"));
+        }
+        let now = Instant::now();
+        let record = Remembered {
+            value: value.to_vec(),
+            expires_at: now.checked_add(ttl),
+        };
+        let stored = match self.idempotency.entry(key.to_owned()) {
+            Entry::Occupied(mut existing) => {
+                if existing.get().live(now) {
+                    false
+                } else {
+                    existing.insert(record);
+                    true
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(record);
+                true
+            }
+        };
+        // Keys are rarely read back after their TTL: sweep now and then so they do not pile up.
+        if self.idempotency_puts.fetch_add(1, Ordering::Relaxed) % IDEMPOTENCY_SWEEP_EVERY
+            == IDEMPOTENCY_SWEEP_EVERY - 1
+        {
+            self.idempotency.retain(|_, r| r.live(now));
+        }
+        Ok(stored)
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+}

@@ -296,7 +296,13 @@ pub trait IdempotencyStore: Send + Sync {
 /// Everything the engine needs of a backend.
 #[async_trait]
 pub trait Store:
-    EnrollmentStore + TimerStore + EventLog + CustomerStore + ProductStore + ReadModelStore + IdempotencyStore
+    EnrollmentStore
+    + TimerStore
+    + EventLog
+    + CustomerStore
+    + ProductStore
+    + ReadModelStore
+    + IdempotencyStore
 {
     /// Cheap reachability check (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;
