@@ -47,7 +47,7 @@ impl Won {
 
     /// Whether this amount is a whole number of `unit`s (a zero unit divides nothing).
     pub fn is_multiple_of(self, unit: Won) -> bool {
-        unit.0 != 0 && self.0 % unit.0 == 0
+        unit.0 != 0 && self.0.is_multiple_of(unit.0)
     }
 }
 
@@ -57,7 +57,7 @@ impl fmt::Display for Won {
         let digits = self.0.to_string();
         let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 3);
         for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i) % 3 == 0 {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(ch);

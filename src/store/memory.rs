@@ -987,10 +987,10 @@ impl CustomerStore for MemoryStore {
         let Some(mut products) = self.reservations.get_mut(&no) else {
             return Ok(());
         };
-        if let Some(holdings) = products.get_mut(product_code) {
-            if let Some(amount) = holdings.by_enrollment.remove(&enrollment) {
-                holdings.total = holdings.total.checked_sub(amount).unwrap_or(Won::ZERO);
-            }
+        if let Some(holdings) = products.get_mut(product_code)
+            && let Some(amount) = holdings.by_enrollment.remove(&enrollment)
+        {
+            holdings.total = holdings.total.checked_sub(amount).unwrap_or(Won::ZERO);
         }
         Ok(())
     }
@@ -1091,10 +1091,10 @@ impl ReadModelStore for MemoryStore {
                     .map(|ids| ids.iter().copied().collect())
                     .unwrap_or_default();
                 for id in ids {
-                    if let Some(view) = self.views.get(&id) {
-                        if matches(&filter, &view) {
-                            top.offer(&view);
-                        }
+                    if let Some(view) = self.views.get(&id)
+                        && matches(&filter, &view)
+                    {
+                        top.offer(&view);
                     }
                 }
             }
