@@ -69,7 +69,7 @@ async fn dead_letters_keep_their_reason() {
         .await
         .expect("dead letter");
     let kept = store.dead_letters_with_reasons("g");
-    assert_eq!(kept, vec![(read[0].envelope.clone(), "boom".to_owned())]);
+    assert_eq!(kept, vec![((*read[0].envelope).clone(), "boom".to_owned())]);
 }
 
 /// With retention, the log keeps the newest entries; histories stay whole; a group that

@@ -37,12 +37,15 @@ pub struct IsoDate(pub NaiveDate);
 
 impl Serialize for IsoDate {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.0.format("%Y-%m-%d"))
+        super::time::date::serialize(&self.0, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for IsoDate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            return super::time::date::deserialize(deserializer).map(IsoDate);
+        }
         struct Visitor;
         impl serde::de::Visitor<'_> for Visitor {
             type Value = IsoDate;

@@ -196,6 +196,7 @@ pub struct PlanTerms {
     pub product_version: u32,
     pub product_name: String,
     pub insured: Insured,
+    #[serde(with = "super::time::date")]
     pub quote_date: NaiveDate,
     pub sum_insured: Won,
     pub coverage_period: CoveragePeriod,
@@ -262,6 +263,7 @@ pub enum PaymentFailure {
 pub struct ProductDocument {
     pub document_no: String,
     pub plan_revision: u32,
+    #[serde(with = "super::time::utc")]
     pub issued_at: DateTime<Utc>,
     pub title: String,
     pub body: String,
@@ -277,12 +279,15 @@ pub struct Enrollment {
     pub plan: PlanTerms,
     /// 1 for the first save, +1 on each re-save; a document names the revision it shows.
     pub plan_revision: u32,
+    #[serde(with = "super::time::utc")]
     pub plan_expires_at: DateTime<Utc>,
     pub document: Option<ProductDocument>,
     pub payment_method: Option<PaymentMethod>,
     /// The first premium the proposal asks for; a payment of any other amount is refused.
     pub amount_due: Option<Won>,
+    #[serde(with = "super::time::utc_opt")]
     pub proposed_at: Option<DateTime<Utc>>,
+    #[serde(with = "super::time::utc_opt")]
     pub withdrawal_deadline: Option<DateTime<Utc>>,
     pub payment_attempts: u32,
     pub last_payment_failure: Option<PaymentFailure>,
@@ -291,7 +296,9 @@ pub struct Enrollment {
     pub contract_no: Option<String>,
     pub refund_due: Option<Won>,
     pub refund_id: Option<String>,
+    #[serde(with = "super::time::utc")]
     pub created_at: DateTime<Utc>,
+    #[serde(with = "super::time::utc")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -12,3 +12,4 @@ pub mod mortality;
 pub mod period;
 pub mod premium;
 pub mod product;
+pub mod time;

@@ -248,7 +248,7 @@ impl Taken {
         Delivery {
             partition: self.partition,
             entry_id: self.seq.to_string(),
-            envelope: (*self.envelope).clone(),
+            envelope: self.envelope,
             deliveries: self.deliveries,
         }
     }
@@ -884,7 +884,7 @@ impl EventLog for MemoryStore {
         let meta = self.group(group)?;
         let (index, seq) = self.parse_entry(delivery.partition, &delivery.entry_id)?;
         lock(&meta.dead).push(DeadLetter {
-            envelope: delivery.envelope.clone(),
+            envelope: (*delivery.envelope).clone(),
             reason: reason.to_owned(),
         });
         if let Some(cursor) = self.partition(index).groups.get_mut(group) {

@@ -149,7 +149,8 @@ pub struct Delivery {
     pub partition: u16,
     /// Position in the partition (a stream entry id in Redis).
     pub entry_id: String,
-    pub envelope: EventEnvelope,
+    /// Shared, not copied: one event goes to every group that reads it.
+    pub envelope: std::sync::Arc<EventEnvelope>,
     /// 1 on the first delivery, more when it was claimed again.
     pub deliveries: u32,
 }

@@ -647,7 +647,7 @@ pub async fn events_reach_their_partition_once(store: Arc<dyn Store>) {
     let mut last_version: HashMap<EnrollmentId, u64> = HashMap::new();
     let mut positions = HashSet::new();
     for d in &delivered {
-        assert_eq!(Some(&d.envelope), appended.get(&d.envelope.id));
+        assert_eq!(Some(&*d.envelope), appended.get(&d.envelope.id));
         assert_eq!(d.deliveries, 1);
         let expected = d.envelope.enrollment_id.partition_hash() % partitions;
         assert_eq!(u64::from(d.partition), expected, "wrong partition");
@@ -892,7 +892,7 @@ pub async fn dead_letters_are_kept_and_acknowledged(store: Arc<dyn Store>) {
     let dead = store.dead_letters("g").await.expect("dead letters");
     assert_eq!(
         dead,
-        vec![read[0].envelope.clone(), read[1].envelope.clone()]
+        vec![(*read[0].envelope).clone(), (*read[1].envelope).clone()]
     );
     assert_eq!(
         store.lag("g").await.expect("lag"),
@@ -932,7 +932,7 @@ pub async fn blocked_read_returns_an_event_appended_meanwhile(store: Arc<dyn Sto
     let appended = saved_plans(&*store, 1).await;
     let read = reader.await.expect("reader");
     assert_eq!(read.len(), 1);
-    assert_eq!(read[0].envelope, appended[0]);
+    assert_eq!(*read[0].envelope, appended[0]);
 }
 
 pub async fn blocked_read_on_nothing_returns_empty(store: Arc<dyn Store>) {

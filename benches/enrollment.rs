@@ -1,0 +1,148 @@
+//! Full enrollments per second through the engine on the memory store: save plan →
+//! request document (issued by the durable timer, delay 0) → proposal with the first
+//! premium paid through the PaymentGateway actor (instant simulated provider) →
+//! Contracted. The Notifier and MyPage projector run alongside, as in production.
+//!
+//! `cargo bench --bench enrollment`
+
+// mimalloc: the engine allocates many small, short-lived objects across threads
+// (messages, envelopes, futures), where glibc malloc showed up as a third of the profile.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ezenroll::actors::payment::{GatewayConfig, Simulation};
+use ezenroll::actors::{Engine, EngineConfig, EngineHandle, PlanRequest};
+use ezenroll::domain::customer::NewCustomer;
+use ezenroll::domain::enrollment::{CustomerNo, PaymentMethod, Status};
+use ezenroll::domain::money::Won;
+use ezenroll::domain::period::{CoveragePeriod, PaymentCycle, Years};
+use ezenroll::store::memory::MemoryStore;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Enrollments in flight at once, like that many customers clicking through.
+const CONCURRENCY: usize = 512;
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        document_delay: Duration::ZERO,
+        passivate_after: Duration::from_secs(3600),
+        arbiters: std::env::var("BENCH_ARBITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2),
+        run_notifier: std::env::var("BENCH_NO_CONSUMERS").is_err(),
+        run_projector: std::env::var("BENCH_NO_CONSUMERS").is_err(),
+        simulation: Simulation {
+            latency: Duration::ZERO,
+            decline_rate: 0.0,
+            failure_rate: 0.0,
+        },
+        payment: GatewayConfig {
+            mailbox_capacity: 4 * CONCURRENCY,
+            ..GatewayConfig::default()
+        },
+        ..EngineConfig::default()
+    }
+}
+
+fn new_customer(i: u64) -> NewCustomer {
+    serde_json::from_value(serde_json::json!({
+        "name": format!("고객{i}"),
+        "birthDate": "1986-05-01",
+        "gender": if i.is_multiple_of(2) { "male" } else { "female" },
+        "mobilePhone": "010-1234-5678"
+    }))
+    .expect("customer")
+}
+
+/// A new customer's whole journey: registration, plan, document, paid proposal.
+async fn one_enrollment(engine: &EngineHandle, i: u64) {
+    let customer: CustomerNo = engine
+        .register_customer(new_customer(i))
+        .await
+        .expect("registered")
+        .customer_no;
+    let plan = engine
+        .save_plan(PlanRequest {
+            customer_no: customer,
+            product_code: "EZ-TERM",
+            sum_insured: Won::new(100_000_000),
+            coverage_period: CoveragePeriod::Years(Years::new(20).expect("years")),
+            payment_period: Years::new(20).expect("years"),
+            payment_cycle: PaymentCycle::Monthly,
+        })
+        .await
+        .expect("plan saved");
+    let id = plan.state.id;
+    engine
+        .request_document(id)
+        .await
+        .expect("document requested");
+    engine
+        .wait_for(id, Duration::from_secs(30), |e| {
+            e.status == Status::DocumentIssued
+        })
+        .await
+        .expect("waiting")
+        .expect("document issued");
+    let done = engine
+        .submit_proposal(id, PaymentMethod::Card)
+        .await
+        .expect("contracted");
+    assert_eq!(done.state.status, Status::Contracted);
+}
+
+/// Runs `total` enrollments with `CONCURRENCY` in flight.
+async fn run(engine: &EngineHandle, total: u64) -> Duration {
+    let start = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (engine, next) = (engine.clone(), Arc::clone(&next));
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    one_enrollment(&engine, i).await;
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.expect("worker");
+    }
+    start.elapsed()
+}
+
+fn enrollment(c: &mut Criterion) {
+    // As `serve` runs: a multi-thread tokio runtime for callers (HTTP), actors on arbiters.
+    let system = actix_rt::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    });
+    let engine = system.block_on(async {
+        Engine::start(config(), Arc::new(MemoryStore::new(16)))
+            .await
+            .expect("engine")
+    });
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function(
+        "full enrollment (plan → document → proposal → contract)",
+        |b| b.iter_custom(|iters| system.block_on(run(&engine, iters))),
+    );
+    group.finish();
+    system.block_on(engine.shutdown());
+}
+
+criterion_group!(benches, enrollment);
+criterion_main!(benches);

@@ -1,0 +1,414 @@
+//! Event-log consumers: the Notifier (알림톡-style message per status change) and the
+//! MyPage projector (내보험 조회 read model). Each reads its consumer group, handles a
+//! batch, acknowledges what succeeded, leaves failures pending (claimed again after an
+//! idle time, by this or another process) and dead-letters an entry that failed too
+//! often. Handlers are idempotent on the event id, so redelivery never doubles an effect.
+
+use crate::domain::customer::Customer;
+use crate::domain::enrollment::{Event, PaymentFailure};
+use crate::store::{Alarm, Delivery, EventEnvelope, MyPageView, Store, StoreResult};
+use async_trait::async_trait;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+pub const NOTIFIER_GROUP: &str = "notifier";
+pub const PROJECTOR_GROUP: &str = "mypage";
+
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Entries read per call.
+    pub batch: usize,
+    /// How long one read waits for new entries.
+    pub block: Duration,
+    /// Entries pending this long (their consumer died or failed) are taken over.
+    pub claim_idle: Duration,
+    /// How often to look for such entries.
+    pub claim_every: Duration,
+    /// Deliveries after which a failing entry goes to the dead-letter list.
+    pub max_deliveries: u32,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            batch: 256,
+            block: Duration::from_millis(200),
+            claim_idle: Duration::from_secs(30),
+            claim_every: Duration::from_secs(5),
+            max_deliveries: 5,
+        }
+    }
+}
+
+/// Handles events; `Err` leaves an event pending for another delivery.
+#[async_trait]
+pub trait EventHandler: Send + Sync + 'static {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), String>;
+
+    /// A whole batch, one result per delivery in order. Override to share work between
+    /// events of the same enrollment.
+    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
+        let mut results = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            results.push(self.handle(&delivery.envelope).await);
+        }
+        results
+    }
+}
+
+/// Where alarms go after they are recorded (카카오 알림톡, SMS...). Recording in the store
+/// happens first and only once per event, so a channel sees each alarm at most once.
+#[async_trait]
+pub trait AlarmChannel: Send + Sync + 'static {
+    async fn deliver(&self, alarm: &Alarm, customer: Option<&Customer>) -> Result<(), String>;
+}
+
+/// The default channel: the alarm is recorded in the store (see `GET /alarms`) and logged.
+pub struct StoreChannel;
+
+#[async_trait]
+impl AlarmChannel for StoreChannel {
+    async fn deliver(&self, alarm: &Alarm, customer: Option<&Customer>) -> Result<(), String> {
+        tracing::info!(
+            target: "ezenroll::alarm",
+            customer = %alarm.customer_no,
+            phone = customer.map(|c| c.mobile_phone.masked()).unwrap_or_default(),
+            status = %alarm.status,
+            "{}",
+            alarm.message
+        );
+        Ok(())
+    }
+}
+
+pub struct ConsumerHandle {
+    name: String,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ConsumerHandle {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Stops after the batch in hand is handled and acknowledged.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts a consumer of `group` named `consumer` (unique per process).
+pub async fn start(
+    store: Arc<dyn Store>,
+    group: &'static str,
+    consumer: String,
+    handler: Arc<dyn EventHandler>,
+    config: ConsumerConfig,
+) -> StoreResult<ConsumerHandle> {
+    store.ensure_group(group).await?;
+    let (stop, stopped) = watch::channel(false);
+    let name = consumer.clone();
+    let task = tokio::spawn(run(store, group, consumer, handler, config, stopped));
+    Ok(ConsumerHandle { name, stop, task })
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    group: &'static str,
+    consumer: String,
+    handler: Arc<dyn EventHandler>,
+    config: ConsumerConfig,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut last_claim = Instant::now();
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        if last_claim.elapsed() >= config.claim_every {
+            last_claim = Instant::now();
+            match store
+                .claim_stale(group, &consumer, config.claim_idle, config.batch)
+                .await
+            {
+                Ok(stale) if !stale.is_empty() => {
+                    tracing::info!(
+                        group,
+                        consumer,
+                        count = stale.len(),
+                        "took over stale entries"
+                    );
+                    process(&store, group, &handler, &config, stale).await;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(group, error = %e, "cannot claim stale entries"),
+            }
+        }
+        let read = tokio::select! {
+            _ = stopped.changed() => return,
+            read = store.read_group(group, &consumer, config.batch, config.block) => read,
+        };
+        match read {
+            Ok(batch) => process(&store, group, &handler, &config, batch).await,
+            Err(e) => {
+                tracing::warn!(group, error = %e, "cannot read the event log; retrying");
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn process(
+    store: &Arc<dyn Store>,
+    group: &'static str,
+    handler: &Arc<dyn EventHandler>,
+    config: &ConsumerConfig,
+    batch: Vec<Delivery>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut done = Vec::with_capacity(batch.len());
+    let results = handler.handle_batch(&batch).await;
+    for (delivery, result) in batch.iter().zip(results) {
+        match result {
+            Ok(()) => done.push((delivery.partition, delivery.entry_id.clone())),
+            Err(reason) if delivery.deliveries >= config.max_deliveries => {
+                tracing::error!(group, event = %delivery.envelope.id, %reason, "dead-lettering an event that keeps failing");
+                if let Err(e) = store.dead_letter(group, delivery, &reason).await {
+                    tracing::warn!(group, error = %e, "cannot dead-letter");
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(group, event = %delivery.envelope.id, %reason, "event handling failed; it will be redelivered");
+            }
+        }
+    }
+    if let Err(e) = store.ack(group, &done).await {
+        // Unacknowledged entries are redelivered; the handlers are idempotent.
+        tracing::warn!(group, error = %e, "cannot acknowledge");
+    }
+}
+
+pub async fn start_notifier(
+    store: Arc<dyn Store>,
+    config: ConsumerConfig,
+    instance: &str,
+    channel: Arc<dyn AlarmChannel>,
+) -> StoreResult<ConsumerHandle> {
+    let handler = Arc::new(Notifier {
+        store: Arc::clone(&store),
+        channel,
+        customers: dashmap::DashMap::new(),
+    });
+    start(
+        store,
+        NOTIFIER_GROUP,
+        format!("{instance}-notifier"),
+        handler,
+        config,
+    )
+    .await
+}
+
+pub async fn start_projector(
+    store: Arc<dyn Store>,
+    config: ConsumerConfig,
+    instance: &str,
+) -> StoreResult<ConsumerHandle> {
+    let handler = Arc::new(MyPageProjector {
+        store: Arc::clone(&store),
+    });
+    start(
+        store,
+        PROJECTOR_GROUP,
+        format!("{instance}-mypage"),
+        handler,
+        config,
+    )
+    .await
+}
+
+/// 알림: renders a message per event, records it once per event id, then delivers it.
+pub struct Notifier {
+    store: Arc<dyn Store>,
+    channel: Arc<dyn AlarmChannel>,
+    /// Customer records never change once registered: names and phones are cached.
+    customers: dashmap::DashMap<crate::domain::enrollment::CustomerNo, Arc<Customer>>,
+}
+
+impl Notifier {
+    async fn customer(
+        &self,
+        no: crate::domain::enrollment::CustomerNo,
+    ) -> Result<Option<Arc<Customer>>, String> {
+        if let Some(c) = self.customers.get(&no) {
+            return Ok(Some(Arc::clone(&c)));
+        }
+        let found = self.store.customer(no).await.map_err(|e| e.to_string())?;
+        Ok(found.map(|c| {
+            let c = Arc::new(c);
+            if self.customers.len() >= 100_000 {
+                self.customers.clear();
+            }
+            self.customers.insert(no, Arc::clone(&c));
+            c
+        }))
+    }
+}
+
+#[async_trait]
+impl EventHandler for Notifier {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), String> {
+        let customer = self.customer(event.customer_no).await?;
+        let alarm = Alarm {
+            event_id: event.id,
+            enrollment_id: event.enrollment_id,
+            customer_no: event.customer_no,
+            status: event.event.status_after(None),
+            message: render_alarm(event, customer.as_deref()),
+            sent_at: Utc::now(),
+        };
+        if self
+            .store
+            .record_alarm(&alarm)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            self.channel.deliver(&alarm, customer.as_deref()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The alimtalk text for one event.
+pub fn render_alarm(event: &EventEnvelope, customer: Option<&Customer>) -> String {
+    let name = customer.map_or("고객", |c| c.name.as_str());
+    let line = match &event.event {
+        Event::PlanSaved { plan, .. } => format!(
+            "{} 가입설계가 저장되었습니다. 보험료는 회당 {}입니다.",
+            plan.product_name, plan.quote.installment
+        ),
+        Event::PlanResaved { plan, revision, .. } => format!(
+            "{} 가입설계가 변경 저장되었습니다 ({revision}차). 보험료는 회당 {}입니다.",
+            plan.product_name, plan.quote.installment
+        ),
+        Event::DocumentRequested { .. } => {
+            "상품설명서 발행을 요청하셨습니다. 잠시 후 발행됩니다.".to_owned()
+        }
+        Event::DocumentIssued { document } => format!(
+            "상품설명서가 발행되었습니다 (문서번호 {}). 내용을 확인하신 후 청약을 진행해 주세요.",
+            document.document_no
+        ),
+        Event::ProposalSubmitted { amount, .. } => {
+            format!("청약이 접수되었습니다. 초회보험료 {amount} 결제를 진행합니다.")
+        }
+        Event::PaymentSucceeded {
+            amount,
+            contract_no,
+            ..
+        } => format!(
+            "초회보험료 {amount} 결제가 완료되어 계약이 성립되었습니다 (증권번호 {contract_no})."
+        ),
+        Event::PaymentFailed { failure } => match failure {
+            PaymentFailure::Declined { reason } => {
+                format!(
+                    "초회보험료 결제가 승인되지 않았습니다 ({reason}). 결제수단을 확인하신 후 다시 시도해 주세요."
+                )
+            }
+            PaymentFailure::Unavailable {
+                retry_after_secs, ..
+            } => format!(
+                "결제 요청이 많아 초회보험료 결제를 완료하지 못했습니다. {retry_after_secs}초 후 다시 시도해 주세요."
+            ),
+        },
+        Event::PaymentRetried { attempt } => {
+            format!("초회보험료 결제를 다시 진행합니다 ({attempt}회차).")
+        }
+        Event::WithdrawalRequested { refund_due } => match refund_due {
+            Some(amount) => {
+                format!("청약철회가 접수되었습니다. 납입하신 보험료 {amount}은 환불 처리됩니다.")
+            }
+            None => "청약철회가 접수되었습니다.".to_owned(),
+        },
+        Event::RefundConfirmed { amount, .. } => format!("보험료 {amount} 환불이 완료되었습니다."),
+        Event::Withdrawn {} => "청약철회가 완료되었습니다.".to_owned(),
+        Event::PlanExpired {} => "가입설계 유효기간이 지나 만료되었습니다.".to_owned(),
+    };
+    format!(
+        "[이지보험] {name}님, {line}\n▶ 가입번호: {}",
+        event.enrollment_id
+    )
+}
+
+/// 내보험 조회: projects the enrollment's current snapshot into its view. Reading the
+/// snapshot (not folding the event) keeps the view right whatever order events of one
+/// enrollment are handled in by several consumers; the version check keeps it monotonic.
+pub struct MyPageProjector {
+    store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl EventHandler for MyPageProjector {
+    async fn handle(&self, event: &EventEnvelope) -> Result<(), String> {
+        self.project(event.enrollment_id).await
+    }
+
+    /// Several events of one enrollment in a batch need one snapshot read and one write.
+    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
+        let mut done: std::collections::HashMap<
+            crate::domain::enrollment::EnrollmentId,
+            Result<(), String>,
+        > = std::collections::HashMap::with_capacity(batch.len());
+        let mut results = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            let id = delivery.envelope.enrollment_id;
+            let result = match done.get(&id) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = self.project(id).await;
+                    done.insert(id, r.clone());
+                    r
+                }
+            };
+            results.push(result);
+        }
+        results
+    }
+}
+
+impl MyPageProjector {
+    async fn project(&self, id: crate::domain::enrollment::EnrollmentId) -> Result<(), String> {
+        let Some((version, state)) = self.store.load(id).await.map_err(|e| e.to_string())? else {
+            return Err(format!("enrollment {id} has events but no snapshot"));
+        };
+        let view = MyPageView {
+            enrollment_id: state.id,
+            customer_no: state.customer_no,
+            product_code: state.plan.product_code.clone(),
+            product_version: state.plan.product_version,
+            product_name: state.plan.product_name.clone(),
+            status: state.status,
+            sum_insured: state.plan.sum_insured,
+            installment: state.plan.quote.installment,
+            payment_cycle: state.plan.payment_cycle,
+            coverage_period: state.plan.coverage_period,
+            payment_period: state.plan.payment_period.get(),
+            contract_no: state.contract_no.clone(),
+            version,
+            updated_at: state.updated_at,
+        };
+        self.store
+            .upsert_view(&view)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,557 @@
+//! PaymentGateway: the actor in front of the payment provider. Its bounded mailbox is the
+//! circuit breaker against overload: callers `try_send`, and a full mailbox is answered at
+//! once with "payment busy, retry after N s" instead of queuing without bound. Consecutive
+//! provider failures open a breaker (closed → open → half-open → closed).
+
+use crate::domain::money::Won;
+use actix::prelude::*;
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// A first-premium charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRequest {
+    pub reference: String,
+    pub amount: Won,
+    pub method: crate::domain::enrollment::PaymentMethod,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Approved { payment_id: String },
+    Declined { reason: String },
+}
+
+/// The provider did not answer properly (network, timeout, 5xx): counts against the breaker.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("payment provider error: {0}")]
+pub struct ProviderError(pub String);
+
+/// The payment provider (PG사). Real ones speak HTTP; [`SimulatedProvider`] stands in
+/// for tests, benchmarks and local runs.
+#[async_trait]
+pub trait PaymentProvider: Send + Sync + 'static {
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, ProviderError>;
+    /// Refunds a payment in full; returns the refund id.
+    async fn refund(&self, payment_id: &str, amount: Won) -> Result<String, ProviderError>;
+}
+
+/// Settings of the simulated provider; all can be changed while it runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Simulation {
+    pub latency: Duration,
+    /// Share of charges the issuer declines, 0..=1.
+    pub decline_rate: f64,
+    /// Share of calls (charges and refunds) that fail with a provider error, 0..=1.
+    pub failure_rate: f64,
+}
+
+impl Default for Simulation {
+    fn default() -> Self {
+        Simulation {
+            latency: Duration::from_millis(20),
+            decline_rate: 0.0,
+            failure_rate: 0.0,
+        }
+    }
+}
+
+/// A provider that answers after a latency, declining or failing a configurable share of
+/// calls (deterministically from a seed, so runs repeat).
+#[derive(Debug)]
+pub struct SimulatedProvider {
+    latency_us: AtomicU64,
+    decline_ppm: AtomicU64,
+    failure_ppm: AtomicU64,
+    state: AtomicU64,
+    charges: AtomicU64,
+    refunds: AtomicU64,
+}
+
+impl SimulatedProvider {
+    pub fn new(sim: Simulation, seed: u64) -> SimulatedProvider {
+        let p = SimulatedProvider {
+            latency_us: AtomicU64::new(0),
+            decline_ppm: AtomicU64::new(0),
+            failure_ppm: AtomicU64::new(0),
+            state: AtomicU64::new(seed),
+            charges: AtomicU64::new(0),
+            refunds: AtomicU64::new(0),
+        };
+        p.set(sim);
+        p
+    }
+
+    pub fn set(&self, sim: Simulation) {
+        let ppm = |rate: f64| (rate.clamp(0.0, 1.0) * 1e6) as u64;
+        self.latency_us.store(
+            sim.latency.as_micros().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
+        self.decline_ppm
+            .store(ppm(sim.decline_rate), Ordering::Relaxed);
+        self.failure_ppm
+            .store(ppm(sim.failure_rate), Ordering::Relaxed);
+    }
+
+    pub fn set_failure_rate(&self, rate: f64) {
+        self.failure_ppm
+            .store((rate.clamp(0.0, 1.0) * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    pub fn set_decline_rate(&self, rate: f64) {
+        self.decline_ppm
+            .store((rate.clamp(0.0, 1.0) * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    /// Charges approved so far (the number of payments a bank would see).
+    pub fn approved_charges(&self) -> u64 {
+        self.charges.load(Ordering::Relaxed)
+    }
+
+    pub fn refunds(&self) -> u64 {
+        self.refunds.load(Ordering::Relaxed)
+    }
+
+    /// splitmix64 over an atomic counter: a uniform draw in parts per million.
+    fn draw_ppm(&self) -> u64 {
+        let mut z = self
+            .state
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % 1_000_000
+    }
+
+    async fn wait(&self) {
+        let us = self.latency_us.load(Ordering::Relaxed);
+        if us > 0 {
+            tokio::time::sleep(Duration::from_micros(us)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for SimulatedProvider {
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, ProviderError> {
+        self.wait().await;
+        if self.draw_ppm() < self.failure_ppm.load(Ordering::Relaxed) {
+            return Err(ProviderError("simulated gateway failure".to_owned()));
+        }
+        if self.draw_ppm() < self.decline_ppm.load(Ordering::Relaxed) {
+            return Ok(ChargeOutcome::Declined {
+                reason: "카드사 승인 거절 (simulated)".to_owned(),
+            });
+        }
+        let n = self.charges.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(ChargeOutcome::Approved {
+            payment_id: format!("PAY-{n:010}-{}", request.reference),
+        })
+    }
+
+    async fn refund(&self, payment_id: &str, _amount: Won) -> Result<String, ProviderError> {
+        self.wait().await;
+        if self.draw_ppm() < self.failure_ppm.load(Ordering::Relaxed) {
+            return Err(ProviderError("simulated refund failure".to_owned()));
+        }
+        self.refunds.fetch_add(1, Ordering::Relaxed);
+        Ok(format!("REF-{payment_id}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayConfig {
+    /// Messages the mailbox holds before `try_send` answers busy.
+    pub mailbox_capacity: usize,
+    /// What a busy answer tells the caller to wait.
+    pub busy_retry_after: Duration,
+    /// Consecutive provider failures that open the breaker.
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open before one trial call (half-open).
+    pub breaker_cooldown: Duration,
+    /// A provider call that takes longer fails (and counts against the breaker).
+    pub call_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            mailbox_capacity: 256,
+            busy_retry_after: Duration::from_secs(1),
+            breaker_threshold: 5,
+            breaker_cooldown: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// The breaker's bookkeeping; pure, so its transitions are unit-tested on their own.
+#[derive(Debug, Clone)]
+pub struct Breaker {
+    threshold: u32,
+    cooldown: Duration,
+    failures: u32,
+    open_until: Option<Instant>,
+    state: BreakerState,
+}
+
+impl Breaker {
+    pub fn new(threshold: u32, cooldown: Duration) -> Breaker {
+        Breaker {
+            threshold: threshold.max(1),
+            cooldown,
+            failures: 0,
+            open_until: None,
+            state: BreakerState::Closed,
+        }
+    }
+
+    /// Whether a call may go to the provider now; `Err(wait)` while open.
+    pub fn admit(&mut self, now: Instant) -> Result<(), Duration> {
+        match (self.state, self.open_until) {
+            (BreakerState::Open, Some(until)) if now < until => Err(until - now),
+            (BreakerState::Open, _) => {
+                self.state = BreakerState::HalfOpen;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn success(&mut self) {
+        self.failures = 0;
+        self.open_until = None;
+        self.state = BreakerState::Closed;
+    }
+
+    pub fn failure(&mut self, now: Instant) {
+        self.failures += 1;
+        if self.state == BreakerState::HalfOpen || self.failures >= self.threshold {
+            self.state = BreakerState::Open;
+            self.open_until = Some(now + self.cooldown);
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.state
+    }
+}
+
+/// What a payment call answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentAnswer {
+    Approved {
+        payment_id: String,
+    },
+    Declined {
+        reason: String,
+    },
+    /// Mailbox full, breaker open, or the provider failed: try again after a while.
+    Unavailable {
+        reason: String,
+        retry_after: Duration,
+    },
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Charge {
+    request: ChargeRequest,
+    reply: oneshot::Sender<PaymentAnswer>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Refund {
+    payment_id: String,
+    amount: Won,
+    reply: oneshot::Sender<Result<String, PaymentAnswer>>,
+}
+
+/// Shared counters the gateway and its client keep for metrics.
+#[derive(Debug, Default)]
+pub struct GatewayStats {
+    /// Messages accepted into the mailbox and not yet taken out.
+    pub depth: AtomicUsize,
+    pub busy: AtomicU64,
+    /// 0 closed, 1 open, 2 half-open.
+    pub breaker: AtomicUsize,
+}
+
+impl GatewayStats {
+    pub fn breaker_state(&self) -> BreakerState {
+        match self.breaker.load(Ordering::Relaxed) {
+            1 => BreakerState::Open,
+            2 => BreakerState::HalfOpen,
+            _ => BreakerState::Closed,
+        }
+    }
+}
+
+pub struct PaymentGateway {
+    provider: Arc<dyn PaymentProvider>,
+    breaker: Breaker,
+    config: GatewayConfig,
+    stats: Arc<GatewayStats>,
+}
+
+impl Actor for PaymentGateway {
+    type Context = Context<Self>;
+}
+
+impl PaymentGateway {
+    fn publish_breaker(&self) {
+        let v = match self.breaker.state() {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        };
+        self.stats.breaker.store(v, Ordering::Relaxed);
+    }
+
+    /// `Err(answer)` when the breaker refuses the call.
+    fn admit(&mut self) -> Result<(), PaymentAnswer> {
+        self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+        let admitted = self.breaker.admit(Instant::now());
+        self.publish_breaker();
+        admitted.map_err(|wait| PaymentAnswer::Unavailable {
+            reason: "payment is temporarily unavailable (circuit open)".to_owned(),
+            retry_after: wait.max(Duration::from_secs(1)),
+        })
+    }
+
+    fn record(&mut self, ok: bool) {
+        if ok {
+            self.breaker.success();
+        } else {
+            self.breaker.failure(Instant::now());
+        }
+        self.publish_breaker();
+    }
+}
+
+impl Handler<Charge> for PaymentGateway {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: Charge, _: &mut Context<Self>) -> Self::Result {
+        if let Err(answer) = self.admit() {
+            let _ = msg.reply.send(answer);
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
+        let provider = Arc::clone(&self.provider);
+        let timeout = self.config.call_timeout;
+        let retry_after = self.config.busy_retry_after;
+        AtomicResponse::new(Box::pin(
+            async move {
+                let result = tokio::time::timeout(timeout, provider.charge(&msg.request))
+                    .await
+                    .unwrap_or_else(|_| Err(ProviderError("timed out".to_owned())));
+                (result, msg.reply)
+            }
+            .into_actor(self)
+            .map(move |(result, reply), act, _| {
+                // A decline is the provider working as it should: only errors count.
+                act.record(result.is_ok());
+                let answer = match result {
+                    Ok(ChargeOutcome::Approved { payment_id }) => {
+                        PaymentAnswer::Approved { payment_id }
+                    }
+                    Ok(ChargeOutcome::Declined { reason }) => PaymentAnswer::Declined { reason },
+                    Err(e) => PaymentAnswer::Unavailable {
+                        reason: e.to_string(),
+                        retry_after,
+                    },
+                };
+                let _ = reply.send(answer);
+            }),
+        ))
+    }
+}
+
+impl Handler<Refund> for PaymentGateway {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: Refund, _: &mut Context<Self>) -> Self::Result {
+        if let Err(answer) = self.admit() {
+            let _ = msg.reply.send(Err(answer));
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
+        let provider = Arc::clone(&self.provider);
+        let timeout = self.config.call_timeout;
+        let retry_after = self.config.busy_retry_after;
+        AtomicResponse::new(Box::pin(
+            async move {
+                let result =
+                    tokio::time::timeout(timeout, provider.refund(&msg.payment_id, msg.amount))
+                        .await
+                        .unwrap_or_else(|_| Err(ProviderError("timed out".to_owned())));
+                (result, msg.reply)
+            }
+            .into_actor(self)
+            .map(move |(result, reply), act, _| {
+                act.record(result.is_ok());
+                let _ = reply.send(result.map_err(|e| PaymentAnswer::Unavailable {
+                    reason: e.to_string(),
+                    retry_after,
+                }));
+            }),
+        ))
+    }
+}
+
+/// How the engine reaches the gateway. It holds the one `Addr`, never a clone per caller:
+/// actix lets every sender push one message past a full mailbox before it is parked, so
+/// sharing a single sender keeps the bound at capacity + 1.
+pub struct PaymentClient {
+    addr: Addr<PaymentGateway>,
+    stats: Arc<GatewayStats>,
+    busy_retry_after: Duration,
+}
+
+impl PaymentClient {
+    /// Starts the gateway actor on `arbiter` (or the current one).
+    pub fn start(
+        provider: Arc<dyn PaymentProvider>,
+        config: GatewayConfig,
+        arbiter: Option<&actix_rt::ArbiterHandle>,
+    ) -> PaymentClient {
+        let stats = Arc::new(GatewayStats::default());
+        let gateway = PaymentGateway {
+            provider,
+            breaker: Breaker::new(config.breaker_threshold, config.breaker_cooldown),
+            config,
+            stats: Arc::clone(&stats),
+        };
+        let make = move |ctx: &mut Context<PaymentGateway>| {
+            ctx.set_mailbox_capacity(config.mailbox_capacity);
+            gateway
+        };
+        let addr = match arbiter {
+            Some(arbiter) => PaymentGateway::start_in_arbiter(arbiter, make),
+            None => PaymentGateway::create(make),
+        };
+        PaymentClient {
+            addr,
+            stats,
+            busy_retry_after: config.busy_retry_after,
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<GatewayStats> {
+        &self.stats
+    }
+
+    fn busy(&self) -> PaymentAnswer {
+        self.stats.busy.fetch_add(1, Ordering::Relaxed);
+        PaymentAnswer::Unavailable {
+            reason: "payment is busy".to_owned(),
+            retry_after: self.busy_retry_after,
+        }
+    }
+
+    fn enqueue<M>(&self, msg: M) -> Result<(), PaymentAnswer>
+    where
+        M: Message<Result = ()> + Send + 'static,
+        PaymentGateway: Handler<M>,
+    {
+        match self.addr.try_send(msg) {
+            Ok(()) => {
+                self.stats.depth.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(SendError::Full(_)) => Err(self.busy()),
+            Err(SendError::Closed(_)) => Err(PaymentAnswer::Unavailable {
+                reason: "the payment gateway is stopped".to_owned(),
+                retry_after: self.busy_retry_after,
+            }),
+        }
+    }
+
+    /// Charges the first premium; a full mailbox answers `Unavailable` at once.
+    pub async fn charge(&self, request: ChargeRequest) -> PaymentAnswer {
+        let (reply, answer) = oneshot::channel();
+        if let Err(busy) = self.enqueue(Charge { request, reply }) {
+            return busy;
+        }
+        answer.await.unwrap_or_else(|_| PaymentAnswer::Unavailable {
+            reason: "the payment gateway stopped before answering".to_owned(),
+            retry_after: self.busy_retry_after,
+        })
+    }
+
+    /// Refunds a payment; `Err` says why not (busy, open, provider error).
+    pub async fn refund(&self, payment_id: String, amount: Won) -> Result<String, PaymentAnswer> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Refund {
+            payment_id,
+            amount,
+            reply,
+        })?;
+        answer.await.unwrap_or_else(|_| {
+            Err(PaymentAnswer::Unavailable {
+                reason: "the payment gateway stopped before answering".to_owned(),
+                retry_after: self.busy_retry_after,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_after_consecutive_failures_and_closes_after_a_good_trial() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(3, Duration::from_secs(10));
+        b.failure(t0);
+        b.failure(t0);
+        b.success();
+        b.failure(t0);
+        b.failure(t0);
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "a success resets the count"
+        );
+        b.failure(t0);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(
+            b.admit(t0 + Duration::from_secs(4)),
+            Err(Duration::from_secs(6))
+        );
+        assert_eq!(b.admit(t0 + Duration::from_secs(10)), Ok(()));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        b.failure(t0 + Duration::from_secs(10));
+        assert_eq!(
+            b.state(),
+            BreakerState::Open,
+            "a failed trial opens it again"
+        );
+        assert!(b.admit(t0 + Duration::from_secs(11)).is_err());
+        assert_eq!(b.admit(t0 + Duration::from_secs(20)), Ok(()));
+        b.success();
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+}

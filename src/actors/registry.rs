@@ -1,0 +1,89 @@
+//! The registry: which enrollments have a live actor, on which arbiter. It activates an
+//! enrollment's actor on its first message and passivates it after an idle time: the
+//! registry drops the only long-lived `Addr`, the actor stops once its mailbox is empty,
+//! and the next message activates a fresh one from the store. Memory stays bounded by the
+//! number of recently active enrollments.
+
+use super::engine::Deps;
+use super::enrollment::EnrollmentActor;
+use crate::domain::enrollment::EnrollmentId;
+use actix::{Addr, Supervisor};
+use actix_rt::ArbiterHandle;
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+struct Slot {
+    addr: Addr<EnrollmentActor>,
+    /// Milliseconds since the registry's epoch.
+    last_used: AtomicU64,
+}
+
+pub struct Registry {
+    actors: DashMap<EnrollmentId, Slot>,
+    arbiters: Vec<ArbiterHandle>,
+    epoch: Instant,
+}
+
+impl Registry {
+    pub fn new(arbiters: Vec<ArbiterHandle>) -> Registry {
+        Registry {
+            actors: DashMap::new(),
+            arbiters,
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The enrollment's actor, started (supervised, on its arbiter) if it is not live.
+    pub fn addr(&self, id: EnrollmentId, deps: &Arc<Deps>) -> Addr<EnrollmentActor> {
+        let now = self.now_ms();
+        if let Some(slot) = self.actors.get(&id) {
+            slot.last_used.store(now, Ordering::Relaxed);
+            return slot.addr.clone();
+        }
+        let slot = self.actors.entry(id).or_insert_with(|| Slot {
+            addr: self.start(id, deps),
+            last_used: AtomicU64::new(now),
+        });
+        slot.last_used.store(now, Ordering::Relaxed);
+        slot.addr.clone()
+    }
+
+    fn start(&self, id: EnrollmentId, deps: &Arc<Deps>) -> Addr<EnrollmentActor> {
+        let deps = Arc::clone(deps);
+        let make = move |_: &mut actix::Context<EnrollmentActor>| EnrollmentActor::new(id, deps);
+        // Spread enrollments over the arbiters (one per core) by their id.
+        match self.arbiters.len() {
+            0 => Supervisor::start(make),
+            n => {
+                let index = (id.partition_hash() % n as u64) as usize;
+                Supervisor::start_in_arbiter(&self.arbiters[index], make)
+            }
+        }
+    }
+
+    /// Drops the actors idle for at least `idle`; returns how many.
+    pub fn passivate_idle(&self, idle: Duration) -> usize {
+        let cutoff = self
+            .now_ms()
+            .saturating_sub(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX));
+        let before = self.actors.len();
+        self.actors
+            .retain(|_, slot| slot.last_used.load(Ordering::Relaxed) > cutoff);
+        before.saturating_sub(self.actors.len())
+    }
+
+    /// Live actors.
+    pub fn active(&self) -> usize {
+        self.actors.len()
+    }
+
+    pub fn clear(&self) {
+        self.actors.clear();
+    }
+}
