@@ -144,5 +144,53 @@ fn enrollment(c: &mut Criterion) {
     system.block_on(engine.shutdown());
 }
 
-criterion_group!(benches, enrollment);
+/// How fast a caller hears "payment busy" from a full gateway mailbox: the provider hangs,
+/// the mailbox is full, and each further charge must be refused at once.
+fn busy_answer(c: &mut Criterion) {
+    use ezenroll::actors::payment::{
+        ChargeRequest, PaymentAnswer, PaymentClient, PaymentProvider, SimulatedProvider,
+    };
+    let system = actix_rt::System::new();
+    let client = system.block_on(async {
+        let provider = Arc::new(SimulatedProvider::new(
+            Simulation {
+                latency: Duration::from_secs(3600),
+                ..Simulation::default()
+            },
+            1,
+        ));
+        let config = GatewayConfig {
+            mailbox_capacity: 1,
+            ..GatewayConfig::default()
+        };
+        Arc::new(PaymentClient::start(
+            provider as Arc<dyn PaymentProvider>,
+            config,
+            None,
+        ))
+    });
+    let request = ChargeRequest {
+        reference: "bench".to_owned(),
+        amount: Won::new(16_709),
+        method: PaymentMethod::Card,
+    };
+    system.block_on(async {
+        // One charge hangs in the provider, the next one fills the mailbox.
+        for _ in 0..2 {
+            let (client, request) = (Arc::clone(&client), request.clone());
+            actix_rt::spawn(async move { client.charge(request).await });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let answer = client.charge(request.clone()).await;
+        assert!(
+            matches!(answer, PaymentAnswer::Unavailable { .. }),
+            "{answer:?}"
+        );
+    });
+    c.bench_function("payment/busy answer from a full mailbox", |b| {
+        b.iter(|| system.block_on(client.charge(request.clone())))
+    });
+}
+
+criterion_group!(benches, enrollment, busy_answer);
 criterion_main!(benches);

@@ -4,7 +4,7 @@
 //! requested before a restart is issued after it.
 
 use super::engine::{Deps, EngineError};
-use super::enrollment::{Do, Op};
+use super::enrollment::Op;
 use super::registry::Registry;
 use crate::domain::enrollment::EnrollmentId;
 use actix::prelude::*;
@@ -37,17 +37,15 @@ impl Handler<Issue> for DocumentIssuer {
     type Result = ResponseFuture<Result<(), EngineError>>;
 
     fn handle(&mut self, Issue { id }: Issue, _: &mut Context<Self>) -> Self::Result {
-        let deps = Arc::clone(&self.deps);
-        let addr = self.registry.addr(id, &deps);
+        let (deps, registry) = (Arc::clone(&self.deps), Arc::clone(&self.registry));
         Box::pin(async move {
-            match addr.send(Do(Op::IssueDocument)).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => {
+            match registry.call(id, &deps, Op::IssueDocument).await {
+                Ok(_) => Ok(()),
+                Err(e) => {
                     // Left to the timer: its lease runs out and it fires again.
                     tracing::debug!(enrollment = %id, error = %e, "document not issued");
                     Err(e)
                 }
-                Err(e) => Err(EngineError::Internal(e.to_string())),
             }
         })
     }

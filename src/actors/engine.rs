@@ -4,7 +4,7 @@
 
 use super::consumers::{self, AlarmChannel, ConsumerConfig, ConsumerHandle, StoreChannel};
 use super::document::DocumentIssuer;
-use super::enrollment::{Do, Op, Outcome};
+use super::enrollment::{Op, Outcome};
 use super::payment::{
     GatewayConfig, PaymentClient, PaymentProvider, SimulatedProvider, Simulation,
 };
@@ -464,7 +464,10 @@ impl EngineHandle {
     // ---- customers
 
     pub async fn register_customer(&self, new: NewCustomer) -> Result<Customer, EngineError> {
-        Ok(self.store().create_customer(new, Utc::now()).await?)
+        Ok(self
+            .store()
+            .create_customer(new, crate::domain::time::now())
+            .await?)
     }
 
     pub async fn customer(&self, no: CustomerNo) -> Result<Customer, EngineError> {
@@ -502,13 +505,11 @@ impl EngineHandle {
     }
 
     async fn send(&self, id: EnrollmentId, op: Op) -> Result<EnrollmentSnapshot, EngineError> {
-        let addr = self.inner.registry.addr(id, &self.inner.deps);
-        match addr.send(Do(op)).await {
-            Ok(result) => result.map(EnrollmentSnapshot::from),
-            Err(e) => Err(EngineError::Internal(format!(
-                "the enrollment actor did not answer: {e}"
-            ))),
-        }
+        self.inner
+            .registry
+            .call(id, &self.inner.deps, op)
+            .await
+            .map(EnrollmentSnapshot::from)
     }
 
     /// 가입설계 저장: quotes and saves a new plan; the enrollment starts `Planned`.
@@ -516,7 +517,7 @@ impl EngineHandle {
         &self,
         request: PlanRequest<'_>,
     ) -> Result<EnrollmentSnapshot, EngineError> {
-        let now = Utc::now();
+        let now = crate::domain::time::now();
         let plan = self.plan_terms(&request, now).await?;
         let id = EnrollmentId::new();
         let command = Command::SavePlan {
@@ -542,7 +543,7 @@ impl EngineHandle {
                 given: request.customer_no,
             }));
         }
-        let now = Utc::now();
+        let now = crate::domain::time::now();
         let plan = self.plan_terms(&request, now).await?;
         let command = Command::ResavePlan {
             plan,
@@ -559,7 +560,9 @@ impl EngineHandle {
     ) -> Result<EnrollmentSnapshot, EngineError> {
         self.send(
             id,
-            Op::Execute(Command::RequestDocument { now: Utc::now() }),
+            Op::Execute(Command::RequestDocument {
+                now: crate::domain::time::now(),
+            }),
         )
         .await
     }
@@ -576,14 +579,20 @@ impl EngineHandle {
             id,
             Op::Propose {
                 method,
-                now: Utc::now(),
+                now: crate::domain::time::now(),
             },
         )
         .await
     }
 
     pub async fn retry_payment(&self, id: EnrollmentId) -> Result<EnrollmentSnapshot, EngineError> {
-        self.send(id, Op::RetryPayment { now: Utc::now() }).await
+        self.send(
+            id,
+            Op::RetryPayment {
+                now: crate::domain::time::now(),
+            },
+        )
+        .await
     }
 
     /// 청약철회: the paid premium is refunded in the background, retried until confirmed.
@@ -591,13 +600,24 @@ impl EngineHandle {
         &self,
         id: EnrollmentId,
     ) -> Result<EnrollmentSnapshot, EngineError> {
-        self.send(id, Op::Withdraw { now: Utc::now() }).await
+        self.send(
+            id,
+            Op::Withdraw {
+                now: crate::domain::time::now(),
+            },
+        )
+        .await
     }
 
     /// Expires a plan whose time has come (the durable timer does this by itself).
     pub async fn expire_plan(&self, id: EnrollmentId) -> Result<EnrollmentSnapshot, EngineError> {
-        self.send(id, Op::Execute(Command::ExpirePlan { now: Utc::now() }))
-            .await
+        self.send(
+            id,
+            Op::Execute(Command::ExpirePlan {
+                now: crate::domain::time::now(),
+            }),
+        )
+        .await
     }
 
     pub async fn enrollment(&self, id: EnrollmentId) -> Result<EnrollmentSnapshot, EngineError> {

@@ -135,9 +135,9 @@ impl Handler<Do> for EnrollmentActor {
     type Result = AtomicResponse<Self, Result<Outcome, EngineError>>;
 
     fn handle(&mut self, Do(op): Do, _: &mut Context<Self>) -> Self::Result {
-        // AtomicResponse keeps the mailbox closed until this future is done, so moving
-        // the state out and back cannot race another message.
-        let loaded = std::mem::take(&mut self.state);
+        // A copy (an Arc clone), not a take: should anything ever run beside this future,
+        // it sees the last committed state and the store's version check catches it.
+        let loaded = self.state.clone();
         let (deps, id) = (Arc::clone(&self.deps), self.id);
         AtomicResponse::new(Box::pin(
             async move { run(&deps, id, loaded, op).await }
@@ -145,7 +145,10 @@ impl Handler<Do> for EnrollmentActor {
                 .map(|(loaded, result, after), act, ctx| {
                     act.state = loaded;
                     if after.refund_now {
-                        ctx.notify(Do(Op::AttemptRefund { attempt: 0 }));
+                        // Through the mailbox, never ctx.notify: actix polls notified
+                        // items without checking for a running AtomicResponse, so a
+                        // notified message could interleave with a queued one.
+                        ctx.address().do_send(Do(Op::AttemptRefund { attempt: 0 }));
                     }
                     if after.fail {
                         ctx.stop();
@@ -239,7 +242,7 @@ async fn run(deps: &Deps, id: EnrollmentId, loaded: Loaded, op: Op) -> Step {
                         &state.plan,
                         state.plan_revision,
                         product.map(|p| p.product()),
-                        Utc::now(),
+                        crate::domain::time::now(),
                     )
                 }
                 // Re-saved, expired or already issued: nothing to issue.
@@ -315,8 +318,8 @@ async fn execute(deps: &Deps, id: EnrollmentId, loaded: Loaded, command: &Comman
     };
     match deps.store.append(append).await {
         Ok(new_version) => {
-            let soon =
-                Utc::now() + chrono::Duration::from_std(deps.config.timer_poll).unwrap_or_default();
+            let soon = crate::domain::time::now()
+                + chrono::Duration::from_std(deps.config.timer_poll).unwrap_or_default();
             if timers
                 .iter()
                 .any(|t| matches!(t, TimerOp::Set(t) if t.due <= soon))
@@ -496,7 +499,7 @@ async fn pay(
             method,
         })
         .await;
-    let now = Utc::now();
+    let now = crate::domain::time::now();
     let command = match &answer {
         PaymentAnswer::Approved { payment_id } => Command::RecordPaymentSucceeded {
             payment_id: payment_id.clone(),
@@ -586,7 +589,7 @@ async fn refund(deps: &Deps, id: EnrollmentId, loaded: Loaded, attempt: u32) -> 
     };
     match deps.payment.refund(payment_id, amount).await {
         Ok(refund_id) => {
-            let now = Utc::now();
+            let now = crate::domain::time::now();
             let (loaded, result, after) =
                 execute(deps, id, loaded, &Command::ConfirmRefund { refund_id, now }).await;
             if let Ok(outcome) = &result {
@@ -597,7 +600,7 @@ async fn refund(deps: &Deps, id: EnrollmentId, loaded: Loaded, attempt: u32) -> 
         Err(answer) => {
             let next = attempt.saturating_add(1);
             let delay = deps.config.refund_backoff(next);
-            let due = Utc::now()
+            let due = crate::domain::time::now()
                 + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(1));
             tracing::warn!(enrollment = %id, attempt = next, ?answer, "refund failed; retrying later");
             let timer = Timer {

@@ -69,6 +69,9 @@ pub struct SimulatedProvider {
     state: AtomicU64,
     charges: AtomicU64,
     refunds: AtomicU64,
+    /// Refunds are idempotent per payment, as PGs' cancel-by-original-transaction is: a
+    /// refund retried after a crash returns the first refund instead of paying twice.
+    refunded: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl SimulatedProvider {
@@ -80,6 +83,7 @@ impl SimulatedProvider {
             state: AtomicU64::new(seed),
             charges: AtomicU64::new(0),
             refunds: AtomicU64::new(0),
+            refunded: std::sync::Mutex::default(),
         };
         p.set(sim);
         p
@@ -112,6 +116,7 @@ impl SimulatedProvider {
         self.charges.load(Ordering::Relaxed)
     }
 
+    /// Distinct payments refunded (a repeated refund of one payment counts once).
     pub fn refunds(&self) -> u64 {
         self.refunds.load(Ordering::Relaxed)
     }
@@ -158,8 +163,17 @@ impl PaymentProvider for SimulatedProvider {
         if self.draw_ppm() < self.failure_ppm.load(Ordering::Relaxed) {
             return Err(ProviderError("simulated refund failure".to_owned()));
         }
+        let mut refunded = self
+            .refunded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(first) = refunded.get(payment_id) {
+            return Ok(first.clone());
+        }
         self.refunds.fetch_add(1, Ordering::Relaxed);
-        Ok(format!("REF-{payment_id}"))
+        let refund_id = format!("REF-{payment_id}");
+        refunded.insert(payment_id.to_owned(), refund_id.clone());
+        Ok(refund_id)
     }
 }
 
@@ -332,7 +346,8 @@ impl PaymentGateway {
 
     /// `Err(answer)` when the breaker refuses the call.
     fn admit(&mut self) -> Result<(), PaymentAnswer> {
-        self.stats.depth.fetch_sub(1, Ordering::Relaxed);
+        // Taken out of the mailbox: room for one more.
+        self.stats.depth.fetch_sub(1, Ordering::AcqRel);
         let admitted = self.breaker.admit(Instant::now());
         self.publish_breaker();
         admitted.map_err(|wait| PaymentAnswer::Unavailable {
@@ -420,12 +435,15 @@ impl Handler<Refund> for PaymentGateway {
     }
 }
 
-/// How the engine reaches the gateway. It holds the one `Addr`, never a clone per caller:
-/// actix lets every sender push one message past a full mailbox before it is parked, so
-/// sharing a single sender keeps the bound at capacity + 1.
+/// How the engine reaches the gateway: `try_send` into the bounded mailbox, behind an
+/// exact admission count. actix's own bound is loose (a sender may push one message past
+/// a full mailbox before it is parked, and is unparked as soon as the actor takes any
+/// message), so the client counts what it put in and the gateway took out, and answers
+/// busy at once when `mailbox_capacity` messages are waiting.
 pub struct PaymentClient {
     addr: Addr<PaymentGateway>,
     stats: Arc<GatewayStats>,
+    capacity: usize,
     busy_retry_after: Duration,
 }
 
@@ -454,6 +472,7 @@ impl PaymentClient {
         PaymentClient {
             addr,
             stats,
+            capacity: config.mailbox_capacity.max(1),
             busy_retry_after: config.busy_retry_after,
         }
     }
@@ -475,16 +494,23 @@ impl PaymentClient {
         M: Message<Result = ()> + Send + 'static,
         PaymentGateway: Handler<M>,
     {
+        if self.stats.depth.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.stats.depth.fetch_sub(1, Ordering::AcqRel);
+            return Err(self.busy());
+        }
         match self.addr.try_send(msg) {
-            Ok(()) => {
-                self.stats.depth.fetch_add(1, Ordering::Relaxed);
-                Ok(())
+            Ok(()) => Ok(()),
+            Err(SendError::Full(_)) => {
+                self.stats.depth.fetch_sub(1, Ordering::AcqRel);
+                Err(self.busy())
             }
-            Err(SendError::Full(_)) => Err(self.busy()),
-            Err(SendError::Closed(_)) => Err(PaymentAnswer::Unavailable {
-                reason: "the payment gateway is stopped".to_owned(),
-                retry_after: self.busy_retry_after,
-            }),
+            Err(SendError::Closed(_)) => {
+                self.stats.depth.fetch_sub(1, Ordering::AcqRel);
+                Err(PaymentAnswer::Unavailable {
+                    reason: "the payment gateway is stopped".to_owned(),
+                    retry_after: self.busy_retry_after,
+                })
+            }
         }
     }
 

@@ -4,20 +4,32 @@
 //! and the next message activates a fresh one from the store. Memory stays bounded by the
 //! number of recently active enrollments.
 
-use super::engine::Deps;
-use super::enrollment::EnrollmentActor;
+use super::engine::{Deps, EngineError};
+use super::enrollment::{Do, EnrollmentActor, Op, Outcome};
 use crate::domain::enrollment::EnrollmentId;
 use actix::{Addr, Supervisor};
 use actix_rt::ArbiterHandle;
 use dashmap::DashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 struct Slot {
     addr: Addr<EnrollmentActor>,
     /// Milliseconds since the registry's epoch.
     last_used: AtomicU64,
+    /// Calls sent and not answered: an actor with work in hand is never passivated, so
+    /// a second activation can't run beside it.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a call in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 pub struct Registry {
@@ -39,19 +51,38 @@ impl Registry {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// The enrollment's actor, started (supervised, on its arbiter) if it is not live.
-    pub fn addr(&self, id: EnrollmentId, deps: &Arc<Deps>) -> Addr<EnrollmentActor> {
+    /// Sends `op` to the enrollment's actor, started (supervised, on its arbiter) if it
+    /// is not live, and waits for the answer.
+    pub async fn call(
+        &self,
+        id: EnrollmentId,
+        deps: &Arc<Deps>,
+        op: Op,
+    ) -> Result<Outcome, EngineError> {
+        let (addr, in_flight) = self.checkout(id, deps);
+        let answer = addr.send(Do(op)).await;
+        drop(in_flight);
+        answer.map_err(|e| {
+            EngineError::Internal(format!("the enrollment actor did not answer: {e}"))
+        })?
+    }
+
+    fn checkout(&self, id: EnrollmentId, deps: &Arc<Deps>) -> (Addr<EnrollmentActor>, InFlight) {
         let now = self.now_ms();
-        if let Some(slot) = self.actors.get(&id) {
+        let take = |slot: &Slot| {
             slot.last_used.store(now, Ordering::Relaxed);
-            return slot.addr.clone();
+            slot.in_flight.fetch_add(1, Ordering::AcqRel);
+            (slot.addr.clone(), InFlight(Arc::clone(&slot.in_flight)))
+        };
+        if let Some(slot) = self.actors.get(&id) {
+            return take(&slot);
         }
         let slot = self.actors.entry(id).or_insert_with(|| Slot {
             addr: self.start(id, deps),
             last_used: AtomicU64::new(now),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         });
-        slot.last_used.store(now, Ordering::Relaxed);
-        slot.addr.clone()
+        take(&slot)
     }
 
     fn start(&self, id: EnrollmentId, deps: &Arc<Deps>) -> Addr<EnrollmentActor> {
@@ -73,8 +104,10 @@ impl Registry {
             .now_ms()
             .saturating_sub(u64::try_from(idle.as_millis()).unwrap_or(u64::MAX));
         let before = self.actors.len();
-        self.actors
-            .retain(|_, slot| slot.last_used.load(Ordering::Relaxed) > cutoff);
+        self.actors.retain(|_, slot| {
+            slot.last_used.load(Ordering::Relaxed) > cutoff
+                || slot.in_flight.load(Ordering::Acquire) > 0
+        });
         before.saturating_sub(self.actors.len())
     }
 

@@ -6,12 +6,11 @@
 
 use super::document::{DocumentIssuer, Issue};
 use super::engine::{Deps, EngineError};
-use super::enrollment::{Do, Op};
+use super::enrollment::Op;
 use super::registry::Registry;
 use crate::domain::enrollment::{Command, DomainError};
 use crate::store::{Timer, TimerKind};
 use actix::Addr;
-use chrono::Utc;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -25,7 +24,7 @@ pub async fn run(
     loop {
         match deps
             .store
-            .claim_due_timers(Utc::now(), deps.config.timer_lease, 1024)
+            .claim_due_timers(crate::domain::time::now(), deps.config.timer_lease, 1024)
             .await
         {
             Ok(timers) => {
@@ -51,45 +50,36 @@ fn dispatch(
     timer: Timer,
 ) {
     let id = timer.enrollment_id;
+    let (deps, registry) = (Arc::clone(deps), Arc::clone(registry));
     match timer.kind {
         TimerKind::IssueDocument => issuer.do_send(Issue { id }),
         TimerKind::ExpirePlan => {
-            let (deps, addr) = (Arc::clone(deps), registry.addr(id, deps));
             tokio::spawn(async move {
-                let expire = Op::Execute(Command::ExpirePlan { now: Utc::now() });
-                match addr.send(Do(expire)).await {
+                let expire = Op::Execute(Command::ExpirePlan {
+                    now: crate::domain::time::now(),
+                });
+                match registry.call(id, &deps, expire).await {
                     // A plan that moved on (proposed, withdrawn) has nothing to expire.
-                    Ok(Err(EngineError::Domain(DomainError::IllegalTransition { .. }))) => {
+                    Err(EngineError::Domain(DomainError::IllegalTransition { .. })) => {
                         if let Err(e) = deps.store.cancel_timer(id, TimerKind::ExpirePlan).await {
                             tracing::warn!(enrollment = %id, error = %e, "cannot cancel a moot expiry timer");
                         }
                     }
-                    Ok(Ok(_) | Err(EngineError::Domain(_))) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(enrollment = %id, error = %e, "plan expiry failed; it is retried when its lease ends")
-                    }
+                    Ok(_) | Err(EngineError::Domain(_)) => {}
                     Err(e) => {
-                        tracing::warn!(enrollment = %id, error = %e, "plan expiry not delivered")
+                        tracing::warn!(enrollment = %id, error = %e, "plan expiry failed; it is retried when its lease ends")
                     }
                 }
             });
         }
         TimerKind::Refund => {
-            let addr = registry.addr(id, deps);
             tokio::spawn(async move {
-                match addr
-                    .send(Do(Op::AttemptRefund {
-                        attempt: timer.attempt,
-                    }))
-                    .await
-                {
-                    Ok(Ok(_)) | Ok(Err(EngineError::RefundPending { .. })) => {}
-                    Ok(Err(e)) => {
-                        tracing::warn!(enrollment = %id, error = %e, "refund attempt failed")
-                    }
-                    Err(e) => {
-                        tracing::warn!(enrollment = %id, error = %e, "refund attempt not delivered")
-                    }
+                let attempt = Op::AttemptRefund {
+                    attempt: timer.attempt,
+                };
+                match registry.call(id, &deps, attempt).await {
+                    Ok(_) | Err(EngineError::RefundPending { .. }) => {}
+                    Err(e) => tracing::warn!(enrollment = %id, error = %e, "refund attempt failed"),
                 }
             });
         }

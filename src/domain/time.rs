@@ -5,6 +5,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The current time at the precision snapshots keep (microseconds), so a state built in
+/// memory equals the same state read back from the store.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::<Utc>::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
 /// `DateTime<Utc>`: RFC 3339 in JSON, microseconds since the epoch in binary.
 pub mod utc {
     use super::*;
