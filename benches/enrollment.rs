@@ -28,10 +28,8 @@ fn config() -> EngineConfig {
     EngineConfig {
         document_delay: Duration::ZERO,
         passivate_after: Duration::from_secs(3600),
-        arbiters: std::env::var("BENCH_ARBITERS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2),
+        // BENCH_NO_CONSUMERS=1 measures the command path without the Notifier and
+        // the MyPage projector.
         run_notifier: std::env::var("BENCH_NO_CONSUMERS").is_err(),
         run_projector: std::env::var("BENCH_NO_CONSUMERS").is_err(),
         simulation: Simulation {

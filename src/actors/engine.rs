@@ -160,6 +160,9 @@ pub struct EngineStats {
     pub passivated: AtomicU64,
 }
 
+/// Woken with the enrollment's new version and state after an append.
+pub type Waiter = tokio::sync::oneshot::Sender<(u64, Arc<Enrollment>)>;
+
 /// What every actor of the engine shares.
 pub struct Deps {
     pub store: Arc<dyn Store>,
@@ -171,7 +174,7 @@ pub struct Deps {
     pub timer_wake: tokio::sync::Notify,
     /// Callers waiting for an enrollment to change (see `wait_for`), woken after each
     /// append of that enrollment in this process.
-    pub waiters: dashmap::DashMap<EnrollmentId, Vec<tokio::sync::oneshot::Sender<()>>>,
+    pub waiters: dashmap::DashMap<EnrollmentId, Vec<Waiter>>,
     /// Readers take a snapshot (an `Arc` clone) and never hold the lock while pricing.
     catalog: RwLock<Arc<Catalog>>,
 }
@@ -634,20 +637,26 @@ impl EngineHandle {
         done: impl Fn(&Enrollment) -> bool,
     ) -> Result<Option<EnrollmentSnapshot>, EngineError> {
         let deadline = tokio::time::Instant::now() + timeout;
+        // The state a wake-up brought along, so it need not be read again.
+        let mut known: Option<EnrollmentSnapshot> = None;
         loop {
             let (tx, rx) = tokio::sync::oneshot::channel();
             self.inner.deps.waiters.entry(id).or_default().push(tx);
-            let current = self.enrollment(id).await;
+            let current = match known.take() {
+                Some(c) => Ok(c),
+                None => self.enrollment(id).await,
+            };
             let finished = match &current {
                 Ok(c) => done(&c.state),
                 Err(_) => true,
             };
             let slice = (deadline - tokio::time::Instant::now()).min(Duration::from_millis(100));
             if finished || slice.is_zero() {
-                // Drop our (and any other finished caller's) registration.
+                // Withdraw our registration (and any other that was given up).
+                drop(rx);
                 self.inner.deps.waiters.remove_if_mut(&id, |_, v| {
                     v.retain(|w| !w.is_closed());
-                    v.len() <= 1
+                    v.is_empty()
                 });
                 return match current {
                     Ok(c) if finished => Ok(Some(c)),
@@ -655,7 +664,13 @@ impl EngineHandle {
                     Err(e) => Err(e),
                 };
             }
-            let _ = tokio::time::timeout(slice, rx).await;
+            if let Ok(Ok((version, state))) = tokio::time::timeout(slice, rx).await {
+                known = Some(EnrollmentSnapshot {
+                    version,
+                    state,
+                    events: Vec::new(),
+                });
+            }
         }
     }
 

@@ -326,14 +326,14 @@ async fn execute(deps: &Deps, id: EnrollmentId, loaded: Loaded, command: &Comman
             {
                 deps.timer_wake.notify_one();
             }
+            let state = Arc::new(next);
             if !deps.waiters.is_empty()
                 && let Some((_, waiting)) = deps.waiters.remove(&id)
             {
                 for waiter in waiting {
-                    let _ = waiter.send(());
+                    let _ = waiter.send((new_version, Arc::clone(&state)));
                 }
             }
-            let state = Arc::new(next);
             let outcome = Outcome {
                 version: new_version,
                 state: Arc::clone(&state),
