@@ -113,7 +113,12 @@ async fn run(engine: &EngineHandle, total: u64) -> Duration {
     for w in workers {
         w.await.expect("worker");
     }
-    start.elapsed()
+    let el = start.elapsed();
+    eprintln!(
+        "DBG iters={total} elapsed={el:?} per={:?}",
+        el / (total.max(1) as u32)
+    );
+    el
 }
 
 fn enrollment(c: &mut Criterion) {

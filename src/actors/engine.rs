@@ -377,7 +377,7 @@ pub struct PlanRequest<'a> {
 pub struct EnrollmentSnapshot {
     pub version: u64,
     pub state: Arc<Enrollment>,
-    pub events: Vec<EventEnvelope>,
+    pub events: Vec<Arc<EventEnvelope>>,
 }
 
 impl From<Outcome> for EnrollmentSnapshot {

@@ -75,7 +75,7 @@ pub enum Op {
 pub struct Outcome {
     pub version: u64,
     pub state: Arc<Enrollment>,
-    pub events: Vec<EventEnvelope>,
+    pub events: Vec<Arc<EventEnvelope>>,
 }
 
 #[derive(Message)]
@@ -309,10 +309,12 @@ async fn execute(deps: &Deps, id: EnrollmentId, loaded: Loaded, command: &Comman
         }
     };
     let timers = timer_ops(deps, id, &envelopes, now);
+    let state = Arc::new(next);
+    let envelopes: Vec<Arc<EventEnvelope>> = envelopes.into_iter().map(Arc::new).collect();
     let append = Append {
         id,
         expected_version: version,
-        state: &next,
+        state: &state,
         events: &envelopes,
         timers: &timers,
     };
@@ -326,7 +328,6 @@ async fn execute(deps: &Deps, id: EnrollmentId, loaded: Loaded, command: &Comman
             {
                 deps.timer_wake.notify_one();
             }
-            let state = Arc::new(next);
             if !deps.waiters.is_empty()
                 && let Some((_, waiting)) = deps.waiters.remove(&id)
             {

@@ -23,9 +23,11 @@
 //!   on a [`Notify`] for appends, after every lock is released. Appends only call
 //!   `notify_waiters` (which takes the `Notify`'s own mutex) when a reader is waiting.
 //!
-//! Snapshots are stored as the bytes [`codec::encode_snapshot`] produces and decoded on
-//! load, so a bad layout or corrupt record fails here as it would in Redis
-//! ([`StoreError::Corrupt`], never a panic). Events are shared (`Arc`) between the
+//! Snapshots are kept as the immutable `Arc<Enrollment>` the engine appended: in one
+//! process there is no boundary to encode for (encoding every append was a seventh of
+//! the engine's time). The codec is for stores across a process boundary; a corrupt
+//! record (see [`MemoryStore::corrupt_snapshot_for_test`]) is held as bytes and fails to
+//! decode here as it would in Redis ([`StoreError::Corrupt`], never a panic). Events are shared (`Arc`) between the
 //! enrollment's history and the log, which may be trimmed
 //! ([`MemoryStore::with_log_retention`]) while the history is kept whole.
 
@@ -88,11 +90,17 @@ fn add_std(at: DateTime<Utc>, span: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// A stored snapshot: the state as appended, or (only after a test corrupted it) bytes.
+#[derive(Clone)]
+enum Snapshot {
+    Live(Arc<Enrollment>),
+    Encoded(Arc<[u8]>),
+}
+
 /// One stored enrollment.
 struct Record {
     version: u64,
-    /// `codec::encode_snapshot` output; an `Arc` so a load decodes outside the shard lock.
-    snapshot: Arc<[u8]>,
+    snapshot: Snapshot,
     /// Every event, oldest first; never trimmed.
     history: Vec<Arc<EventEnvelope>>,
 }
@@ -473,7 +481,8 @@ impl MemoryStore {
         match self.enrollments.get_mut(&id) {
             Some(mut record) => {
                 // The current format byte, then a truncated varint: bincode must refuse it.
-                record.snapshot = Arc::from(vec![codec::SNAPSHOT_FORMAT, 0xff, 0xff, 0xff]);
+                record.snapshot =
+                    Snapshot::Encoded(Arc::from(vec![codec::SNAPSHOT_FORMAT, 0xff, 0xff, 0xff]));
                 true
             }
             None => false,
@@ -595,14 +604,17 @@ impl MemoryStore {
 #[async_trait]
 impl EnrollmentStore for MemoryStore {
     async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Enrollment)>> {
-        let Some((version, bytes)) = self
+        let Some((version, snapshot)) = self
             .enrollments
             .get(&id)
-            .map(|r| (r.version, Arc::clone(&r.snapshot)))
+            .map(|r| (r.version, r.snapshot.clone()))
         else {
             return Ok(None);
         };
-        let state = codec::decode_snapshot(&enrollment_key(id), &bytes)?;
+        let state = match snapshot {
+            Snapshot::Live(state) => Arc::unwrap_or_clone(state),
+            Snapshot::Encoded(bytes) => codec::decode_snapshot(&enrollment_key(id), &bytes)?,
+        };
         Ok(Some((version, state)))
     }
 
@@ -642,8 +654,8 @@ impl EnrollmentStore for MemoryStore {
         let new_version = expected_version
             .checked_add(events.len() as u64)
             .ok_or_else(|| rejected("the version would overflow"))?;
-        let snapshot: Arc<[u8]> = Arc::from(codec::encode_snapshot(state)?);
-        let events: Vec<Arc<EventEnvelope>> = events.iter().cloned().map(Arc::new).collect();
+        let snapshot = Snapshot::Live(Arc::clone(state));
+        let events: Vec<Arc<EventEnvelope>> = events.to_vec();
         let partition = self.partition_of(id);
         {
             // The shard write lock makes everything below one step for this enrollment.

@@ -108,13 +108,15 @@ pub enum TimerOp {
 }
 
 /// One atomic write: the new snapshot, the events that led to it, and timer changes.
+/// State and events are shared (`Arc`): an in-process store keeps them as they are, a
+/// remote one encodes them.
 #[derive(Debug, Clone, Copy)]
 pub struct Append<'a> {
     pub id: EnrollmentId,
     /// The version the caller's decision was based on (0 for a new enrollment).
     pub expected_version: u64,
-    pub state: &'a Enrollment,
-    pub events: &'a [EventEnvelope],
+    pub state: &'a std::sync::Arc<Enrollment>,
+    pub events: &'a [std::sync::Arc<EventEnvelope>],
     pub timers: &'a [TimerOp],
 }
 

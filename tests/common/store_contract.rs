@@ -234,8 +234,8 @@ impl Journey {
             .append(Append {
                 id: self.id,
                 expected_version: self.version,
-                state: &state,
-                events: &envelopes,
+                state: &Arc::new(state.clone()),
+                events: &shared(&envelopes),
                 timers,
             })
             .await
@@ -387,8 +387,8 @@ pub async fn stale_append_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
             .append(Append {
                 id: journey.id,
                 expected_version: expected,
-                state: &state,
-                events: &events,
+                state: &Arc::new(state.clone()),
+                events: &shared(&events),
                 timers: &timers,
             })
             .await;
@@ -433,8 +433,8 @@ pub async fn concurrent_appends_one_wins(store: Arc<dyn Store>) {
                 .append(Append {
                     id: journey.id,
                     expected_version: 0,
-                    state: &state,
-                    events: &events,
+                    state: &Arc::new(state.clone()),
+                    events: &shared(&events),
                     timers: &[],
                 })
                 .await;
@@ -484,8 +484,8 @@ pub async fn concurrent_appends_one_wins(store: Arc<dyn Store>) {
                 .append(Append {
                     id: journey.id,
                     expected_version: 1,
-                    state: &state,
-                    events: &events,
+                    state: &Arc::new(state.clone()),
+                    events: &shared(&events),
                     timers: &[],
                 })
                 .await
@@ -569,8 +569,8 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
         .append(Append {
             id: journey.id,
             expected_version: 0,
-            state: &state,
-            events: &events,
+            state: &Arc::new(state.clone()),
+            events: &shared(&events),
             timers: &[],
         })
         .await;
@@ -584,8 +584,8 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
         .append(Append {
             id: EnrollmentId::new(),
             expected_version: 0,
-            state: &state,
-            events: &events,
+            state: &Arc::new(state.clone()),
+            events: &shared(&events),
             timers: &[],
         })
         .await;
@@ -604,8 +604,8 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
         .append(Append {
             id: journey.id,
             expected_version: 0,
-            state: &state,
-            events: &events,
+            state: &Arc::new(state.clone()),
+            events: &shared(&events),
             timers: &[TimerOp::Set(foreign_timer)],
         })
         .await;
@@ -1602,4 +1602,9 @@ where
     let (version, state) = store.load(fine.id).await.expect("load").expect("stored");
     assert_eq!(version, 4);
     assert_eq!(Some(state), fine.state);
+}
+
+/// Events as appends take them: shared.
+pub fn shared(events: &[EventEnvelope]) -> Vec<Arc<EventEnvelope>> {
+    events.iter().cloned().map(Arc::new).collect()
 }
