@@ -1264,3 +1264,107 @@ async fn a_withdrawal_is_refunded_exactly_once_while_a_read_waits() {
     );
     engine.shutdown().await;
 }
+
+/// A crash between taking the first premium and recording it (here: the append of
+/// PaymentSucceeded panics once) leaves the enrollment Proposed with the money taken. The
+/// restarted actor asks the provider and records the payment it finds: the contract is
+/// established, and nothing is charged twice.
+#[actix_rt::test]
+async fn an_interrupted_payment_is_reconciled_with_the_provider() {
+    let fired = Arc::new(AtomicBool::new(false));
+    let chaos: ChaosHook = {
+        let fired = Arc::clone(&fired);
+        Arc::new(move |_: EnrollmentId, command: &Command| {
+            if matches!(command, Command::RecordPaymentSucceeded { .. })
+                && !fired.swap(true, Ordering::SeqCst)
+            {
+                panic!("chaos: the process died after the charge");
+            }
+        })
+    };
+    let store = memory_store();
+    let h = start_with_chaos(
+        shared(&store),
+        test_config(),
+        healthy_provider(),
+        Some(chaos),
+    )
+    .await;
+    let engine = &h.engine;
+    let customer = register_customer(engine, "유재석").await;
+    let id = drive_to_document_issued(engine, term_plan(customer.customer_no, 100_000_000))
+        .await
+        .state
+        .id;
+
+    let interrupted = engine.submit_proposal(id, PaymentMethod::Card).await;
+    assert!(
+        matches!(interrupted, Err(EngineError::Internal(_))),
+        "{interrupted:?}"
+    );
+    assert_eq!(h.provider.approved_charges(), 1, "the charge went through");
+
+    // The restarted actor reloads Proposed and reconciles before answering.
+    let after = engine.enrollment(id).await.expect("enrollment");
+    assert_eq!(after.state.status, Status::Contracted);
+    assert!(after.state.payment_id.is_some());
+    assert!(after.state.contract_no.is_some());
+    assert_eq!(h.provider.approved_charges(), 1, "charged once");
+    let types = event_types(&engine.history(id).await.expect("history"));
+    assert_eq!(
+        types[types.len() - 2..],
+        ["ProposalSubmitted", "PaymentSucceeded"]
+    );
+    engine.shutdown().await;
+}
+
+/// A payment interrupted before the charge reached the provider is recorded as failed,
+/// so the customer can retry; the retry charges once.
+#[actix_rt::test]
+async fn an_interrupted_unpaid_proposal_can_be_retried() {
+    let fired = Arc::new(AtomicBool::new(false));
+    let chaos: ChaosHook = {
+        let fired = Arc::clone(&fired);
+        Arc::new(move |_: EnrollmentId, command: &Command| {
+            // The decline path: the provider declined, recording it "crashes".
+            if matches!(command, Command::RecordPaymentFailed { .. })
+                && !fired.swap(true, Ordering::SeqCst)
+            {
+                panic!("chaos: the process died before recording the decline");
+            }
+        })
+    };
+    let store = memory_store();
+    let provider = healthy_provider();
+    let h = start_with_chaos(
+        shared(&store),
+        test_config(),
+        Arc::clone(&provider),
+        Some(chaos),
+    )
+    .await;
+    let engine = &h.engine;
+    let customer = register_customer(engine, "강호동").await;
+    let id = drive_to_document_issued(engine, term_plan(customer.customer_no, 100_000_000))
+        .await
+        .state
+        .id;
+    provider.set_decline_rate(1.0);
+    let interrupted = engine.submit_proposal(id, PaymentMethod::Card).await;
+    assert!(
+        matches!(interrupted, Err(EngineError::Internal(_))),
+        "{interrupted:?}"
+    );
+
+    let after = engine.enrollment(id).await.expect("enrollment");
+    assert_eq!(
+        after.state.status,
+        Status::PaymentFailed,
+        "no approved charge was found"
+    );
+    provider.set_decline_rate(0.0);
+    let retried = engine.retry_payment(id).await.expect("retried");
+    assert_eq!(retried.state.status, Status::Contracted);
+    assert_eq!(h.provider.approved_charges(), 1);
+    engine.shutdown().await;
+}

@@ -112,12 +112,17 @@ impl Supervised for EnrollmentActor {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (deps, id) = (Arc::clone(&self.deps), self.id);
         ctx.wait(
-            async move { load(&deps, id).await }
-                .into_actor(self)
-                .map(|loaded, act, _| {
-                    // A failed reload stays Unknown: the next message tries again.
-                    act.state = loaded.unwrap_or_default();
-                }),
+            async move {
+                match load(&deps, id).await {
+                    Ok(loaded) => Ok(reconcile(&deps, id, loaded).await),
+                    Err(e) => Err(e),
+                }
+            }
+            .into_actor(self)
+            .map(|loaded, act, _| {
+                // A failed reload stays Unknown: the next message tries again.
+                act.state = loaded.unwrap_or_default();
+            }),
         );
     }
 }
@@ -195,7 +200,15 @@ fn failed(loaded: Loaded, error: EngineError) -> Step {
 async fn run(deps: &Deps, id: EnrollmentId, loaded: Loaded, op: Op) -> Step {
     let loaded = match loaded {
         Loaded::Unknown => match load(deps, id).await {
-            Ok(l) => l,
+            Ok(l) => match reconcile(deps, id, l).await {
+                Loaded::Unknown => {
+                    let e = EngineError::Internal(
+                        "an interrupted payment could not be reconciled yet".to_owned(),
+                    );
+                    return (Loaded::Unknown, Err(e), After::default());
+                }
+                l => l,
+            },
             Err(e) => return failed(Loaded::Unknown, e),
         },
         known => known,
@@ -491,7 +504,7 @@ async fn pay(
     method: PaymentMethod,
 ) -> Step {
     let amount = proposed.state.plan.quote.installment;
-    let reference = id.as_uuid().simple().to_string();
+    let reference = payment_reference(id);
     let answer = deps
         .payment
         .charge(ChargeRequest {
@@ -538,6 +551,54 @@ async fn pay(
         ),
         (result, _) => (loaded, result, after),
     }
+}
+
+/// The merchant order id of an enrollment's first premium: the provider charges a
+/// reference at most once, however often it is retried.
+fn payment_reference(id: EnrollmentId) -> String {
+    id.as_uuid().simple().to_string()
+}
+
+/// An enrollment found `Proposed` when loaded was interrupted between taking the payment
+/// and recording it (a crash, a failed append). Ask the provider: an approved charge is
+/// recorded as paid; otherwise the payment is recorded as failed so the customer may
+/// retry, which cannot charge twice (charges are idempotent per reference).
+async fn reconcile(deps: &Deps, id: EnrollmentId, loaded: Loaded) -> Loaded {
+    let Some(state) = loaded.parts().1 else {
+        return loaded;
+    };
+    if state.status != Status::Proposed {
+        return loaded;
+    }
+    let amount = state.amount_due.unwrap_or(state.plan.quote.installment);
+    let now = crate::domain::time::now();
+    let interrupted = |reason: &str| Command::RecordPaymentFailed {
+        failure: PaymentFailure::Unavailable {
+            reason: reason.to_owned(),
+            retry_after_secs: 1,
+        },
+        now,
+    };
+    let command = match deps.payment.charge_status(payment_reference(id)).await {
+        Ok(Some(super::payment::ChargeOutcome::Approved { payment_id })) => {
+            Command::RecordPaymentSucceeded {
+                payment_id,
+                amount,
+                contract_no: contract_no(id, now),
+                now,
+            }
+        }
+        Ok(_) => interrupted("the payment was interrupted before it was taken; retry it"),
+        Err(_) => {
+            interrupted("the payment was interrupted and could not be checked; retrying is safe")
+        }
+    };
+    tracing::warn!(enrollment = %id, command = command.name(), "reconciling an interrupted payment");
+    let (loaded, result, _) = execute(deps, id, loaded, &command).await;
+    if let Err(e) = result {
+        tracing::warn!(enrollment = %id, error = %e, "could not record the reconciled payment");
+    }
+    loaded
 }
 
 fn contract_no(id: EnrollmentId, now: DateTime<Utc>) -> String {

@@ -32,11 +32,17 @@ pub struct ProviderError(pub String);
 
 /// The payment provider (PG사). Real ones speak HTTP; [`SimulatedProvider`] stands in
 /// for tests, benchmarks and local runs.
+///
+/// Charges are idempotent per `reference` (the merchant order id, here the enrollment):
+/// charging a reference that was already approved answers that approval again, so a
+/// retry after a crash can never take the first premium twice.
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + 'static {
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, ProviderError>;
     /// Refunds a payment in full; returns the refund id.
     async fn refund(&self, payment_id: &str, amount: Won) -> Result<String, ProviderError>;
+    /// The approved charge of a reference, if any (for reconciling after a crash).
+    async fn charge_status(&self, reference: &str) -> Result<Option<ChargeOutcome>, ProviderError>;
 }
 
 /// Settings of the simulated provider; all can be changed while it runs.
@@ -72,6 +78,8 @@ pub struct SimulatedProvider {
     /// Refunds are idempotent per payment, as PGs' cancel-by-original-transaction is: a
     /// refund retried after a crash returns the first refund instead of paying twice.
     refunded: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Approved charges by reference (payment id), for idempotency and lookups.
+    approved: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl SimulatedProvider {
@@ -84,6 +92,7 @@ impl SimulatedProvider {
             charges: AtomicU64::new(0),
             refunds: AtomicU64::new(0),
             refunded: std::sync::Mutex::default(),
+            approved: std::sync::Mutex::default(),
         };
         p.set(sim);
         p
@@ -152,10 +161,35 @@ impl PaymentProvider for SimulatedProvider {
                 reason: "카드사 승인 거절 (simulated)".to_owned(),
             });
         }
+        let mut approved = self
+            .approved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(payment_id) = approved.get(&request.reference) {
+            return Ok(ChargeOutcome::Approved {
+                payment_id: payment_id.clone(),
+            });
+        }
         let n = self.charges.fetch_add(1, Ordering::Relaxed) + 1;
-        Ok(ChargeOutcome::Approved {
-            payment_id: format!("PAY-{n:010}-{}", request.reference),
-        })
+        let payment_id = format!("PAY-{n:010}-{}", request.reference);
+        approved.insert(request.reference.clone(), payment_id.clone());
+        Ok(ChargeOutcome::Approved { payment_id })
+    }
+
+    async fn charge_status(&self, reference: &str) -> Result<Option<ChargeOutcome>, ProviderError> {
+        self.wait().await;
+        if self.draw_ppm() < self.failure_ppm.load(Ordering::Relaxed) {
+            return Err(ProviderError("simulated lookup failure".to_owned()));
+        }
+        let approved = self
+            .approved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(approved
+            .get(reference)
+            .map(|payment_id| ChargeOutcome::Approved {
+                payment_id: payment_id.clone(),
+            }))
     }
 
     async fn refund(&self, payment_id: &str, _amount: Won) -> Result<String, ProviderError> {
@@ -303,6 +337,13 @@ struct Refund {
     reply: oneshot::Sender<Result<String, PaymentAnswer>>,
 }
 
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Lookup {
+    reference: String,
+    reply: oneshot::Sender<Result<Option<ChargeOutcome>, PaymentAnswer>>,
+}
+
 /// Shared counters the gateway and its client keep for metrics.
 #[derive(Debug, Default)]
 pub struct GatewayStats {
@@ -399,6 +440,36 @@ impl Handler<Charge> for PaymentGateway {
                     },
                 };
                 let _ = reply.send(answer);
+            }),
+        ))
+    }
+}
+
+impl Handler<Lookup> for PaymentGateway {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: Lookup, _: &mut Context<Self>) -> Self::Result {
+        if let Err(answer) = self.admit() {
+            let _ = msg.reply.send(Err(answer));
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
+        let provider = Arc::clone(&self.provider);
+        let timeout = self.config.call_timeout;
+        let retry_after = self.config.busy_retry_after;
+        AtomicResponse::new(Box::pin(
+            async move {
+                let result = tokio::time::timeout(timeout, provider.charge_status(&msg.reference))
+                    .await
+                    .unwrap_or_else(|_| Err(ProviderError("timed out".to_owned())));
+                (result, msg.reply)
+            }
+            .into_actor(self)
+            .map(move |(result, reply), act, _| {
+                act.record(result.is_ok());
+                let _ = reply.send(result.map_err(|e| PaymentAnswer::Unavailable {
+                    reason: e.to_string(),
+                    retry_after,
+                }));
             }),
         ))
     }
@@ -523,6 +594,21 @@ impl PaymentClient {
         answer.await.unwrap_or_else(|_| PaymentAnswer::Unavailable {
             reason: "the payment gateway stopped before answering".to_owned(),
             retry_after: self.busy_retry_after,
+        })
+    }
+
+    /// The approved charge of a reference, if the provider has one.
+    pub async fn charge_status(
+        &self,
+        reference: String,
+    ) -> Result<Option<ChargeOutcome>, PaymentAnswer> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Lookup { reference, reply })?;
+        answer.await.unwrap_or_else(|_| {
+            Err(PaymentAnswer::Unavailable {
+                reason: "the payment gateway stopped before answering".to_owned(),
+                retry_after: self.busy_retry_after,
+            })
         })
     }
 

@@ -108,6 +108,10 @@ impl PaymentProvider for CountingProvider {
         self.refunds.fetch_add(1, Ordering::SeqCst);
         self.inner.refund(payment_id, amount).await
     }
+
+    async fn charge_status(&self, reference: &str) -> Result<Option<ChargeOutcome>, ProviderError> {
+        self.inner.charge_status(reference).await
+    }
 }
 
 /// A running engine and the provider behind its payment gateway.
