@@ -113,12 +113,7 @@ async fn run(engine: &EngineHandle, total: u64) -> Duration {
     for w in workers {
         w.await.expect("worker");
     }
-    let el = start.elapsed();
-    eprintln!(
-        "DBG iters={total} elapsed={el:?} per={:?}",
-        el / (total.max(1) as u32)
-    );
-    el
+    start.elapsed()
 }
 
 fn enrollment(c: &mut Criterion) {
