@@ -97,7 +97,7 @@ async fn seed_scenario_from_plan_to_withdrawal() {
         "the document shows the installment {installment}:\n{}",
         document.body
     );
-    assert_eq!(engine.document(id).await.expect("document"), document);
+    assert_eq!(engine.document(id).await.expect("document"), *document);
 
     // Re-save before the proposal: a new revision, back to Planned, the document cleared.
     let resaved = engine

@@ -494,7 +494,7 @@ fn saving_a_plan_starts_an_enrollment_in_planned() {
     assert_eq!(state.id, enrollment_id());
     assert_eq!(state.customer_no, CUSTOMER);
     assert_eq!(state.status, Status::Planned);
-    assert_eq!(state.plan, term_plan());
+    assert_eq!(*state.plan, term_plan());
     assert_eq!(state.plan_revision, 1);
     assert_eq!(state.plan_expires_at, plan_expires_at());
     assert_eq!(state.created_at, now());
@@ -517,7 +517,7 @@ fn re_saving_a_planned_plan_takes_the_new_quote_as_the_next_revision() {
             expires_at: resaved_expires_at(),
         }]);
     assert_eq!(state.status, Status::Planned);
-    assert_eq!(state.plan, endowment_plan());
+    assert_eq!(*state.plan, endowment_plan());
     assert_eq!(state.plan_revision, 2);
     assert_eq!(state.plan_expires_at, resaved_expires_at());
     assert_eq!(
@@ -544,7 +544,7 @@ fn re_saving_while_the_document_is_being_issued_returns_to_planned() {
 #[test]
 fn re_saving_after_the_document_was_issued_drops_the_document() {
     let before = state_in(Status::DocumentIssued);
-    assert_eq!(before.document, Some(document(1)));
+    assert_eq!(before.document.as_deref(), Some(&document(1)));
     let state = given(history(Status::DocumentIssued))
         .when(resave_plan(endowment_plan()))
         .then_expect_events(vec![Event::PlanResaved {
@@ -603,7 +603,7 @@ fn the_issued_document_is_kept_with_the_enrollment() {
             document: document(1),
         }]);
     assert_eq!(state.status, Status::DocumentIssued);
-    assert_eq!(state.document, Some(document(1)));
+    assert_eq!(state.document.as_deref(), Some(&document(1)));
 }
 
 #[test]

@@ -174,7 +174,7 @@ pub struct Deps {
     pub timer_wake: tokio::sync::Notify,
     /// Callers waiting for an enrollment to change (see `wait_for`), woken after each
     /// append of that enrollment in this process.
-    pub waiters: dashmap::DashMap<EnrollmentId, Vec<Waiter>>,
+    pub waiters: dashmap::DashMap<EnrollmentId, Vec<Waiter>, crate::domain::enrollment::IdHash>,
     /// Readers take a snapshot (an `Arc` clone) and never hold the lock while pricing.
     catalog: RwLock<Arc<Catalog>>,
 }
@@ -242,7 +242,7 @@ impl Engine {
             stats: EngineStats::default(),
             chaos: ext.chaos,
             timer_wake: tokio::sync::Notify::new(),
-            waiters: dashmap::DashMap::new(),
+            waiters: dashmap::DashMap::default(),
             catalog: RwLock::new(Arc::new(catalog)),
         });
         let registry = Arc::new(registry);
@@ -688,7 +688,8 @@ impl EngineHandle {
             .await?
             .state
             .document
-            .clone()
+            .as_deref()
+            .cloned()
             .ok_or(EngineError::NotFound("document"))
     }
 

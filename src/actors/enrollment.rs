@@ -602,8 +602,11 @@ async fn reconcile(deps: &Deps, id: EnrollmentId, loaded: Loaded) -> Loaded {
 }
 
 fn contract_no(id: EnrollmentId, now: DateTime<Utc>) -> String {
-    let hex = id.as_uuid().simple().to_string();
-    format!("CT-{}-{}", now.format("%Y%m%d"), &hex[20..])
+    format!(
+        "CT-{}-{}",
+        crate::domain::document::yyyymmdd(now.date_naive()),
+        id.short()
+    )
 }
 
 async fn release_limit(deps: &Deps, state: &Enrollment) {

@@ -33,7 +33,7 @@ impl Drop for InFlight {
 }
 
 pub struct Registry {
-    actors: DashMap<EnrollmentId, Slot>,
+    actors: DashMap<EnrollmentId, Slot, crate::domain::enrollment::IdHash>,
     arbiters: Vec<ArbiterHandle>,
     epoch: Instant,
 }
@@ -41,7 +41,7 @@ pub struct Registry {
 impl Registry {
     pub fn new(arbiters: Vec<ArbiterHandle>) -> Registry {
         Registry {
-            actors: DashMap::new(),
+            actors: DashMap::default(),
             arbiters,
             epoch: Instant::now(),
         }

@@ -7,6 +7,12 @@ use super::product::{CoverageKind, Product};
 use chrono::{DateTime, Utc};
 use std::fmt::Write;
 
+/// `20261124`, without chrono's format-string parser (this runs per document).
+pub fn yyyymmdd(date: chrono::NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{:04}{:02}{:02}", date.year(), date.month(), date.day())
+}
+
 /// Renders the document for plan revision `revision`. `product` is the pinned version
 /// (absent only if the catalog lost it; the document then says so instead of guessing).
 pub fn render(
@@ -18,8 +24,8 @@ pub fn render(
 ) -> ProductDocument {
     let document_no = format!(
         "DOC-{}-{}-{revision}",
-        issued_at.format("%Y%m%d"),
-        &id.as_uuid().simple().to_string()[24..]
+        yyyymmdd(issued_at.date_naive()),
+        id.short()
     );
     let title = format!(
         "{} 상품설명서 (v{})",

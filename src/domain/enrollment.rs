@@ -43,6 +43,16 @@ impl EnrollmentId {
         &self.0
     }
 
+    /// The last eight hex digits (random in a v7 UUID): short references in documents
+    /// and contract numbers.
+    pub fn short(&self) -> String {
+        let bytes = self.0.as_bytes();
+        format!(
+            "{:02x}{:02x}{:02x}{:02x}",
+            bytes[12], bytes[13], bytes[14], bytes[15]
+        )
+    }
+
     /// A stable 64-bit hash for partitioning (the low bits of a v7 UUID are random).
     pub fn partition_hash(&self) -> u64 {
         let bytes = self.0.as_bytes();
@@ -63,6 +73,42 @@ impl fmt::Display for EnrollmentId {
         self.0.fmt(f)
     }
 }
+
+/// A hasher for maps keyed by [`EnrollmentId`] or [`CustomerNo`]: the ids are random
+/// (v7 UUIDs carry 62 random bits) or sequential, so folding their bits is enough, and
+/// SipHash was a twentieth of the engine's instructions.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // splitmix64's finalizer: spreads sequential customer numbers over the high bits
+        // DashMap picks shards with.
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = self.0.rotate_left(29) ^ n;
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// Build hasher for [`IdHasher`].
+pub type IdHash = std::hash::BuildHasherDefault<IdHasher>;
 
 /// 고객번호: `C` and nine digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -276,12 +322,14 @@ pub struct Enrollment {
     pub id: EnrollmentId,
     pub customer_no: CustomerNo,
     pub status: Status,
-    pub plan: PlanTerms,
+    /// Shared, like the document: the state is copied on every command.
+    pub plan: std::sync::Arc<PlanTerms>,
     /// 1 for the first save, +1 on each re-save; a document names the revision it shows.
     pub plan_revision: u32,
     #[serde(with = "super::time::utc")]
     pub plan_expires_at: DateTime<Utc>,
-    pub document: Option<ProductDocument>,
+    /// Shared: the document is large and the state is copied on every command.
+    pub document: Option<std::sync::Arc<ProductDocument>>,
     pub payment_method: Option<PaymentMethod>,
     /// The first premium the proposal asks for; a payment of any other amount is refused.
     pub amount_due: Option<Won>,
@@ -690,7 +738,7 @@ pub fn apply(
                 id,
                 customer_no: *customer_no,
                 status: Status::Planned,
-                plan: plan.clone(),
+                plan: std::sync::Arc::new(plan.clone()),
                 plan_revision: 1,
                 plan_expires_at: *expires_at,
                 document: None,
@@ -718,7 +766,7 @@ pub fn apply(
         Event::PlanSaved {
             plan, expires_at, ..
         } => {
-            s.plan = plan.clone();
+            s.plan = std::sync::Arc::new(plan.clone());
             s.plan_expires_at = *expires_at;
         }
         Event::PlanResaved {
@@ -726,13 +774,15 @@ pub fn apply(
             revision,
             expires_at,
         } => {
-            s.plan = plan.clone();
+            s.plan = std::sync::Arc::new(plan.clone());
             s.plan_revision = *revision;
             s.plan_expires_at = *expires_at;
             s.document = None;
         }
         Event::DocumentRequested { .. } => {}
-        Event::DocumentIssued { document } => s.document = Some(document.clone()),
+        Event::DocumentIssued { document } => {
+            s.document = Some(std::sync::Arc::new(document.clone()))
+        }
         Event::ProposalSubmitted {
             method,
             amount,

@@ -53,16 +53,29 @@ impl Won {
 
 impl fmt::Display for Won {
     /// `12,345원`: thousands separators, as amounts are shown to Korean customers.
+    /// Written from a stack buffer: documents and notifications print many amounts.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = self.0.to_string();
-        let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 3);
-        for (i, ch) in digits.chars().enumerate() {
-            if i > 0 && (digits.len() - i).is_multiple_of(3) {
-                out.push(',');
+        // u64::MAX has 20 digits: 20 + 6 separators fit in 26 bytes.
+        let mut buf = [0u8; 26];
+        let mut at = buf.len();
+        let mut n = self.0;
+        let mut digits = 0;
+        loop {
+            if digits > 0 && digits % 3 == 0 {
+                at -= 1;
+                buf[at] = b',';
             }
-            out.push(ch);
+            at -= 1;
+            buf[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            digits += 1;
+            if n == 0 {
+                break;
+            }
         }
-        write!(f, "{out}원")
+        // Only ASCII digits and commas were written.
+        f.write_str(std::str::from_utf8(&buf[at..]).unwrap_or("?"))?;
+        f.write_str("원")
     }
 }
 
@@ -85,6 +98,11 @@ mod tests {
         assert_eq!(Won::new(999).to_string(), "999원");
         assert_eq!(Won::new(1_000).to_string(), "1,000원");
         assert_eq!(Won::new(100_000_000).to_string(), "100,000,000원");
+        assert_eq!(Won::new(12_345).to_string(), "12,345원");
+        assert_eq!(
+            Won::new(u64::MAX).to_string(),
+            "18,446,744,073,709,551,615원"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ use super::{
     StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
 };
 use crate::domain::customer::{Customer, NewCustomer};
-use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Status};
+use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, IdHash, Status};
 use crate::domain::money::Won;
 use crate::domain::product::ProductSpec;
 use async_trait::async_trait;
@@ -401,18 +401,18 @@ pub struct MemoryStore {
     partitions: Box<[Slot]>,
     /// Trim each partition of the log to at most this many entries.
     log_retention: Option<usize>,
-    enrollments: DashMap<EnrollmentId, Record>,
+    enrollments: DashMap<EnrollmentId, Record, IdHash>,
     groups: RwLock<HashMap<String, Arc<GroupMeta>>>,
     /// Woken (all waiters) by appends, when `waiting_readers` says someone waits.
     appended: Notify,
     waiting_readers: AtomicUsize,
     timer_turn: AtomicUsize,
     next_customer: AtomicU64,
-    customers: DashMap<CustomerNo, Customer>,
+    customers: DashMap<CustomerNo, Customer, IdHash>,
     /// Per customer, per product code.
     reservations: DashMap<CustomerNo, HashMap<String, Holdings>>,
     products: Mutex<BTreeMap<(String, u32), ProductSpec>>,
-    views: DashMap<EnrollmentId, MyPageView>,
+    views: DashMap<EnrollmentId, MyPageView, IdHash>,
     views_by_customer: DashMap<CustomerNo, HashSet<EnrollmentId>>,
     /// Views per status, in the order of `Status::ALL`.
     status_counts: [AtomicU64; Status::ALL.len()],
@@ -449,16 +449,16 @@ impl MemoryStore {
                 .map(|_| Slot(Mutex::new(Partition::new())))
                 .collect(),
             log_retention: None,
-            enrollments: DashMap::new(),
+            enrollments: DashMap::default(),
             groups: RwLock::new(HashMap::new()),
             appended: Notify::new(),
             waiting_readers: AtomicUsize::new(0),
             timer_turn: AtomicUsize::new(0),
             next_customer: AtomicU64::new(1),
-            customers: DashMap::new(),
+            customers: DashMap::default(),
             reservations: DashMap::new(),
             products: Mutex::new(BTreeMap::new()),
-            views: DashMap::new(),
+            views: DashMap::default(),
             views_by_customer: DashMap::new(),
             status_counts: std::array::from_fn(|_| AtomicU64::new(0)),
             alarms: Mutex::new(AlarmBook::default()),
