@@ -6,6 +6,7 @@
 use crate::domain::money::Won;
 use actix::prelude::*;
 use async_trait::async_trait;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -407,41 +408,66 @@ impl PaymentGateway {
     }
 }
 
+impl PaymentGateway {
+    /// Runs one provider call with the mailbox closed (AtomicResponse: one call at a
+    /// time, so a slow provider fills the mailbox and callers hear "busy"), within the
+    /// call timeout, feeding the breaker, and answers `reply` with `answer(result)`.
+    fn exclusive<T, R>(
+        &mut self,
+        call: std::pin::Pin<Box<dyn Future<Output = Result<T, ProviderError>> + Send>>,
+        reply: oneshot::Sender<R>,
+        answer: impl FnOnce(Result<T, ProviderError>, Duration) -> R + 'static,
+    ) -> AtomicResponse<Self, ()>
+    where
+        T: 'static,
+        R: Send + 'static,
+    {
+        let timeout = self.config.call_timeout;
+        let retry_after = self.config.busy_retry_after;
+        AtomicResponse::new(Box::pin(
+            async move {
+                tokio::time::timeout(timeout, call)
+                    .await
+                    .unwrap_or_else(|_| Err(ProviderError("timed out".to_owned())))
+            }
+            .into_actor(self)
+            .map(move |result, act, _| {
+                // A decline is the provider working as it should: only errors count.
+                act.record(result.is_ok());
+                let _ = reply.send(answer(result, retry_after));
+            }),
+        ))
+    }
+}
+
+fn unavailable(e: ProviderError, retry_after: Duration) -> PaymentAnswer {
+    PaymentAnswer::Unavailable {
+        reason: e.to_string(),
+        retry_after,
+    }
+}
+
+/// An answer sent at once: the breaker refused the call.
+fn refused() -> AtomicResponse<PaymentGateway, ()> {
+    AtomicResponse::new(Box::pin(actix::fut::ready(())))
+}
+
 impl Handler<Charge> for PaymentGateway {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, msg: Charge, _: &mut Context<Self>) -> Self::Result {
         if let Err(answer) = self.admit() {
             let _ = msg.reply.send(answer);
-            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+            return refused();
         }
         let provider = Arc::clone(&self.provider);
-        let timeout = self.config.call_timeout;
-        let retry_after = self.config.busy_retry_after;
-        AtomicResponse::new(Box::pin(
-            async move {
-                let result = tokio::time::timeout(timeout, provider.charge(&msg.request))
-                    .await
-                    .unwrap_or_else(|_| Err(ProviderError("timed out".to_owned())));
-                (result, msg.reply)
-            }
-            .into_actor(self)
-            .map(move |(result, reply), act, _| {
-                // A decline is the provider working as it should: only errors count.
-                act.record(result.is_ok());
-                let answer = match result {
-                    Ok(ChargeOutcome::Approved { payment_id }) => {
-                        PaymentAnswer::Approved { payment_id }
-                    }
-                    Ok(ChargeOutcome::Declined { reason }) => PaymentAnswer::Declined { reason },
-                    Err(e) => PaymentAnswer::Unavailable {
-                        reason: e.to_string(),
-                        retry_after,
-                    },
-                };
-                let _ = reply.send(answer);
-            }),
-        ))
+        let request = msg.request;
+        let call = Box::pin(async move { provider.charge(&request).await });
+        self.exclusive(call, msg.reply, |result, retry_after| match result {
+            Ok(ChargeOutcome::Approved { payment_id }) => PaymentAnswer::Approved { payment_id },
+            Ok(ChargeOutcome::Declined { reason }) => PaymentAnswer::Declined { reason },
+            Err(e) => unavailable(e, retry_after),
+        })
     }
 }
 
@@ -451,27 +477,14 @@ impl Handler<Lookup> for PaymentGateway {
     fn handle(&mut self, msg: Lookup, _: &mut Context<Self>) -> Self::Result {
         if let Err(answer) = self.admit() {
             let _ = msg.reply.send(Err(answer));
-            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+            return refused();
         }
         let provider = Arc::clone(&self.provider);
-        let timeout = self.config.call_timeout;
-        let retry_after = self.config.busy_retry_after;
-        AtomicResponse::new(Box::pin(
-            async move {
-                let result = tokio::time::timeout(timeout, provider.charge_status(&msg.reference))
-                    .await
-                    .unwrap_or_else(|_| Err(ProviderError("timed out".to_owned())));
-                (result, msg.reply)
-            }
-            .into_actor(self)
-            .map(move |(result, reply), act, _| {
-                act.record(result.is_ok());
-                let _ = reply.send(result.map_err(|e| PaymentAnswer::Unavailable {
-                    reason: e.to_string(),
-                    retry_after,
-                }));
-            }),
-        ))
+        let reference = msg.reference;
+        let call = Box::pin(async move { provider.charge_status(&reference).await });
+        self.exclusive(call, msg.reply, |result, retry_after| {
+            result.map_err(|e| unavailable(e, retry_after))
+        })
     }
 }
 
@@ -481,28 +494,14 @@ impl Handler<Refund> for PaymentGateway {
     fn handle(&mut self, msg: Refund, _: &mut Context<Self>) -> Self::Result {
         if let Err(answer) = self.admit() {
             let _ = msg.reply.send(Err(answer));
-            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+            return refused();
         }
         let provider = Arc::clone(&self.provider);
-        let timeout = self.config.call_timeout;
-        let retry_after = self.config.busy_retry_after;
-        AtomicResponse::new(Box::pin(
-            async move {
-                let result =
-                    tokio::time::timeout(timeout, provider.refund(&msg.payment_id, msg.amount))
-                        .await
-                        .unwrap_or_else(|_| Err(ProviderError("timed out".to_owned())));
-                (result, msg.reply)
-            }
-            .into_actor(self)
-            .map(move |(result, reply), act, _| {
-                act.record(result.is_ok());
-                let _ = reply.send(result.map_err(|e| PaymentAnswer::Unavailable {
-                    reason: e.to_string(),
-                    retry_after,
-                }));
-            }),
-        ))
+        let (payment_id, amount) = (msg.payment_id, msg.amount);
+        let call = Box::pin(async move { provider.refund(&payment_id, amount).await });
+        self.exclusive(call, msg.reply, |result, retry_after| {
+            result.map_err(|e| unavailable(e, retry_after))
+        })
     }
 }
 
