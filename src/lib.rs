@@ -12,7 +12,10 @@
 //!   commutation columns, the premium core and the catalog.
 //! - [`api`]: the JSON contract (camelCase DTOs) shared by `ezenroll quote` and the HTTP
 //!   gateway, and the batch quote service on top of the catalog.
-//! - [`actors`], [`store`], [`http`]: the engine, persistence and gateway (to come).
+//! - [`store`]: store traits, the codec and the embedded memory backend (Redis next).
+//! - [`actors`]: the engine: enrollment actors, registry, payment gateway, document
+//!   issuer, durable timers, notifier and MyPage consumers, and the `EngineHandle`.
+//! - [`http`]: the warp gateway over the engine handle.
 
 pub mod actors;
 pub mod api;

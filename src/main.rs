@@ -1,4 +1,5 @@
-//! `ezenroll`: the one binary. Today it prices quotes (`ezenroll quote`); the server,
+//! `ezenroll`: the one binary. `ezenroll serve` runs the HTTP gateway, the engine and its
+//! consumers on the embedded memory store; `ezenroll quote` prices quotes from stdin;
 //! the workers and the token minter join it as their issues land.
 
 // mimalloc: the engine allocates many small, short-lived objects across threads
@@ -12,8 +13,10 @@ use ezenroll::api::QuoteService;
 use ezenroll::domain::catalog::Catalog;
 use ezenroll::domain::customer::parse_iso_date;
 use std::io::{Read, Write};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +44,61 @@ enum Command {
     /// Print the built-in demo catalog as JSON (product definitions usable as `product`
     /// in a quote request, or through their `productCode`).
     Products,
+    /// Run the HTTP API, the engine and its consumers (embedded memory store) until
+    /// SIGINT or SIGTERM; then stop accepting, answer the requests in flight and stop
+    /// the engine.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "EZENROLL_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// How long issuing a product document takes (e.g. `3s`, `500ms`).
+    #[arg(long, env = "EZENROLL_DOCUMENT_DELAY", default_value = "3s", value_parser = parse_duration)]
+    document_delay: Duration,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    #[arg(long, env = "EZENROLL_BODY_LIMIT", default_value_t = 64 * 1024)]
+    body_limit: u64,
+    /// Log format on stderr; the level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "EZENROLL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Partitions of the event log.
+    #[arg(long, env = "EZENROLL_PARTITIONS", default_value_t = 16)]
+    partitions: u16,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `500ms`, `3s`, `2m`, `1h`; a bare number is seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 3s, 2m or 1h"))?;
+    let secs = |factor: u64| {
+        n.checked_mul(factor)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{text:?} is too long"))
+    };
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
+        other => Err(format!(
+            "unknown unit {other:?} in {text:?}; use ms, s, m or h"
+        )),
+    }
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
@@ -61,6 +119,107 @@ fn main() -> ExitCode {
             let products: Vec<_> = catalog.latest_all().map(|p| p.product()).collect();
             write_stdout(|out| serde_json::to_writer_pretty(out, &products).map_err(Into::into))
         }
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal, not in files or log collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    if let Err(e) = installed {
+        eprintln!("ezenroll: logging is not available: {e}");
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    init_tracing(args.log_format);
+    // Actors need an actix System; warp and hyper want a multi-thread tokio runtime.
+    // The System runs on that runtime, so both live in one process.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let system = actix_rt::System::with_tokio_rt(move || runtime);
+    match system.block_on(run_server(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "ezenroll serve failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
+    use ezenroll::actors::{Engine, EngineConfig};
+    use ezenroll::http::{self, HttpConfig};
+    use ezenroll::store::memory::MemoryStore;
+
+    let config = EngineConfig {
+        document_delay: args.document_delay,
+        ..EngineConfig::default()
+    };
+    let store = Arc::new(MemoryStore::new(args.partitions.max(1)));
+    let engine = Engine::start(config, store).await?;
+    let http_config = HttpConfig {
+        body_limit: args.body_limit,
+        ..HttpConfig::default()
+    };
+    let (addr, server) =
+        match http::serve(engine.clone(), args.listen, http_config, shutdown_signal()) {
+            Ok(bound) => bound,
+            Err(e) => {
+                engine.shutdown().await;
+                return Err(e.into());
+            }
+        };
+    tracing::info!(%addr, backend = engine.store().backend(), "ezenroll is listening");
+    server.await;
+    tracing::info!("no longer accepting; in-flight requests answered; stopping the engine");
+    engine.shutdown().await;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
     }
 }
 

@@ -1,0 +1,384 @@
+//! One async fn per endpoint. Each answers a whole response: success, or the problem
+//! its [`ApiError`] maps to (so idempotent writes can keep either).
+
+use super::Api;
+use super::errors::{ApiError, Problem};
+use super::idempotency::Idem;
+use super::models::{self, *};
+use crate::actors::engine::{EnrollmentSnapshot, korean_today};
+use crate::api::{InputErrorKind, QuoteService};
+use crate::domain::enrollment::{CustomerNo, EnrollmentId};
+use crate::domain::product::ProductSpec;
+use crate::store::ViewFilter;
+use serde::Serialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::hyper::body::Bytes;
+use warp::reply::Response;
+
+type Reply = Result<Response, Infallible>;
+
+const DEFAULT_LIST_LIMIT: usize = 100;
+const MAX_LIST_LIMIT: usize = 1000;
+
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Result<Response, ApiError> {
+    let bytes =
+        serde_json::to_vec(body).map_err(|e| ApiError::from(super::errors::internal(&e)))?;
+    Ok(json_bytes(status, bytes))
+}
+
+fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut response = Response::new(bytes.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn with_location(mut response: Response, location: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+fn answer(result: Result<Response, ApiError>) -> Reply {
+    Ok(result.unwrap_or_else(ApiError::into_response))
+}
+
+fn enrollment_id(text: &str) -> Result<EnrollmentId, ApiError> {
+    EnrollmentId::parse(text).map_err(|_| ApiError::NotFound("no such enrollment".to_owned()))
+}
+
+fn customer_no(text: &str) -> Result<CustomerNo, ApiError> {
+    CustomerNo::parse(text).map_err(|_| ApiError::NotFound("no such customer".to_owned()))
+}
+
+fn enrollment(status: StatusCode, s: &EnrollmentSnapshot) -> Result<Response, ApiError> {
+    json(status, &EnrollmentBody::new(&s.state, s.version))
+}
+
+// ---- health
+
+pub async fn livez() -> Reply {
+    answer(json(
+        StatusCode::OK,
+        &Health {
+            status: "ok",
+            store: None,
+        },
+    ))
+}
+
+pub async fn readyz(api: Arc<Api>) -> Reply {
+    let store = api.engine.store();
+    answer(match store.ping().await {
+        Ok(()) => json(
+            StatusCode::OK,
+            &Health {
+                status: "ok",
+                store: Some(store.backend()),
+            },
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the store does not answer");
+            let mut p = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Store unavailable",
+                format!("the {} store does not answer", store.backend()),
+            );
+            p.retry_after = Some(1);
+            Err(p.into())
+        }
+    })
+}
+
+// ---- quotes: the burst path. Prices on the request's task against the catalog
+// snapshot; no actor, no store.
+
+pub async fn quotes(api: Arc<Api>, body: Bytes) -> Reply {
+    answer(quote(&api, &body))
+}
+
+fn quote(api: &Api, body: &[u8]) -> Result<Response, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|e| ApiError::BadRequest {
+        path: String::new(),
+        message: format!("the body is not UTF-8: {e}"),
+    })?;
+    let service = QuoteService::new(api.engine.catalog());
+    let today = korean_today(crate::domain::time::now());
+    let mut out = Vec::with_capacity(256);
+    match service.quote_json_into(text, today, &mut out) {
+        Ok(()) => Ok(json_bytes(StatusCode::OK, out)),
+        Err(e) => Err(match e.kind {
+            InputErrorKind::Malformed => ApiError::BadRequest {
+                path: e.path,
+                message: e.message,
+            },
+            InputErrorKind::UnknownProduct | InputErrorKind::InvalidProduct => {
+                let mut p = Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    if e.kind == InputErrorKind::UnknownProduct {
+                        "unknown-product"
+                    } else {
+                        "invalid-product"
+                    },
+                    "Product cannot be priced",
+                    format!("{}: {}", e.path, e.message),
+                );
+                p.path = Some(e.path);
+                p.into()
+            }
+        }),
+    }
+}
+
+// ---- products
+
+pub async fn products(api: Arc<Api>) -> Reply {
+    let catalog = api.engine.catalog();
+    let products: Vec<_> = catalog.latest_all().map(|p| p.product()).collect();
+    answer(json(StatusCode::OK, &products))
+}
+
+pub async fn product(api: Arc<Api>, code: String, query: String) -> Reply {
+    answer((|| {
+        let q: ProductQuery = models::parse_query(&query)?;
+        let catalog = api.engine.catalog();
+        let found = match q.version {
+            Some(v) => catalog.version(&code, v),
+            None => catalog.latest(&code),
+        };
+        match found {
+            Some(p) => json(StatusCode::OK, p.product()),
+            None => Err(ApiError::NotFound(match q.version {
+                Some(v) => format!("no version {v} of product {code}"),
+                None => format!("no product {code}"),
+            })),
+        }
+    })())
+}
+
+pub async fn create_product(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
+    let response = idem
+        .run(&api, || async {
+            let spec: ProductSpec = parse_body(&body)?;
+            if api.engine.catalog().latest(&spec.code).is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "product {} exists; PUT /products/{} registers a new version",
+                    spec.code, spec.code
+                )));
+            }
+            register(&api, spec).await
+        })
+        .await;
+    Ok(response)
+}
+
+pub async fn put_product(api: Arc<Api>, idem: Idem, code: String, body: Bytes) -> Reply {
+    let response = idem
+        .run(&api, || async {
+            let spec: ProductSpec = parse_body(&body)?;
+            if spec.code != code {
+                return Err(ApiError::Unprocessable(format!(
+                    "the body is product {:?}, the path names {code:?}",
+                    spec.code
+                )));
+            }
+            if api.engine.catalog().latest(&code).is_none() {
+                return Err(ApiError::NotFound(format!(
+                    "no product {code}; POST /products registers a new one"
+                )));
+            }
+            register(&api, spec).await
+        })
+        .await;
+    Ok(response)
+}
+
+async fn register(api: &Api, spec: ProductSpec) -> Result<Response, ApiError> {
+    let priced = api.engine.register_product(spec).await?;
+    let p = priced.product();
+    let location = format!("/products/{}?version={}", p.code(), p.version());
+    Ok(with_location(json(StatusCode::CREATED, p)?, &location))
+}
+
+// ---- customers
+
+pub async fn create_customer(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
+    let response = idem
+        .run(&api, || async {
+            let new: CustomerBody = parse_body(&body)?;
+            let customer = api.engine.register_customer(new.into()).await?;
+            let location = format!("/customers/{}", customer.customer_no);
+            Ok(with_location(
+                json(StatusCode::CREATED, &customer)?,
+                &location,
+            ))
+        })
+        .await;
+    Ok(response)
+}
+
+pub async fn customer(api: Arc<Api>, no: String) -> Reply {
+    answer(
+        async {
+            let customer = api.engine.customer(customer_no(&no)?).await?;
+            json(StatusCode::OK, &customer)
+        }
+        .await,
+    )
+}
+
+// ---- enrollments
+
+pub async fn create_enrollment(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
+    let response = idem
+        .run(&api, || async {
+            let input = PlanInput::try_from(parse_body::<PlanBody>(&body)?)?;
+            let saved = api.engine.save_plan(input.request()).await?;
+            let location = format!("/enrollments/{}", saved.state.id);
+            Ok(with_location(
+                enrollment(StatusCode::CREATED, &saved)?,
+                &location,
+            ))
+        })
+        .await;
+    Ok(response)
+}
+
+pub async fn resave_plan(api: Arc<Api>, idem: Idem, id: String, body: Bytes) -> Reply {
+    let response = idem
+        .run(&api, || async {
+            let id = enrollment_id(&id)?;
+            let input = PlanInput::try_from(parse_body::<PlanBody>(&body)?)?;
+            let saved = api.engine.resave_plan(id, input.request()).await?;
+            enrollment(StatusCode::OK, &saved)
+        })
+        .await;
+    Ok(response)
+}
+
+pub async fn request_document(api: Arc<Api>, idem: Idem, id: String) -> Reply {
+    let response = idem
+        .run(&api, || async {
+            let s = api.engine.request_document(enrollment_id(&id)?).await?;
+            enrollment(StatusCode::ACCEPTED, &s)
+        })
+        .await;
+    Ok(response)
+}
+
+pub async fn propose(api: Arc<Api>, idem: Idem, id: String, body: Bytes) -> Reply {
+    let response = idem
+        .run(&api, || async {
+            let id = enrollment_id(&id)?;
+            let proposal: ProposalBody = parse_body(&body)?;
+            let s = api
+                .engine
+                .submit_proposal(id, proposal.payment_method)
+                .await?;
+            enrollment(StatusCode::OK, &s)
+        })
+        .await;
+    Ok(response)
+}
+
+pub async fn retry_payment(api: Arc<Api>, idem: Idem, id: String) -> Reply {
+    let response = idem
+        .run(&api, || async {
+            let s = api.engine.retry_payment(enrollment_id(&id)?).await?;
+            enrollment(StatusCode::OK, &s)
+        })
+        .await;
+    Ok(response)
+}
+
+pub async fn withdraw(api: Arc<Api>, idem: Idem, id: String) -> Reply {
+    let response = idem
+        .run(&api, || async {
+            let s = api.engine.request_withdrawal(enrollment_id(&id)?).await?;
+            enrollment(StatusCode::ACCEPTED, &s)
+        })
+        .await;
+    Ok(response)
+}
+
+pub async fn get_enrollment(api: Arc<Api>, id: String) -> Reply {
+    answer(
+        async {
+            let s = api.engine.enrollment(enrollment_id(&id)?).await?;
+            enrollment(StatusCode::OK, &s)
+        }
+        .await,
+    )
+}
+
+pub async fn events(api: Arc<Api>, id: String) -> Reply {
+    answer(
+        async {
+            let events = api.engine.history(enrollment_id(&id)?).await?;
+            json(StatusCode::OK, &events)
+        }
+        .await,
+    )
+}
+
+pub async fn document(api: Arc<Api>, id: String) -> Reply {
+    answer(
+        async {
+            let document = api.engine.document(enrollment_id(&id)?).await?;
+            json(StatusCode::OK, &document)
+        }
+        .await,
+    )
+}
+
+// ---- read model
+
+fn limit(requested: Option<usize>) -> usize {
+    requested
+        .unwrap_or(DEFAULT_LIST_LIMIT)
+        .clamp(1, MAX_LIST_LIMIT)
+}
+
+pub async fn mypage(api: Arc<Api>, query: String) -> Reply {
+    answer(
+        async {
+            let q: MyPageQuery = models::parse_query(&query)?;
+            let filter = ViewFilter {
+                customer_no: parse_customer_no(q.customer_no.as_deref())?,
+                status: parse_status(q.status.as_deref())?,
+            };
+            let views = api.engine.mypage(filter, limit(q.limit)).await?;
+            json(StatusCode::OK, &views)
+        }
+        .await,
+    )
+}
+
+pub async fn mypage_view(api: Arc<Api>, id: String) -> Reply {
+    answer(
+        async {
+            let view = api.engine.mypage_view(enrollment_id(&id)?).await?;
+            json(StatusCode::OK, &view)
+        }
+        .await,
+    )
+}
+
+pub async fn alarms(api: Arc<Api>, query: String) -> Reply {
+    answer(
+        async {
+            let q: AlarmQuery = models::parse_query(&query)?;
+            let customer = parse_customer_no(q.customer_no.as_deref())?;
+            let alarms = api.engine.alarms(customer, limit(q.limit)).await?;
+            json(StatusCode::OK, &alarms)
+        }
+        .await,
+    )
+}

@@ -1,0 +1,157 @@
+//! `Idempotency-Key` on POST and PUT: the first response (status, body and the headers
+//! that matter) is kept in the store's [`IdempotencyStore`](crate::store::IdempotencyStore)
+//! under the key scoped by method and path, and a repeat gets it back without anything
+//! being done twice. Responses of 5xx are not kept: they are transient (payment busy,
+//! store down) and a retry with the same key should try again.
+//!
+//! Two requests with the same key at the same time in this process are serialized by a
+//! lock per key, so the second one finds the first one's answer. (Across processes on a
+//! shared store the race stays; the enrollment commands themselves are still safe, as
+//! illegal transitions are refused and payments are idempotent per enrollment.)
+
+use super::Api;
+use super::errors::{ApiError, Problem};
+use crate::actors::EngineError;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::sync::Arc;
+use warp::http::{HeaderValue, StatusCode, header};
+use warp::reply::Response;
+
+/// The scope and key of one write request.
+#[derive(Debug, Clone)]
+pub struct Idem {
+    scope: String,
+    key: Option<String>,
+}
+
+impl Idem {
+    /// `key` is the raw header; it must be 1 to 255 visible ASCII characters.
+    pub fn new(method: &str, path: &str, key: Option<String>) -> Result<Idem, Box<Problem>> {
+        if let Some(k) = &key
+            && (k.is_empty() || k.len() > 255 || !k.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(Box::new(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed-header",
+                "Malformed header",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters".to_owned(),
+            )));
+        }
+        Ok(Idem {
+            scope: format!("http:{method}:{path}"),
+            key,
+        })
+    }
+
+    /// Runs `work` unless a response for this key exists; keeps its response if it is
+    /// not a server error.
+    pub async fn run<F, Fut>(self, api: &Api, work: F) -> Response
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Response, ApiError>>,
+    {
+        let Some(key) = self.key else {
+            return work().await.unwrap_or_else(ApiError::into_response);
+        };
+        let store_key = format!("{}:{key}", self.scope);
+        let lock = Arc::clone(
+            api.idempotency_locks
+                .entry(store_key.clone())
+                .or_default()
+                .value(),
+        );
+        let response = {
+            let _one_at_a_time = lock.lock_owned().await;
+            run_once(api, &store_key, work).await
+        };
+        api.idempotency_locks
+            .remove_if(&store_key, |_, l| Arc::strong_count(l) == 1);
+        response
+    }
+}
+
+async fn run_once<F, Fut>(api: &Api, store_key: &str, work: F) -> Response
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    let store = api.engine.store();
+    match store.idempotent_get(store_key).await {
+        Ok(Some(bytes)) => match serde_json::from_slice::<Kept>(&bytes) {
+            Ok(kept) => return kept.into_response(),
+            Err(e) => {
+                return super::errors::internal(&format!(
+                    "the kept response of {store_key} does not decode: {e}"
+                ))
+                .into_response();
+            }
+        },
+        Ok(None) => {}
+        Err(e) => return ApiError::Engine(EngineError::Store(e)).into_response(),
+    }
+    let response = work().await.unwrap_or_else(ApiError::into_response);
+    if response.status().is_server_error() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = match warp::hyper::body::to_bytes(body).await {
+        Ok(b) => b,
+        Err(e) => return super::errors::internal(&e).into_response(),
+    };
+    let kept = Kept {
+        status: parts.status.as_u16(),
+        content_type: header_text(&parts.headers, header::CONTENT_TYPE),
+        location: header_text(&parts.headers, header::LOCATION),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    match serde_json::to_vec(&kept) {
+        Ok(encoded) => {
+            if let Err(e) = store
+                .idempotent_put(store_key, &encoded, api.config.idempotency_ttl)
+                .await
+            {
+                // The work is done; failing the request now would invite a second try
+                // that does it again. Answer it and say so in the log.
+                tracing::warn!(key = store_key, error = %e, "could not keep the idempotent response");
+            }
+        }
+        Err(e) => tracing::warn!(key = store_key, error = %e, "could not encode the response"),
+    }
+    warp::http::Response::from_parts(parts, bytes.into())
+}
+
+fn header_text(headers: &warp::http::HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A response as it is kept.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Kept {
+    status: u16,
+    content_type: Option<String>,
+    location: Option<String>,
+    body: String,
+}
+
+impl Kept {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(self.body.into());
+        *response.status_mut() = StatusCode::from_u16(self.status).unwrap_or(StatusCode::OK);
+        let headers = response.headers_mut();
+        for (name, value) in [
+            (header::CONTENT_TYPE, self.content_type),
+            (header::LOCATION, self.location),
+        ] {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(name, v);
+            }
+        }
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+        response
+    }
+}

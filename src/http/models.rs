@@ -1,0 +1,197 @@
+//! Request and response bodies (camelCase JSON, the same schemas as `ezenroll quote`).
+//!
+//! Request DTOs deny unknown fields and are parsed with `serde_path_to_error`, so a
+//! malformed body is a 400 that names the field; they convert into domain inputs with
+//! `TryFrom` here, at the edge, and nothing past this module sees raw input.
+
+use super::errors::ApiError;
+use crate::actors::PlanRequest;
+use crate::domain::customer::{BirthDate, CustomerName, Gender, MobilePhone, NewCustomer};
+use crate::domain::enrollment::{CustomerNo, Enrollment, PaymentMethod, Status};
+use crate::domain::money::Won;
+use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
+use crate::domain::premium::Quote;
+use crate::domain::product::ProductCode;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Parses a JSON body; a failure names the field it is about.
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::BadRequest {
+            path,
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    de.end().map_err(|e| ApiError::BadRequest {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
+    Ok(value)
+}
+
+/// `POST /customers`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomerBody {
+    pub name: CustomerName,
+    pub birth_date: BirthDate,
+    pub gender: Gender,
+    pub mobile_phone: MobilePhone,
+}
+
+impl From<CustomerBody> for NewCustomer {
+    fn from(b: CustomerBody) -> Self {
+        NewCustomer {
+            name: b.name,
+            birth_date: b.birth_date,
+            gender: b.gender,
+            mobile_phone: b.mobile_phone,
+        }
+    }
+}
+
+/// `POST /enrollments` and `PUT /enrollments/{id}/plan`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanBody {
+    pub customer_no: CustomerNo,
+    pub product_code: String,
+    pub sum_insured: Won,
+    pub coverage_period: CoveragePeriod,
+    pub payment_period: Years,
+    pub payment_cycle: PaymentCycle,
+}
+
+/// A plan request with a product code that is well formed; borrow it as a
+/// [`PlanRequest`] for the engine.
+#[derive(Debug)]
+pub struct PlanInput {
+    pub customer_no: CustomerNo,
+    pub product_code: ProductCode,
+    pub sum_insured: Won,
+    pub coverage_period: CoveragePeriod,
+    pub payment_period: Years,
+    pub payment_cycle: PaymentCycle,
+}
+
+impl TryFrom<PlanBody> for PlanInput {
+    type Error = ApiError;
+
+    fn try_from(b: PlanBody) -> Result<Self, ApiError> {
+        let product_code =
+            ProductCode::parse(&b.product_code).map_err(|message| ApiError::BadRequest {
+                path: "productCode".to_owned(),
+                message,
+            })?;
+        Ok(PlanInput {
+            customer_no: b.customer_no,
+            product_code,
+            sum_insured: b.sum_insured,
+            coverage_period: b.coverage_period,
+            payment_period: b.payment_period,
+            payment_cycle: b.payment_cycle,
+        })
+    }
+}
+
+impl PlanInput {
+    pub fn request(&self) -> PlanRequest<'_> {
+        PlanRequest {
+            customer_no: self.customer_no,
+            product_code: self.product_code.as_str(),
+            sum_insured: self.sum_insured,
+            coverage_period: self.coverage_period,
+            payment_period: self.payment_period,
+            payment_cycle: self.payment_cycle,
+        }
+    }
+}
+
+/// `POST /enrollments/{id}/proposal`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProposalBody {
+    pub payment_method: PaymentMethod,
+}
+
+/// `GET /products/{code}?version=N`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductQuery {
+    pub version: Option<u32>,
+}
+
+/// `GET /mypage?customerNo=&status=&limit=`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MyPageQuery {
+    pub customer_no: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// `GET /alarms?customerNo=&limit=`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlarmQuery {
+    pub customer_no: Option<String>,
+    pub limit: Option<usize>,
+}
+
+pub fn parse_customer_no(text: Option<&str>) -> Result<Option<CustomerNo>, ApiError> {
+    text.map(|t| CustomerNo::parse(t).map_err(|e| ApiError::BadQuery(format!("customerNo: {e}"))))
+        .transpose()
+}
+
+pub fn parse_status(text: Option<&str>) -> Result<Option<Status>, ApiError> {
+    text.map(|t| {
+        Status::parse(t).ok_or_else(|| {
+            let known: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::BadQuery(format!(
+                "status: {t:?} is not a status (one of {})",
+                known.join(", ")
+            ))
+        })
+    })
+    .transpose()
+}
+
+/// Parses a query string (possibly empty) into `T`.
+pub fn parse_query<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(raw).map_err(|e| ApiError::BadQuery(e.to_string()))
+}
+
+/// An enrollment as the API shows it: its state, its version, and (for convenience) the
+/// pinned product version and quote of its current plan.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollmentBody<'a> {
+    #[serde(flatten)]
+    pub state: &'a Enrollment,
+    pub version: u64,
+    pub product_code: &'a str,
+    pub product_version: u32,
+    pub quote: &'a Quote,
+}
+
+impl<'a> EnrollmentBody<'a> {
+    pub fn new(state: &'a Enrollment, version: u64) -> Self {
+        EnrollmentBody {
+            state,
+            version,
+            product_code: &state.plan.product_code,
+            product_version: state.plan.product_version,
+            quote: &state.plan.quote,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<&'static str>,
+}

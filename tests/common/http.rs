@@ -1,0 +1,279 @@
+//! Fixtures for HTTP tests: each test gets its own engine (memory store, short delays, a
+//! simulated payment provider it controls) behind a real server on port 0, a real HTTP
+//! client, and helpers that read problem documents and wait for eventual things.
+//!
+//! Include it with `#[path = "common/http.rs"] mod app;`.
+
+#![allow(dead_code)]
+
+use ezenroll::actors::consumers::ConsumerConfig;
+use ezenroll::actors::payment::{PaymentProvider, SimulatedProvider, Simulation};
+use ezenroll::actors::{Engine, EngineConfig, EngineHandle, Extensions};
+use ezenroll::http::HttpConfig;
+use ezenroll::store::Store;
+use ezenroll::store::memory::MemoryStore;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long anything eventually-consistent may take; only a broken system reaches it.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub engine: EngineHandle,
+    pub provider: Arc<SimulatedProvider>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn engine_config() -> EngineConfig {
+    EngineConfig {
+        arbiters: 2,
+        document_delay: Duration::from_millis(30),
+        timer_poll: Duration::from_millis(20),
+        timer_lease: Duration::from_secs(1),
+        refund_backoff_initial: Duration::from_millis(20),
+        refund_backoff_max: Duration::from_millis(200),
+        consumers: ConsumerConfig {
+            block: Duration::from_millis(50),
+            claim_idle: Duration::from_millis(500),
+            claim_every: Duration::from_millis(100),
+            ..ConsumerConfig::default()
+        },
+        ..EngineConfig::default()
+    }
+}
+
+pub fn healthy() -> Simulation {
+    Simulation {
+        latency: Duration::from_millis(2),
+        decline_rate: 0.0,
+        failure_rate: 0.0,
+    }
+}
+
+/// An app with a healthy provider and the default HTTP settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(engine_config(), healthy(), HttpConfig::default()).await
+}
+
+pub async fn spawn_app_with(config: EngineConfig, sim: Simulation, http: HttpConfig) -> TestApp {
+    let provider = Arc::new(SimulatedProvider::new(sim, 11));
+    let ext = Extensions {
+        payment_provider: Some(Arc::clone(&provider) as Arc<dyn PaymentProvider>),
+        ..Extensions::default()
+    };
+    let store = Arc::new(MemoryStore::new(4)) as Arc<dyn Store>;
+    let engine = Engine::start_with(config, store, ext)
+        .await
+        .expect("the engine starts");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (addr, server) = ezenroll::http::serve(
+        engine.clone(),
+        "127.0.0.1:0".parse().expect("an address"),
+        http,
+        async {
+            let _ = rx.await;
+        },
+    )
+    .expect("the server binds");
+    let server = tokio::spawn(server);
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        engine,
+        provider,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem document of `status` and the `type` ending in `kind`.
+    pub fn assert_problem(&self, status: u16, kind: &str) -> &Value {
+        assert_eq!(self.status, status, "status of {}", self.text);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "content type of {}",
+            self.text
+        );
+        assert_eq!(
+            self.body["type"],
+            format!("https://ezenroll.dev/problems/{kind}"),
+            "type of {}",
+            self.text
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string(), "a title in {}", self.text);
+        assert!(self.body["detail"].is_string(), "a detail in {}", self.text);
+        &self.body
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &str) -> Answer {
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header("content-type", "application/json")
+                .body(body.to_owned()),
+        )
+        .await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Answer {
+        self.send(self.client.post(self.url(path))).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Answer {
+        self.send(self.client.put(self.url(path)).json(body)).await
+    }
+
+    /// Registers a customer and returns its number.
+    pub async fn customer(&self, name: &str) -> String {
+        let a = self
+            .post(
+                "/customers",
+                &json!({"name": name, "birthDate": "1986-05-01", "gender": "male",
+                        "mobilePhone": "010-1234-5678"}),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        a.body["customerNo"]
+            .as_str()
+            .expect("a customer number")
+            .to_owned()
+    }
+
+    /// Saves an EZ-TERM plan and returns the enrollment id.
+    pub async fn plan(&self, customer_no: &str) -> String {
+        let a = self.post("/enrollments", &plan_body(customer_no)).await;
+        assert_eq!(a.status, 201, "{}", a.text);
+        a.body["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Saves a plan, requests its document and waits until it is issued.
+    pub async fn issued(&self, customer_no: &str) -> String {
+        let id = self.plan(customer_no).await;
+        let a = self
+            .post_empty(&format!("/enrollments/{id}/document"))
+            .await;
+        assert_eq!(a.status, 202, "{}", a.text);
+        self.wait_status(&id, "DocumentIssued").await;
+        id
+    }
+
+    /// Polls `GET /enrollments/{id}` until it shows `status`.
+    pub async fn wait_status(&self, id: &str, status: &str) -> Value {
+        let path = format!("/enrollments/{id}");
+        self.eventually(&format!("{id} to reach {status}"), || async {
+            let a = self.get(&path).await;
+            (a.status == 200 && a.body["status"] == status).then_some(a.body)
+        })
+        .await
+    }
+
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(found) = probe().await {
+                return found;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after {WAIT:?} waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Signals the server to stop and waits until it has; then stops the engine.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server ends cleanly");
+        }
+        self.engine.shutdown().await;
+    }
+}
+
+pub fn plan_body(customer_no: &str) -> Value {
+    json!({
+        "customerNo": customer_no,
+        "productCode": "EZ-TERM",
+        "sumInsured": 100_000_000u64,
+        "coveragePeriod": 20,
+        "paymentPeriod": 20,
+        "paymentCycle": "monthly"
+    })
+}
+
+pub fn quote_body() -> Value {
+    json!({
+        "productCode": "EZ-TERM",
+        "insured": {"birthDate": "1986-05-01", "gender": "male"},
+        "quoteDate": "2026-11-24",
+        "sumInsured": 100_000_000u64,
+        "coveragePeriod": 20,
+        "paymentPeriod": 20,
+        "paymentCycle": "monthly"
+    })
+}
