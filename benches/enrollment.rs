@@ -159,6 +159,7 @@ fn busy_answer(c: &mut Criterion) {
         ));
         let config = GatewayConfig {
             mailbox_capacity: 1,
+            max_in_flight: 1,
             ..GatewayConfig::default()
         };
         Arc::new(PaymentClient::start(
@@ -173,7 +174,7 @@ fn busy_answer(c: &mut Criterion) {
         method: PaymentMethod::Card,
     };
     system.block_on(async {
-        // One charge hangs in the provider, the next one fills the mailbox.
+        // One charge hangs in the provider (one call in flight), the next fills the mailbox.
         for _ in 0..2 {
             let (client, request) = (Arc::clone(&client), request.clone());
             actix_rt::spawn(async move { client.charge(request).await });

@@ -303,6 +303,7 @@ async fn payment_overload_answers_busy_at_once_and_plans_keep_working() {
     let config = EngineConfig {
         payment: GatewayConfig {
             mailbox_capacity: 2,
+            max_in_flight: 1,
             ..GatewayConfig::default()
         },
         ..test_config()
@@ -1366,5 +1367,43 @@ async fn an_interrupted_unpaid_proposal_can_be_retried() {
     let retried = engine.retry_payment(id).await.expect("retried");
     assert_eq!(retried.state.status, Status::Contracted);
     assert_eq!(h.provider.approved_charges(), 1);
+    engine.shutdown().await;
+}
+
+/// The gateway runs several provider calls at once (up to `max_in_flight`): a slow PG
+/// does not cap payments at one per round trip.
+#[actix_rt::test]
+async fn payments_run_concurrently_up_to_the_limit() {
+    const N: usize = 6;
+    let config = EngineConfig {
+        payment: GatewayConfig {
+            max_in_flight: 4,
+            ..GatewayConfig::default()
+        },
+        ..test_config()
+    };
+    let provider = healthy_provider();
+    provider.set(Simulation {
+        latency: Duration::from_millis(200),
+        ..Simulation::default()
+    });
+    let store = memory_store();
+    let h = start(shared(&store), config, provider).await;
+    let engine = &h.engine;
+    let customer = register_customer(engine, "이효리").await;
+    let mut ids = Vec::new();
+    for _ in 0..N {
+        let plan = term_plan(customer.customer_no, 100_000_000);
+        ids.push(drive_to_document_issued(engine, plan).await.state.id);
+    }
+    let proposals: Vec<_> = ids
+        .iter()
+        .map(|id| engine.submit_proposal(*id, PaymentMethod::Card))
+        .collect();
+    for result in futures_util::future::join_all(proposals).await {
+        assert_eq!(result.expect("contracted").state.status, Status::Contracted);
+    }
+    let most = h.calls.most_charges_at_once();
+    assert!((2..=4).contains(&most), "{most} charges at once");
     engine.shutdown().await;
 }

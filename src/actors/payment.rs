@@ -1,7 +1,8 @@
-//! PaymentGateway: the actor in front of the payment provider. Its bounded mailbox is the
-//! circuit breaker against overload: callers `try_send`, and a full mailbox is answered at
-//! once with "payment busy, retry after N s" instead of queuing without bound. Consecutive
-//! provider failures open a breaker (closed → open → half-open → closed).
+//! PaymentGateway: the actor in front of the payment provider. At most `max_in_flight`
+//! provider calls run at once; behind them, the bounded mailbox is the circuit breaker
+//! against overload: callers `try_send`, and a full mailbox is answered at once with
+//! "payment busy, retry after N s" instead of queuing without bound. Consecutive provider
+//! failures open a breaker (closed → open → half-open with one trial call → closed).
 
 use crate::domain::money::Won;
 use actix::prelude::*;
@@ -214,8 +215,11 @@ impl PaymentProvider for SimulatedProvider {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GatewayConfig {
-    /// Messages the mailbox holds before `try_send` answers busy.
+    /// Payments waiting for a provider call before callers are answered busy.
     pub mailbox_capacity: usize,
+    /// Provider calls in flight at once (a PG answers in tens to hundreds of ms; one at a
+    /// time would cap payments at a few dozen a second).
+    pub max_in_flight: usize,
     /// What a busy answer tells the caller to wait.
     pub busy_retry_after: Duration,
     /// Consecutive provider failures that open the breaker.
@@ -230,6 +234,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             mailbox_capacity: 256,
+            max_in_flight: 64,
             busy_retry_after: Duration::from_secs(1),
             breaker_threshold: 5,
             breaker_cooldown: Duration::from_secs(10),
@@ -263,6 +268,8 @@ pub struct Breaker {
     failures: u32,
     open_until: Option<Instant>,
     state: BreakerState,
+    /// Half-open lets one trial call through; the others wait for its outcome.
+    trial_in_flight: bool,
 }
 
 impl Breaker {
@@ -273,6 +280,7 @@ impl Breaker {
             failures: 0,
             open_until: None,
             state: BreakerState::Closed,
+            trial_in_flight: false,
         }
     }
 
@@ -282,19 +290,27 @@ impl Breaker {
             (BreakerState::Open, Some(until)) if now < until => Err(until - now),
             (BreakerState::Open, _) => {
                 self.state = BreakerState::HalfOpen;
+                self.trial_in_flight = true;
                 Ok(())
             }
-            _ => Ok(()),
+            (BreakerState::HalfOpen, _) if self.trial_in_flight => Err(Duration::from_secs(1)),
+            (BreakerState::HalfOpen, _) => {
+                self.trial_in_flight = true;
+                Ok(())
+            }
+            (BreakerState::Closed, _) => Ok(()),
         }
     }
 
     pub fn success(&mut self) {
+        self.trial_in_flight = false;
         self.failures = 0;
         self.open_until = None;
         self.state = BreakerState::Closed;
     }
 
     pub fn failure(&mut self, now: Instant) {
+        self.trial_in_flight = false;
         self.failures += 1;
         if self.state == BreakerState::HalfOpen || self.failures >= self.threshold {
             self.state = BreakerState::Open;
@@ -348,7 +364,7 @@ struct Lookup {
 /// Shared counters the gateway and its client keep for metrics.
 #[derive(Debug, Default)]
 pub struct GatewayStats {
-    /// Messages accepted into the mailbox and not yet taken out.
+    /// Payments accepted and not yet answered (waiting or at the provider).
     pub depth: AtomicUsize,
     pub busy: AtomicU64,
     /// 0 closed, 1 open, 2 half-open.
@@ -367,6 +383,7 @@ impl GatewayStats {
 
 pub struct PaymentGateway {
     provider: Arc<dyn PaymentProvider>,
+    permits: Arc<tokio::sync::Semaphore>,
     breaker: Breaker,
     config: GatewayConfig,
     stats: Arc<GatewayStats>,
@@ -386,15 +403,16 @@ impl PaymentGateway {
         self.stats.breaker.store(v, Ordering::Relaxed);
     }
 
-    /// `Err(answer)` when the breaker refuses the call.
+    /// `Err(answer)` when the breaker refuses the call (which is then done with).
     fn admit(&mut self) -> Result<(), PaymentAnswer> {
-        // Taken out of the mailbox: room for one more.
-        self.stats.depth.fetch_sub(1, Ordering::AcqRel);
         let admitted = self.breaker.admit(Instant::now());
         self.publish_breaker();
-        admitted.map_err(|wait| PaymentAnswer::Unavailable {
-            reason: "payment is temporarily unavailable (circuit open)".to_owned(),
-            retry_after: wait.max(Duration::from_secs(1)),
+        admitted.map_err(|wait| {
+            self.stats.depth.fetch_sub(1, Ordering::AcqRel);
+            PaymentAnswer::Unavailable {
+                reason: "payment is temporarily unavailable (circuit open)".to_owned(),
+                retry_after: wait.max(Duration::from_secs(1)),
+            }
         })
     }
 
@@ -409,23 +427,27 @@ impl PaymentGateway {
 }
 
 impl PaymentGateway {
-    /// Runs one provider call with the mailbox closed (AtomicResponse: one call at a
-    /// time, so a slow provider fills the mailbox and callers hear "busy"), within the
-    /// call timeout, feeding the breaker, and answers `reply` with `answer(result)`.
-    fn exclusive<T, R>(
+    /// Runs one provider call once one of the `max_in_flight` permits is free, within the
+    /// call timeout, feeding the breaker, and answers `reply` with `answer(result)`. The
+    /// payment then leaves the gateway's count, making room for one more caller.
+    fn call<T, R>(
         &mut self,
         call: std::pin::Pin<Box<dyn Future<Output = Result<T, ProviderError>> + Send>>,
         reply: oneshot::Sender<R>,
         answer: impl FnOnce(Result<T, ProviderError>, Duration) -> R + 'static,
-    ) -> AtomicResponse<Self, ()>
+    ) -> ResponseActFuture<Self, ()>
     where
         T: 'static,
         R: Send + 'static,
     {
         let timeout = self.config.call_timeout;
         let retry_after = self.config.busy_retry_after;
-        AtomicResponse::new(Box::pin(
+        let permits = Arc::clone(&self.permits);
+        Box::pin(
             async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return Err(ProviderError("the gateway is stopping".to_owned()));
+                };
                 tokio::time::timeout(timeout, call)
                     .await
                     .unwrap_or_else(|_| Err(ProviderError("timed out".to_owned())))
@@ -434,9 +456,10 @@ impl PaymentGateway {
             .map(move |result, act, _| {
                 // A decline is the provider working as it should: only errors count.
                 act.record(result.is_ok());
+                act.stats.depth.fetch_sub(1, Ordering::AcqRel);
                 let _ = reply.send(answer(result, retry_after));
             }),
-        ))
+        )
     }
 }
 
@@ -448,12 +471,12 @@ fn unavailable(e: ProviderError, retry_after: Duration) -> PaymentAnswer {
 }
 
 /// An answer sent at once: the breaker refused the call.
-fn refused() -> AtomicResponse<PaymentGateway, ()> {
-    AtomicResponse::new(Box::pin(actix::fut::ready(())))
+fn refused() -> ResponseActFuture<PaymentGateway, ()> {
+    Box::pin(actix::fut::ready(()))
 }
 
 impl Handler<Charge> for PaymentGateway {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Charge, _: &mut Context<Self>) -> Self::Result {
         if let Err(answer) = self.admit() {
@@ -463,7 +486,7 @@ impl Handler<Charge> for PaymentGateway {
         let provider = Arc::clone(&self.provider);
         let request = msg.request;
         let call = Box::pin(async move { provider.charge(&request).await });
-        self.exclusive(call, msg.reply, |result, retry_after| match result {
+        self.call(call, msg.reply, |result, retry_after| match result {
             Ok(ChargeOutcome::Approved { payment_id }) => PaymentAnswer::Approved { payment_id },
             Ok(ChargeOutcome::Declined { reason }) => PaymentAnswer::Declined { reason },
             Err(e) => unavailable(e, retry_after),
@@ -472,7 +495,7 @@ impl Handler<Charge> for PaymentGateway {
 }
 
 impl Handler<Lookup> for PaymentGateway {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Lookup, _: &mut Context<Self>) -> Self::Result {
         if let Err(answer) = self.admit() {
@@ -482,14 +505,14 @@ impl Handler<Lookup> for PaymentGateway {
         let provider = Arc::clone(&self.provider);
         let reference = msg.reference;
         let call = Box::pin(async move { provider.charge_status(&reference).await });
-        self.exclusive(call, msg.reply, |result, retry_after| {
+        self.call(call, msg.reply, |result, retry_after| {
             result.map_err(|e| unavailable(e, retry_after))
         })
     }
 }
 
 impl Handler<Refund> for PaymentGateway {
-    type Result = AtomicResponse<Self, ()>;
+    type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, msg: Refund, _: &mut Context<Self>) -> Self::Result {
         if let Err(answer) = self.admit() {
@@ -499,7 +522,7 @@ impl Handler<Refund> for PaymentGateway {
         let provider = Arc::clone(&self.provider);
         let (payment_id, amount) = (msg.payment_id, msg.amount);
         let call = Box::pin(async move { provider.refund(&payment_id, amount).await });
-        self.exclusive(call, msg.reply, |result, retry_after| {
+        self.call(call, msg.reply, |result, retry_after| {
             result.map_err(|e| unavailable(e, retry_after))
         })
     }
@@ -508,8 +531,9 @@ impl Handler<Refund> for PaymentGateway {
 /// How the engine reaches the gateway: `try_send` into the bounded mailbox, behind an
 /// exact admission count. actix's own bound is loose (a sender may push one message past
 /// a full mailbox before it is parked, and is unparked as soon as the actor takes any
-/// message), so the client counts what it put in and the gateway took out, and answers
-/// busy at once when `mailbox_capacity` messages are waiting.
+/// message), and the gateway takes messages as fast as they come to run them
+/// concurrently; so the client counts payments accepted and not yet answered, and answers
+/// busy at once when `max_in_flight + mailbox_capacity` are.
 pub struct PaymentClient {
     addr: Addr<PaymentGateway>,
     stats: Arc<GatewayStats>,
@@ -527,6 +551,7 @@ impl PaymentClient {
         let stats = Arc::new(GatewayStats::default());
         let gateway = PaymentGateway {
             provider,
+            permits: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight.max(1))),
             breaker: Breaker::new(config.breaker_threshold, config.breaker_cooldown),
             config,
             stats: Arc::clone(&stats),
@@ -542,7 +567,7 @@ impl PaymentClient {
         PaymentClient {
             addr,
             stats,
-            capacity: config.mailbox_capacity.max(1),
+            capacity: config.mailbox_capacity + config.max_in_flight.max(1),
             busy_retry_after: config.busy_retry_after,
         }
     }
@@ -654,6 +679,10 @@ mod tests {
         );
         assert_eq!(b.admit(t0 + Duration::from_secs(10)), Ok(()));
         assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(
+            b.admit(t0 + Duration::from_secs(10)).is_err(),
+            "half-open lets one trial through at a time"
+        );
         b.failure(t0 + Duration::from_secs(10));
         assert_eq!(
             b.state(),

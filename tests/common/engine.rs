@@ -85,11 +85,18 @@ pub struct CountingProvider {
     inner: Arc<SimulatedProvider>,
     charges: AtomicU64,
     refunds: AtomicU64,
+    /// Charges at the provider right now, and the most there ever were at once.
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
 }
 
 impl CountingProvider {
     pub fn charge_calls(&self) -> u64 {
         self.charges.load(Ordering::SeqCst)
+    }
+
+    pub fn most_charges_at_once(&self) -> u64 {
+        self.most_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn refund_calls(&self) -> u64 {
@@ -101,7 +108,11 @@ impl CountingProvider {
 impl PaymentProvider for CountingProvider {
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, ProviderError> {
         self.charges.fetch_add(1, Ordering::SeqCst);
-        self.inner.charge(request).await
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        let outcome = self.inner.charge(request).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        outcome
     }
 
     async fn refund(&self, payment_id: &str, amount: Won) -> Result<String, ProviderError> {
@@ -141,6 +152,8 @@ pub async fn start_with_chaos(
         inner: Arc::clone(&provider),
         charges: AtomicU64::new(0),
         refunds: AtomicU64::new(0),
+        in_flight: AtomicU64::new(0),
+        most_in_flight: AtomicU64::new(0),
     });
     let ext = Extensions {
         payment_provider: Some(Arc::clone(&calls) as Arc<dyn PaymentProvider>),
