@@ -1,6 +1,6 @@
 //! `ezenroll`: the one binary. `ezenroll serve` runs the HTTP gateway, the engine and its
 //! consumers on the embedded memory store; `ezenroll quote` prices quotes from stdin;
-//! the workers and the token minter join it as their issues land.
+//! `ezenroll token` mints a bearer token; the workers join it as their issue lands.
 
 // mimalloc: the engine allocates many small, short-lived objects across threads
 // (messages, envelopes, futures), where glibc malloc showed up as a third of the profile.
@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use ezenroll::api::QuoteService;
 use ezenroll::domain::catalog::Catalog;
 use ezenroll::domain::customer::parse_iso_date;
+use ezenroll::http::auth::{AuthKeys, Role};
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -48,6 +49,26 @@ enum Command {
     /// SIGINT or SIGTERM; then stop accepting, answer the requests in flight and stop
     /// the engine.
     Serve(ServeArgs),
+    /// Mint a bearer token (HS256 JWT) for the gateway and print it to stdout. The secret
+    /// must be the server's (`--jwt-secret` or `EZENROLL_JWT_SECRET`); exit 2 without one.
+    Token(TokenArgs),
+}
+
+#[derive(clap::Args)]
+struct TokenArgs {
+    /// The token's role.
+    #[arg(long, value_enum)]
+    role: Role,
+    /// The subject: the customer number (e.g. C000000001) for a customer token, required
+    /// for one; free text for an admin token (default `admin`).
+    #[arg(long, required_if_eq("role", "customer"))]
+    sub: Option<String>,
+    /// How long the token is valid (e.g. `30m`, `1h`, `12h`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    ttl: Duration,
+    /// The HMAC secret tokens are signed with (at least 16 bytes).
+    #[arg(long, env = "EZENROLL_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -67,7 +88,14 @@ struct ServeArgs {
     /// Partitions of the event log.
     #[arg(long, env = "EZENROLL_PARTITIONS", default_value_t = 16)]
     partitions: u16,
+    /// The HMAC secret bearer tokens are verified with (at least 16 bytes). Without one,
+    /// the server makes up a random secret and prints an admin token (development mode).
+    #[arg(long, env = "EZENROLL_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
 }
+
+/// How long the admin token printed in development mode is valid.
+const DEV_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
@@ -120,7 +148,61 @@ fn main() -> ExitCode {
             write_stdout(|out| serde_json::to_writer_pretty(out, &products).map_err(Into::into))
         }
         Command::Serve(args) => serve(args),
+        Command::Token(args) => token(args),
     }
+}
+
+fn token(args: TokenArgs) -> ExitCode {
+    let Some(secret) = args.jwt_secret.filter(|s| !s.is_empty()) else {
+        eprintln!(
+            "ezenroll token: no secret; pass --jwt-secret or set EZENROLL_JWT_SECRET \
+             (the one the server runs with)"
+        );
+        return ExitCode::from(2);
+    };
+    let keys = match AuthKeys::from_secret(secret.as_bytes()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("ezenroll token: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let sub = args.sub.unwrap_or_else(|| "admin".to_owned());
+    match keys.mint(args.role, &sub, args.ttl) {
+        Ok(token) => write_stdout(|out| writeln!(out, "{token}")),
+        Err(e) => {
+            eprintln!("ezenroll token: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The token keys of `serve`: from the configured secret, or, with none, from a random
+/// one made up for this run, announced loudly with an admin token to use.
+fn serve_keys(secret: Option<String>) -> anyhow::Result<AuthKeys> {
+    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+        return Ok(AuthKeys::from_secret(secret.as_bytes())?);
+    }
+    let secret = ezenroll::http::auth::random_secret()?;
+    let keys = AuthKeys::from_secret(secret.as_bytes())?;
+    let token = keys.mint(Role::Admin, "dev-admin", DEV_TOKEN_TTL)?;
+    tracing::warn!(
+        "development mode: no JWT secret configured; tokens are signed with a random \
+         secret for this run only (an admin token is printed on stderr)"
+    );
+    eprintln!(
+        "\n\
+         ************************************************************************\n\
+         *  DEVELOPMENT MODE: no --jwt-secret / EZENROLL_JWT_SECRET configured.  *\n\
+         *  Tokens are signed with a random secret that dies with this process.  *\n\
+         *  Never run like this in production.                                   *\n\
+         ************************************************************************\n\
+         An admin token, valid for {} h:\n\n\
+         export TOKEN={token}\n\n\
+         For customer tokens, run with EZENROLL_JWT_SECRET set and use `ezenroll token`.\n",
+        DEV_TOKEN_TTL.as_secs() / 3600
+    );
+    Ok(keys)
 }
 
 fn init_tracing(format: LogFormat) {
@@ -170,6 +252,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     use ezenroll::http::{self, HttpConfig};
     use ezenroll::store::memory::MemoryStore;
 
+    let auth = serve_keys(args.jwt_secret)?;
     let config = EngineConfig {
         document_delay: args.document_delay,
         ..EngineConfig::default()
@@ -178,7 +261,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::start(config, store).await?;
     let http_config = HttpConfig {
         body_limit: args.body_limit,
-        ..HttpConfig::default()
+        ..HttpConfig::new(auth)
     };
     let (addr, server) =
         match http::serve(engine.clone(), args.listen, http_config, shutdown_signal()) {

@@ -341,7 +341,7 @@ async fn a_declined_payment_is_402_and_a_retry_can_succeed() {
         decline_rate: 1.0,
         ..healthy()
     };
-    let mut app = spawn_app_with(engine_config(), sim, HttpConfig::default()).await;
+    let mut app = spawn_app_with(engine_config(), sim, http_config()).await;
     let customer_no = app.customer("정하늘").await;
     let id = app.issued(&customer_no).await;
     let a = app
@@ -366,7 +366,7 @@ async fn an_unavailable_payment_is_503_with_retry_after() {
         failure_rate: 1.0,
         ..healthy()
     };
-    let mut app = spawn_app_with(engine_config(), sim, HttpConfig::default()).await;
+    let mut app = spawn_app_with(engine_config(), sim, http_config()).await;
     let customer_no = app.customer("한겨울").await;
     let id = app.issued(&customer_no).await;
     let a = app
@@ -390,7 +390,7 @@ async fn an_unavailable_payment_is_503_with_retry_after() {
 async fn bodies_over_the_limit_are_413() {
     let http = HttpConfig {
         body_limit: 1024,
-        ..HttpConfig::default()
+        ..http_config()
     };
     let mut app = spawn_app_with(engine_config(), healthy(), http).await;
     let big = format!(r#"{{"name": "{}"}}"#, "가".repeat(2000));

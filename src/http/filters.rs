@@ -3,6 +3,7 @@
 //! a 405; the body is read last, only for a route that matched.
 
 use super::Api;
+use super::auth::Principal;
 use super::errors::ApiError;
 use super::handlers;
 use super::idempotency::Idem;
@@ -108,6 +109,40 @@ fn too_large(limit: u64) -> Rejection {
     warp::reject::custom(ApiError::from(p))
 }
 
+/// The caller named by a valid bearer token (401 otherwise).
+fn authed(api: Arc<Api>) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
+        let api = Arc::clone(&api);
+        async move {
+            api.config
+                .auth
+                .authenticate(header.as_deref())
+                .map_err(warp::reject::custom)
+        }
+    })
+}
+
+/// An admin's token (401 without a valid one, 403 for a customer's).
+fn admin(api: Arc<Api>) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    authed(api).and_then(|who: Principal| async move {
+        who.require_admin()
+            .map(|()| who)
+            .map_err(warp::reject::custom)
+    })
+}
+
+/// The caller and the idempotency key of a write, scoped to that caller.
+fn write(
+    who: impl Filter<Extract = (Principal,), Error = Rejection> + Clone,
+) -> impl Filter<Extract = (Principal, Idem), Error = Rejection> + Clone {
+    who.and(idem())
+        .map(|who: Principal, idem: Idem| {
+            let idem = idem.scoped_to(&who.label());
+            (who, idem)
+        })
+        .untuple_one()
+}
+
 /// The idempotency scope (method and path) and key of a write.
 fn idem() -> impl Filter<Extract = (Idem,), Error = Rejection> + Clone {
     warp::method()
@@ -183,10 +218,10 @@ fn post_product(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("products")
         .and(warp::post())
-        .and(with_api(api))
-        .and(idem())
+        .and(with_api(api.clone()))
+        .and(write(admin(api)))
         .and(body(limit))
-        .and_then(handlers::create_product)
+        .and_then(|api, _admin, idem, body| handlers::create_product(api, idem, body))
 }
 
 fn put_product(
@@ -195,10 +230,10 @@ fn put_product(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("products" / String)
         .and(warp::put())
-        .and(with_api(api))
-        .and(idem())
+        .and(with_api(api.clone()))
+        .and(write(admin(api)))
         .and(body(limit))
-        .and_then(|code, api, idem, body| handlers::put_product(api, idem, code, body))
+        .and_then(|code, api, _admin, idem, body| handlers::put_product(api, idem, code, body))
 }
 
 // ---- customers
@@ -209,10 +244,10 @@ fn post_customer(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("customers")
         .and(warp::post())
-        .and(with_api(api))
-        .and(idem())
+        .and(with_api(api.clone()))
+        .and(write(admin(api)))
         .and(body(limit))
-        .and_then(handlers::create_customer)
+        .and_then(|api, _admin, idem, body| handlers::create_customer(api, idem, body))
 }
 
 fn get_customer(
@@ -220,8 +255,9 @@ fn get_customer(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("customers" / String)
         .and(warp::get())
-        .and(with_api(api))
-        .and_then(|no, api| handlers::customer(api, no))
+        .and(with_api(api.clone()))
+        .and(authed(api))
+        .and_then(|no, api, who| handlers::customer(api, who, no))
 }
 
 // ---- enrollments
@@ -232,8 +268,8 @@ fn post_enrollment(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("enrollments")
         .and(warp::post())
-        .and(with_api(api))
-        .and(idem())
+        .and(with_api(api.clone()))
+        .and(write(authed(api)))
         .and(body(limit))
         .and_then(handlers::create_enrollment)
 }
@@ -244,10 +280,10 @@ fn put_plan(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("enrollments" / String / "plan")
         .and(warp::put())
-        .and(with_api(api))
-        .and(idem())
+        .and(with_api(api.clone()))
+        .and(write(authed(api)))
         .and(body(limit))
-        .and_then(|id, api, idem, body| handlers::resave_plan(api, idem, id, body))
+        .and_then(|id, api, who, idem, body| handlers::resave_plan(api, who, idem, id, body))
 }
 
 fn post_document(
@@ -255,9 +291,9 @@ fn post_document(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("enrollments" / String / "document")
         .and(warp::post())
-        .and(with_api(api))
-        .and(idem())
-        .and_then(|id, api, idem| handlers::request_document(api, idem, id))
+        .and(with_api(api.clone()))
+        .and(write(authed(api)))
+        .and_then(|id, api, who, idem| handlers::request_document(api, who, idem, id))
 }
 
 fn post_proposal(
@@ -266,10 +302,10 @@ fn post_proposal(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("enrollments" / String / "proposal")
         .and(warp::post())
-        .and(with_api(api))
-        .and(idem())
+        .and(with_api(api.clone()))
+        .and(write(authed(api)))
         .and(body(limit))
-        .and_then(|id, api, idem, body| handlers::propose(api, idem, id, body))
+        .and_then(|id, api, who, idem, body| handlers::propose(api, who, idem, id, body))
 }
 
 fn post_payment(
@@ -277,9 +313,9 @@ fn post_payment(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("enrollments" / String / "payment")
         .and(warp::post())
-        .and(with_api(api))
-        .and(idem())
-        .and_then(|id, api, idem| handlers::retry_payment(api, idem, id))
+        .and(with_api(api.clone()))
+        .and(write(authed(api)))
+        .and_then(|id, api, who, idem| handlers::retry_payment(api, who, idem, id))
 }
 
 fn post_withdrawal(
@@ -287,9 +323,9 @@ fn post_withdrawal(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("enrollments" / String / "withdrawal")
         .and(warp::post())
-        .and(with_api(api))
-        .and(idem())
-        .and_then(|id, api, idem| handlers::withdraw(api, idem, id))
+        .and(with_api(api.clone()))
+        .and(write(authed(api)))
+        .and_then(|id, api, who, idem| handlers::withdraw(api, who, idem, id))
 }
 
 fn get_enrollment(
@@ -297,8 +333,9 @@ fn get_enrollment(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("enrollments" / String)
         .and(warp::get())
-        .and(with_api(api))
-        .and_then(|id, api| handlers::get_enrollment(api, id))
+        .and(with_api(api.clone()))
+        .and(authed(api))
+        .and_then(|id, api, who| handlers::get_enrollment(api, who, id))
 }
 
 fn get_events(
@@ -306,8 +343,9 @@ fn get_events(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("enrollments" / String / "events")
         .and(warp::get())
-        .and(with_api(api))
-        .and_then(|id, api| handlers::events(api, id))
+        .and(with_api(api.clone()))
+        .and(authed(api))
+        .and_then(|id, api, who| handlers::events(api, who, id))
 }
 
 fn get_document(
@@ -315,8 +353,9 @@ fn get_document(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("enrollments" / String / "document")
         .and(warp::get())
-        .and(with_api(api))
-        .and_then(|id, api| handlers::document(api, id))
+        .and(with_api(api.clone()))
+        .and(authed(api))
+        .and_then(|id, api, who| handlers::document(api, who, id))
 }
 
 // ---- read model
@@ -326,7 +365,8 @@ fn get_mypage(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("mypage")
         .and(warp::get())
-        .and(with_api(api))
+        .and(with_api(api.clone()))
+        .and(authed(api))
         .and(query())
         .and_then(handlers::mypage)
 }
@@ -336,8 +376,9 @@ fn get_mypage_view(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("mypage" / String)
         .and(warp::get())
-        .and(with_api(api))
-        .and_then(|id, api| handlers::mypage_view(api, id))
+        .and(with_api(api.clone()))
+        .and(authed(api))
+        .and_then(|id, api, who| handlers::mypage_view(api, who, id))
 }
 
 fn get_alarms(
@@ -345,7 +386,8 @@ fn get_alarms(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("alarms")
         .and(warp::get())
-        .and(with_api(api))
+        .and(with_api(api.clone()))
+        .and(authed(api))
         .and(query())
         .and_then(handlers::alarms)
 }

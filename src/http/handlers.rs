@@ -2,6 +2,7 @@
 //! its [`ApiError`] maps to (so idempotent writes can keep either).
 
 use super::Api;
+use super::auth::Principal;
 use super::errors::{ApiError, Problem};
 use super::idempotency::Idem;
 use super::models::{self, *};
@@ -50,11 +51,52 @@ fn answer(result: Result<Response, ApiError>) -> Reply {
 }
 
 fn enrollment_id(text: &str) -> Result<EnrollmentId, ApiError> {
-    EnrollmentId::parse(text).map_err(|_| ApiError::NotFound("no such enrollment".to_owned()))
+    EnrollmentId::parse(text).map_err(|_| no_such_enrollment())
 }
 
 fn customer_no(text: &str) -> Result<CustomerNo, ApiError> {
-    CustomerNo::parse(text).map_err(|_| ApiError::NotFound("no such customer".to_owned()))
+    CustomerNo::parse(text).map_err(|_| no_such_customer())
+}
+
+fn no_such_customer() -> ApiError {
+    ApiError::NotFound("no such customer".to_owned())
+}
+
+fn no_such_enrollment() -> ApiError {
+    ApiError::NotFound("no such enrollment".to_owned())
+}
+
+/// `text` as an enrollment id the caller may act on. A customer's own enrollments only;
+/// anyone else's is 404, the same answer as for an id that names nothing.
+async fn owned(api: &Api, who: &Principal, text: &str) -> Result<EnrollmentId, ApiError> {
+    let id = enrollment_id(text)?;
+    if let Some(me) = who.confined_to() {
+        let s = api.engine.enrollment(id).await?;
+        if s.state.customer_no != me {
+            return Err(no_such_enrollment());
+        }
+    }
+    Ok(id)
+}
+
+/// A customer may only name itself as the customer of a plan.
+fn own_customer(who: &Principal, no: CustomerNo) -> Result<(), ApiError> {
+    if who.may_see(no) {
+        Ok(())
+    } else {
+        Err(no_such_customer())
+    }
+}
+
+/// The customer a read-model query is about: a customer's own number (a query naming
+/// anyone else is 404); for an admin, whatever the query names, if anything.
+fn query_customer(who: &Principal, asked: Option<&str>) -> Result<Option<CustomerNo>, ApiError> {
+    let asked = parse_customer_no(asked)?;
+    match (who.confined_to(), asked) {
+        (None, asked) => Ok(asked),
+        (Some(me), Some(other)) if other != me => Err(no_such_customer()),
+        (Some(me), _) => Ok(Some(me)),
+    }
 }
 
 fn enrollment(status: StatusCode, s: &EnrollmentSnapshot) -> Result<Response, ApiError> {
@@ -224,10 +266,12 @@ pub async fn create_customer(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
     Ok(response)
 }
 
-pub async fn customer(api: Arc<Api>, no: String) -> Reply {
+pub async fn customer(api: Arc<Api>, who: Principal, no: String) -> Reply {
     answer(
         async {
-            let customer = api.engine.customer(customer_no(&no)?).await?;
+            let no = customer_no(&no)?;
+            own_customer(&who, no)?;
+            let customer = api.engine.customer(no).await?;
             json(StatusCode::OK, &customer)
         }
         .await,
@@ -236,10 +280,11 @@ pub async fn customer(api: Arc<Api>, no: String) -> Reply {
 
 // ---- enrollments
 
-pub async fn create_enrollment(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
+pub async fn create_enrollment(api: Arc<Api>, who: Principal, idem: Idem, body: Bytes) -> Reply {
     let response = idem
         .run(&api, || async {
             let input = PlanInput::try_from(parse_body::<PlanBody>(&body)?)?;
+            own_customer(&who, input.customer_no)?;
             let saved = api.engine.save_plan(input.request()).await?;
             let location = format!("/enrollments/{}", saved.state.id);
             Ok(with_location(
@@ -251,11 +296,18 @@ pub async fn create_enrollment(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply 
     Ok(response)
 }
 
-pub async fn resave_plan(api: Arc<Api>, idem: Idem, id: String, body: Bytes) -> Reply {
+pub async fn resave_plan(
+    api: Arc<Api>,
+    who: Principal,
+    idem: Idem,
+    id: String,
+    body: Bytes,
+) -> Reply {
     let response = idem
         .run(&api, || async {
-            let id = enrollment_id(&id)?;
+            let id = owned(&api, &who, &id).await?;
             let input = PlanInput::try_from(parse_body::<PlanBody>(&body)?)?;
+            own_customer(&who, input.customer_no)?;
             let saved = api.engine.resave_plan(id, input.request()).await?;
             enrollment(StatusCode::OK, &saved)
         })
@@ -263,20 +315,21 @@ pub async fn resave_plan(api: Arc<Api>, idem: Idem, id: String, body: Bytes) -> 
     Ok(response)
 }
 
-pub async fn request_document(api: Arc<Api>, idem: Idem, id: String) -> Reply {
+pub async fn request_document(api: Arc<Api>, who: Principal, idem: Idem, id: String) -> Reply {
     let response = idem
         .run(&api, || async {
-            let s = api.engine.request_document(enrollment_id(&id)?).await?;
+            let id = owned(&api, &who, &id).await?;
+            let s = api.engine.request_document(id).await?;
             enrollment(StatusCode::ACCEPTED, &s)
         })
         .await;
     Ok(response)
 }
 
-pub async fn propose(api: Arc<Api>, idem: Idem, id: String, body: Bytes) -> Reply {
+pub async fn propose(api: Arc<Api>, who: Principal, idem: Idem, id: String, body: Bytes) -> Reply {
     let response = idem
         .run(&api, || async {
-            let id = enrollment_id(&id)?;
+            let id = owned(&api, &who, &id).await?;
             let proposal: ProposalBody = parse_body(&body)?;
             let s = api
                 .engine
@@ -288,50 +341,57 @@ pub async fn propose(api: Arc<Api>, idem: Idem, id: String, body: Bytes) -> Repl
     Ok(response)
 }
 
-pub async fn retry_payment(api: Arc<Api>, idem: Idem, id: String) -> Reply {
+pub async fn retry_payment(api: Arc<Api>, who: Principal, idem: Idem, id: String) -> Reply {
     let response = idem
         .run(&api, || async {
-            let s = api.engine.retry_payment(enrollment_id(&id)?).await?;
+            let id = owned(&api, &who, &id).await?;
+            let s = api.engine.retry_payment(id).await?;
             enrollment(StatusCode::OK, &s)
         })
         .await;
     Ok(response)
 }
 
-pub async fn withdraw(api: Arc<Api>, idem: Idem, id: String) -> Reply {
+pub async fn withdraw(api: Arc<Api>, who: Principal, idem: Idem, id: String) -> Reply {
     let response = idem
         .run(&api, || async {
-            let s = api.engine.request_withdrawal(enrollment_id(&id)?).await?;
+            let id = owned(&api, &who, &id).await?;
+            let s = api.engine.request_withdrawal(id).await?;
             enrollment(StatusCode::ACCEPTED, &s)
         })
         .await;
     Ok(response)
 }
 
-pub async fn get_enrollment(api: Arc<Api>, id: String) -> Reply {
+pub async fn get_enrollment(api: Arc<Api>, who: Principal, id: String) -> Reply {
     answer(
         async {
             let s = api.engine.enrollment(enrollment_id(&id)?).await?;
+            if !who.may_see(s.state.customer_no) {
+                return Err(no_such_enrollment());
+            }
             enrollment(StatusCode::OK, &s)
         }
         .await,
     )
 }
 
-pub async fn events(api: Arc<Api>, id: String) -> Reply {
+pub async fn events(api: Arc<Api>, who: Principal, id: String) -> Reply {
     answer(
         async {
-            let events = api.engine.history(enrollment_id(&id)?).await?;
+            let id = owned(&api, &who, &id).await?;
+            let events = api.engine.history(id).await?;
             json(StatusCode::OK, &events)
         }
         .await,
     )
 }
 
-pub async fn document(api: Arc<Api>, id: String) -> Reply {
+pub async fn document(api: Arc<Api>, who: Principal, id: String) -> Reply {
     answer(
         async {
-            let document = api.engine.document(enrollment_id(&id)?).await?;
+            let id = owned(&api, &who, &id).await?;
+            let document = api.engine.document(id).await?;
             json(StatusCode::OK, &document)
         }
         .await,
@@ -346,12 +406,12 @@ fn limit(requested: Option<usize>) -> usize {
         .clamp(1, MAX_LIST_LIMIT)
 }
 
-pub async fn mypage(api: Arc<Api>, query: String) -> Reply {
+pub async fn mypage(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
             let q: MyPageQuery = models::parse_query(&query)?;
             let filter = ViewFilter {
-                customer_no: parse_customer_no(q.customer_no.as_deref())?,
+                customer_no: query_customer(&who, q.customer_no.as_deref())?,
                 status: parse_status(q.status.as_deref())?,
             };
             let views = api.engine.mypage(filter, limit(q.limit)).await?;
@@ -361,21 +421,24 @@ pub async fn mypage(api: Arc<Api>, query: String) -> Reply {
     )
 }
 
-pub async fn mypage_view(api: Arc<Api>, id: String) -> Reply {
+pub async fn mypage_view(api: Arc<Api>, who: Principal, id: String) -> Reply {
     answer(
         async {
             let view = api.engine.mypage_view(enrollment_id(&id)?).await?;
+            if !who.may_see(view.customer_no) {
+                return Err(no_such_enrollment());
+            }
             json(StatusCode::OK, &view)
         }
         .await,
     )
 }
 
-pub async fn alarms(api: Arc<Api>, query: String) -> Reply {
+pub async fn alarms(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
             let q: AlarmQuery = models::parse_query(&query)?;
-            let customer = parse_customer_no(q.customer_no.as_deref())?;
+            let customer = query_customer(&who, q.customer_no.as_deref())?;
             let alarms = api.engine.alarms(customer, limit(q.limit)).await?;
             json(StatusCode::OK, &alarms)
         }

@@ -1,6 +1,6 @@
 //! `Idempotency-Key` on POST and PUT: the first response (status, body and the headers
 //! that matter) is kept in the store's [`IdempotencyStore`](crate::store::IdempotencyStore)
-//! under the key scoped by method and path, and a repeat gets it back without anything
+//! under the key scoped by method, path and caller, and a repeat gets it back without anything
 //! being done twice. Responses of 5xx are not kept: they are transient (payment busy,
 //! store down) and a retry with the same key should try again.
 //!
@@ -42,6 +42,12 @@ impl Idem {
             scope: format!("http:{method}:{path}"),
             key,
         })
+    }
+
+    /// The same key scoped to one caller, so nobody replays somebody else's response.
+    pub fn scoped_to(mut self, caller: &str) -> Idem {
+        self.scope = format!("{}:{caller}", self.scope);
+        self
     }
 
     /// Runs `work` unless a response for this key exists; keeps its response if it is

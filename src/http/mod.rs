@@ -9,11 +9,13 @@
 //! - [`models`]: request DTOs (unknown fields refused, `TryFrom` into domain inputs) and
 //!   response bodies;
 //! - [`errors`]: problem documents, the engine-error mapping and the one `recover`;
-//! - [`idempotency`]: first-response replay for POST and PUT.
+//! - [`idempotency`]: first-response replay for POST and PUT;
+//! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules.
 //!
 //! Quotes are priced on the request's own task against the engine's catalog snapshot;
 //! everything stateful goes through the engine's actors.
 
+pub mod auth;
 pub mod errors;
 pub mod filters;
 pub mod handlers;
@@ -21,6 +23,7 @@ pub mod idempotency;
 pub mod models;
 
 use crate::actors::EngineHandle;
+use auth::AuthKeys;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,19 +31,25 @@ use std::time::Duration;
 
 pub use filters::routes;
 
+/// The gateway's settings. There is no `Default`: the token keys must come from the
+/// caller, as no secret is built in.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes (413 beyond it).
     pub body_limit: u64,
     /// How long the first response to an `Idempotency-Key` is kept.
     pub idempotency_ttl: Duration,
+    /// The keys bearer tokens are verified with.
+    pub auth: AuthKeys,
 }
 
-impl Default for HttpConfig {
-    fn default() -> Self {
+impl HttpConfig {
+    /// The default limits with the given token keys.
+    pub fn new(auth: AuthKeys) -> HttpConfig {
         HttpConfig {
             body_limit: 64 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            auth,
         }
     }
 }

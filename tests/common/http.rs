@@ -2,6 +2,10 @@
 //! simulated payment provider it controls) behind a real server on port 0, a real HTTP
 //! client, and helpers that read problem documents and wait for eventual things.
 //!
+//! Requests go out with an admin token unless a test asks for another [`Caller`]
+//! ([`TestApp::as_customer`], [`TestApp::anonymous`], [`TestApp::with_token`]). Tokens are
+//! signed with [`TEST_SECRET`], a literal that exists only in the tests.
+//!
 //! Include it with `#[path = "common/http.rs"] mod app;`.
 
 #![allow(dead_code)]
@@ -10,6 +14,7 @@ use ezenroll::actors::consumers::ConsumerConfig;
 use ezenroll::actors::payment::{PaymentProvider, SimulatedProvider, Simulation};
 use ezenroll::actors::{Engine, EngineConfig, EngineHandle, Extensions};
 use ezenroll::http::HttpConfig;
+use ezenroll::http::auth::{AuthKeys, Role};
 use ezenroll::store::Store;
 use ezenroll::store::memory::MemoryStore;
 use serde_json::{Value, json};
@@ -20,10 +25,44 @@ use std::time::Duration;
 /// How long anything eventually-consistent may take; only a broken system reaches it.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-pub struct TestApp {
-    pub addr: SocketAddr,
+/// The secret test servers verify tokens with.
+pub const TEST_SECRET: &str = "ezenroll-tests-only-secret-0123456789";
+
+pub fn test_keys() -> AuthKeys {
+    AuthKeys::from_secret(TEST_SECRET.as_bytes()).expect("the test secret is long enough")
+}
+
+/// The default HTTP settings with the test keys.
+pub fn http_config() -> HttpConfig {
+    HttpConfig::new(test_keys())
+}
+
+/// A token signed with the test secret.
+pub fn token(role: Role, sub: &str) -> String {
+    test_keys()
+        .mint(role, sub, Duration::from_secs(600))
+        .expect("a token")
+}
+
+pub fn admin_token() -> String {
+    token(Role::Admin, "test-admin")
+}
+
+pub fn customer_token(customer_no: &str) -> String {
+    token(Role::Customer, customer_no)
+}
+
+/// A client of the server: its base URL and a client that sends one token (or none).
+#[derive(Clone)]
+pub struct Caller {
     pub base: String,
     pub client: reqwest::Client,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// The admin caller every `TestApp` request helper goes through.
+    pub admin: Caller,
     pub engine: EngineHandle,
     pub provider: Arc<SimulatedProvider>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -58,7 +97,21 @@ pub fn healthy() -> Simulation {
 
 /// An app with a healthy provider and the default HTTP settings.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(engine_config(), healthy(), HttpConfig::default()).await
+    spawn_app_with(engine_config(), healthy(), http_config()).await
+}
+
+fn client_with(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {t}").parse().expect("a header value"),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client")
 }
 
 pub async fn spawn_app_with(config: EngineConfig, sim: Simulation, http: HttpConfig) -> TestApp {
@@ -84,8 +137,10 @@ pub async fn spawn_app_with(config: EngineConfig, sim: Simulation, http: HttpCon
     let server = tokio::spawn(server);
     TestApp {
         addr,
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
+        admin: Caller {
+            base: format!("http://{addr}"),
+            client: client_with(Some(&admin_token())),
+        },
         engine,
         provider,
         shutdown: Some(tx),
@@ -132,7 +187,49 @@ impl Answer {
     }
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.admin
+    }
+}
+
 impl TestApp {
+    /// A caller that sends `token`, whatever it is.
+    pub fn with_token(&self, token: &str) -> Caller {
+        Caller {
+            base: self.admin.base.clone(),
+            client: client_with(Some(token)),
+        }
+    }
+
+    /// A caller with a valid customer token for `customer_no`.
+    pub fn as_customer(&self, customer_no: &str) -> Caller {
+        self.with_token(&customer_token(customer_no))
+    }
+
+    /// A caller without any token.
+    pub fn anonymous(&self) -> Caller {
+        Caller {
+            base: self.admin.base.clone(),
+            client: client_with(None),
+        }
+    }
+
+    /// Signals the server to stop and waits until it has; then stops the engine.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("the server ends cleanly");
+        }
+        self.engine.shutdown().await;
+    }
+}
+
+impl Caller {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -241,17 +338,6 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-    }
-
-    /// Signals the server to stop and waits until it has; then stops the engine.
-    pub async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("the server ends cleanly");
-        }
-        self.engine.shutdown().await;
     }
 }
 

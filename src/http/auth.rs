@@ -1,0 +1,271 @@
+//! Bearer tokens: HS256 JWTs with `sub`, `role`, `exp` and `iat`.
+//!
+//! Validation is pinned to HS256, so `alg: none` and every other algorithm are refused,
+//! and `exp` is required. A `customer` token's subject is its customer number; an
+//! `admin` token's subject is free text (who minted it, for the log).
+//!
+//! No secret is built in anywhere: the key material comes from the operator
+//! (`--jwt-secret`, `EZENROLL_JWT_SECRET`) or, in development mode, from
+//! [`random_secret`].
+//!
+//! # Access rules
+//!
+//! - no token needed: `/livez`, `/readyz`, `POST /quotes`, `GET /products*`;
+//! - admin only: `POST /products`, `PUT /products/{code}`, `POST /customers`;
+//! - a customer reaches only its own customer record, enrollments (and their documents
+//!   and events), mypage entries and alarms; anything else is 404, never 403, so ids of
+//!   other customers do not leak. `GET /mypage` and `GET /alarms` are forced to the
+//!   customer's own number; a `customerNo` query naming someone else is 404;
+//! - admins reach everything.
+
+use super::errors::{ApiError, Problem};
+use crate::domain::enrollment::CustomerNo;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use warp::http::StatusCode;
+
+/// The shortest secret accepted, in bytes.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// A token's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Customer,
+}
+
+/// The claims of an ezenroll token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    /// Expiry, seconds since the Unix epoch.
+    pub exp: u64,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
+}
+
+/// Who is calling, once their token checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Admin { sub: String },
+    Customer(CustomerNo),
+}
+
+impl Principal {
+    /// The one customer this principal is confined to; `None` for an admin.
+    pub fn confined_to(&self) -> Option<CustomerNo> {
+        match self {
+            Principal::Admin { .. } => None,
+            Principal::Customer(no) => Some(*no),
+        }
+    }
+
+    /// Whether this principal may see the data of `owner`.
+    pub fn may_see(&self, owner: CustomerNo) -> bool {
+        self.confined_to().is_none_or(|me| me == owner)
+    }
+
+    /// 403 unless an admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::Admin { .. } => Ok(()),
+            Principal::Customer(_) => Err(forbidden()),
+        }
+    }
+
+    /// A short label for idempotency scopes and logs.
+    pub fn label(&self) -> String {
+        match self {
+            Principal::Admin { sub } => format!("admin:{sub}"),
+            Principal::Customer(no) => format!("customer:{no}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the JWT secret must be at least {MIN_SECRET_LEN} bytes")]
+    SecretTooShort,
+    #[error("a customer token needs a customer number as its subject: {0}")]
+    BadSubject(String),
+    #[error("the token lifetime is out of range")]
+    BadTtl,
+    #[error("the token cannot be signed: {0}")]
+    Sign(#[source] jsonwebtoken::errors::Error),
+    #[error("the random secret cannot be generated: {0}")]
+    Random(String),
+}
+
+/// The signing and verifying keys, derived from one secret.
+#[derive(Clone)]
+pub struct AuthKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for AuthKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key material.
+        f.write_str("AuthKeys { .. }")
+    }
+}
+
+impl AuthKeys {
+    pub fn from_secret(secret: &[u8]) -> Result<AuthKeys, AuthError> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(AuthError::SecretTooShort);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.set_required_spec_claims(&["exp"]);
+        validation.validate_exp = true;
+        // Clock skew allowed on `exp`, in seconds (the crate's default is 60).
+        validation.leeway = 5;
+        Ok(AuthKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        })
+    }
+
+    /// Signs a token for `role` and `sub`, valid for `ttl` from now.
+    pub fn mint(&self, role: Role, sub: &str, ttl: Duration) -> Result<String, AuthError> {
+        if role == Role::Customer {
+            CustomerNo::parse(sub).map_err(AuthError::BadSubject)?;
+        }
+        if ttl.is_zero() {
+            return Err(AuthError::BadTtl);
+        }
+        let iat = now_secs();
+        let exp = iat.checked_add(ttl.as_secs()).ok_or(AuthError::BadTtl)?;
+        let claims = Claims {
+            sub: sub.to_owned(),
+            role,
+            exp,
+            iat,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(AuthError::Sign)
+    }
+
+    /// Checks a token's signature, algorithm and expiry and returns who it names.
+    pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                unauthorized(match e.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::InvalidSignature => "the token's signature does not verify",
+                    ErrorKind::InvalidAlgorithm => "the token is not signed with HS256",
+                    ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
+                    _ => "the token is not valid",
+                })
+            })?;
+        let claims = data.claims;
+        match claims.role {
+            Role::Admin => Ok(Principal::Admin { sub: claims.sub }),
+            Role::Customer => CustomerNo::parse(&claims.sub)
+                .map(Principal::Customer)
+                .map_err(|_| unauthorized("the token's subject is not a customer number")),
+        }
+    }
+
+    /// The principal of an `Authorization` header value (`Bearer <token>`).
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, ApiError> {
+        let Some(value) = header else {
+            return Err(unauthorized("this resource needs a bearer token"));
+        };
+        let token = value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <token>`"))?;
+        self.verify(token)
+    }
+}
+
+/// 32 random bytes from the operating system, hex-encoded (a secret for development mode).
+pub fn random_secret() -> Result<String, AuthError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AuthError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// 401, sent with `WWW-Authenticate: Bearer` (see [`Problem::into_response`]).
+pub fn unauthorized(detail: &str) -> ApiError {
+    Problem::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Unauthorized",
+        detail.to_owned(),
+    )
+    .into()
+}
+
+/// 403: a valid token whose role may not do this.
+pub fn forbidden() -> ApiError {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "Forbidden",
+        "this operation needs an admin token".to_owned(),
+    )
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> AuthKeys {
+        AuthKeys::from_secret(b"unit-test-secret-0123456789").expect("keys")
+    }
+
+    #[test]
+    fn a_minted_token_verifies() {
+        let k = keys();
+        let t = k
+            .mint(Role::Customer, "C000000007", Duration::from_secs(60))
+            .expect("a token");
+        assert_eq!(
+            k.verify(&t).expect("valid"),
+            Principal::Customer(CustomerNo::new(7))
+        );
+        let t = k
+            .mint(Role::Admin, "ops", Duration::from_secs(60))
+            .expect("a token");
+        assert!(matches!(k.verify(&t), Ok(Principal::Admin { .. })));
+    }
+
+    #[test]
+    fn customer_tokens_need_a_customer_number() {
+        assert!(
+            keys()
+                .mint(Role::Customer, "alice", Duration::from_secs(60))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(AuthKeys::from_secret(b"short").is_err());
+    }
+
+    #[test]
+    fn random_secrets_differ() {
+        let a = random_secret().expect("a secret");
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, random_secret().expect("a secret"));
+    }
+}
