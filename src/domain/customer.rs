@@ -151,6 +151,17 @@ pub struct InsuranceAge(u8);
 impl InsuranceAge {
     pub const MAX: u8 = 150;
 
+    /// ```
+    /// use ezenroll::domain::customer::{parse_iso_date, BirthDate, InsuranceAge};
+    ///
+    /// let age = |birth: &str, on: &str| {
+    ///     let birth = BirthDate::parse(birth).expect("a birth date");
+    ///     InsuranceAge::at(birth, parse_iso_date(on).expect("a date")).map(|a| a.years())
+    /// };
+    /// assert_eq!(age("1988-10-02", "2014-04-13"), Ok(26)); // 25 y 6 m counts as 26
+    /// assert_eq!(age("1983-03-01", "2023-01-01"), Ok(40)); // 39 y 10 m
+    /// assert!(age("2000-06-01", "2000-05-31").is_err()); // not born yet
+    /// ```
     pub fn at(birth: BirthDate, date: NaiveDate) -> Result<InsuranceAge, AgeError> {
         let birth = birth.date();
         // Whole months elapsed. "day >= birth day" is right even when the birth day does
