@@ -8,7 +8,8 @@
 #
 # Then full enrollments over HTTP (customer, plan, document, poll, paid proposal) with
 # FLOWS concurrent customers, each a wrk thread with one connection. The server's
-# simulated PG answers in 20 ms, so at FLOWS=64 the flow is mostly waiting on payments.
+# simulated PG answers in PAYMENT_LATENCY (20 ms), so at FLOWS=64 the flow mostly waits
+# on payments; PAYMENT_LATENCY=0ms measures the server itself.
 #
 # Needs wrk (apt-get install wrk); installs it when missing and apt-get is there.
 set -euo pipefail
@@ -19,6 +20,7 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 FLOWS=${FLOWS:-64}
+PAYMENT_LATENCY=${PAYMENT_LATENCY:-20ms}   # the simulated PG's answer time
 PORT=${PORT:-18088}
 BASE="http://127.0.0.1:${PORT}"
 
@@ -32,7 +34,8 @@ BIN=${EZENROLL_BIN:-target/release/ezenroll}
 LOG=$(mktemp)
 # A throwaway secret for this run only (the server refuses to invent none silently).
 export EZENROLL_JWT_SECRET="load-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-"$BIN" serve --listen "127.0.0.1:${PORT}" --document-delay 0s >"$LOG" 2>&1 &
+"$BIN" serve --listen "127.0.0.1:${PORT}" --document-delay 0s \
+  --payment-latency "$PAYMENT_LATENCY" --payment-queue 4096 >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -f "$LOG"' EXIT
 for _ in $(seq 1 50); do

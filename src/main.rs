@@ -92,6 +92,31 @@ struct ServeArgs {
     /// the server makes up a random secret and prints an admin token (development mode).
     #[arg(long, env = "EZENROLL_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
+    /// Payments waiting for the payment provider before callers hear "busy" (503).
+    #[arg(long, env = "EZENROLL_PAYMENT_QUEUE", default_value_t = 256)]
+    payment_queue: usize,
+    /// Payment-provider calls in flight at once.
+    #[arg(long, env = "EZENROLL_PAYMENT_CONCURRENCY", default_value_t = 64)]
+    payment_concurrency: usize,
+    /// Simulated payment provider: how long a call takes.
+    #[arg(long, env = "EZENROLL_PAYMENT_LATENCY", default_value = "20ms", value_parser = parse_duration)]
+    payment_latency: Duration,
+    /// Simulated payment provider: share of charges declined (0 to 1).
+    #[arg(long, env = "EZENROLL_PAYMENT_DECLINE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    payment_decline_rate: f64,
+    /// Simulated payment provider: share of calls that fail (0 to 1); failures open the
+    /// payment breaker.
+    #[arg(long, env = "EZENROLL_PAYMENT_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    payment_failure_rate: f64,
+}
+
+/// A share from 0 to 1.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| (0.0..=1.0).contains(r))
+        .ok_or_else(|| format!("{text:?} is not a rate from 0 to 1"))
 }
 
 /// How long the admin token printed in development mode is valid.
@@ -248,6 +273,7 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
+    use ezenroll::actors::payment::{GatewayConfig, Simulation};
     use ezenroll::actors::{Engine, EngineConfig};
     use ezenroll::http::{self, HttpConfig};
     use ezenroll::store::memory::MemoryStore;
@@ -255,6 +281,16 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     let auth = serve_keys(args.jwt_secret)?;
     let config = EngineConfig {
         document_delay: args.document_delay,
+        payment: GatewayConfig {
+            mailbox_capacity: args.payment_queue,
+            max_in_flight: args.payment_concurrency.max(1),
+            ..GatewayConfig::default()
+        },
+        simulation: Simulation {
+            latency: args.payment_latency,
+            decline_rate: args.payment_decline_rate,
+            failure_rate: args.payment_failure_rate,
+        },
         ..EngineConfig::default()
     };
     let store = Arc::new(MemoryStore::new(args.partitions.max(1)));
