@@ -13,12 +13,12 @@ use std::sync::Arc;
 use warp::hyper::body::Bytes;
 use warp::{Filter, Rejection, Reply};
 
-/// Every route, with errors mapped to problems and each request logged.
+/// Every route, with errors mapped to problems and each request logged and counted.
 pub fn routes(
     api: Arc<Api>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
     let limit = api.config.body_limit;
-    let health = livez().or(readyz(api.clone()));
+    let health = livez().or(readyz(api.clone())).or(metrics(api.clone()));
     let products = get_products(api.clone())
         .or(get_product(api.clone()))
         .or(post_product(api.clone(), limit))
@@ -36,6 +36,7 @@ pub fn routes(
     let read_model = get_mypage(api.clone())
         .or(get_mypage_view(api.clone()))
         .or(get_alarms(api.clone()));
+    let counted = api.clone();
     health
         .or(post_quotes(api, limit))
         .or(products)
@@ -43,7 +44,13 @@ pub fn routes(
         .or(enrollments)
         .or(read_model)
         .recover(super::errors::recover)
-        .with(warp::log::custom(|info| {
+        .with(warp::log::custom(move |info| {
+            counted.http_metrics.record(
+                info.method(),
+                info.path(),
+                info.status().as_u16(),
+                info.elapsed(),
+            );
             tracing::info!(
                 target: "ezenroll::http",
                 method = %info.method(),
@@ -176,6 +183,15 @@ fn readyz(
         .and(warp::get())
         .and(with_api(api))
         .and_then(handlers::readyz)
+}
+
+fn metrics(
+    api: Arc<Api>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("metrics")
+        .and(warp::get())
+        .and(with_api(api))
+        .and_then(super::metrics::metrics)
 }
 
 // ---- quotes

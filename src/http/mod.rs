@@ -10,7 +10,8 @@
 //!   response bodies;
 //! - [`errors`]: problem documents, the engine-error mapping and the one `recover`;
 //! - [`idempotency`]: first-response replay for POST and PUT;
-//! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules.
+//! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules;
+//! - [`metrics`]: `GET /metrics` in the Prometheus text format, and the request counters.
 //!
 //! Quotes are priced on the request's own task against the engine's catalog snapshot;
 //! everything stateful goes through the engine's actors.
@@ -20,6 +21,7 @@ pub mod errors;
 pub mod filters;
 pub mod handlers;
 pub mod idempotency;
+pub mod metrics;
 pub mod models;
 
 use crate::actors::EngineHandle;
@@ -61,6 +63,8 @@ pub struct Api {
     /// One lock per idempotency key in flight (see [`idempotency`]): tokio's mutex, not
     /// std's, because the holder awaits the engine while it holds the lock.
     idempotency_locks: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Request counters and durations by route template, for `GET /metrics`.
+    pub http_metrics: metrics::HttpMetrics,
 }
 
 impl Api {
@@ -69,6 +73,7 @@ impl Api {
             engine,
             config,
             idempotency_locks: dashmap::DashMap::new(),
+            http_metrics: metrics::HttpMetrics::default(),
         })
     }
 }
