@@ -160,7 +160,7 @@ fn parse_date(text: &str) -> Result<NaiveDate, String> {
 
 /// Today in Korea (UTC+9), the date insurance ages are counted on.
 fn korean_today() -> NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
+    ezenroll::domain::time::korean_date(chrono::Utc::now())
 }
 
 fn main() -> ExitCode {

@@ -23,7 +23,7 @@ use crate::domain::product::ProductSpec;
 use crate::store::{Alarm, EventEnvelope, MyPageView, Store, StoreError, ViewFilter};
 use actix::{Actor, Addr};
 use actix_rt::Arbiter;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -390,10 +390,7 @@ impl From<Outcome> for EnrollmentSnapshot {
     }
 }
 
-/// Today in Korea (UTC+9): the date insurance ages are counted on.
-pub fn korean_today(now: DateTime<Utc>) -> NaiveDate {
-    (now + chrono::Duration::hours(9)).date_naive()
-}
+pub use crate::domain::time::korean_date as korean_today;
 
 /// A cheap clone; every method is safe to call from any task.
 #[derive(Clone)]

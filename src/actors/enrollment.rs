@@ -270,7 +270,7 @@ async fn run(deps: &Deps, id: EnrollmentId, loaded: Loaded, op: Op) -> Step {
 /// Decides with the pure domain (under `catch_unwind`) and appends atomically.
 async fn execute(deps: &Deps, id: EnrollmentId, loaded: Loaded, command: &Command) -> Step {
     let (version, state) = loaded.parts();
-    let now = command_time(command);
+    let now = command.at();
     let decided = catch_unwind(AssertUnwindSafe(|| {
         if let Some(chaos) = &deps.chaos {
             chaos(id, command);
@@ -363,22 +363,6 @@ async fn execute(deps: &Deps, id: EnrollmentId, loaded: Loaded, command: &Comman
             )
         }
         Err(e) => failed(loaded, EngineError::Store(e)),
-    }
-}
-
-fn command_time(command: &Command) -> DateTime<Utc> {
-    match command {
-        Command::SavePlan { now, .. }
-        | Command::ResavePlan { now, .. }
-        | Command::RequestDocument { now }
-        | Command::IssueDocument { now, .. }
-        | Command::SubmitProposal { now, .. }
-        | Command::RecordPaymentSucceeded { now, .. }
-        | Command::RecordPaymentFailed { now, .. }
-        | Command::RetryPayment { now }
-        | Command::RequestWithdrawal { now }
-        | Command::ConfirmRefund { now, .. }
-        | Command::ExpirePlan { now } => *now,
     }
 }
 

@@ -403,6 +403,23 @@ pub enum Command {
 }
 
 impl Command {
+    /// When the command was given: the time its events carry.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Command::SavePlan { now, .. }
+            | Command::ResavePlan { now, .. }
+            | Command::RequestDocument { now }
+            | Command::IssueDocument { now, .. }
+            | Command::SubmitProposal { now, .. }
+            | Command::RecordPaymentSucceeded { now, .. }
+            | Command::RecordPaymentFailed { now, .. }
+            | Command::RetryPayment { now }
+            | Command::RequestWithdrawal { now }
+            | Command::ConfirmRefund { now, .. }
+            | Command::ExpirePlan { now } => *now,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Command::SavePlan { .. } => "SavePlan",

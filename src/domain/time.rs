@@ -12,6 +12,11 @@ pub fn now() -> DateTime<Utc> {
     DateTime::<Utc>::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
+/// The date in Korea (UTC+9) at `now`: the date insurance ages and quotes are counted on.
+pub fn korean_date(now: DateTime<Utc>) -> NaiveDate {
+    (now + chrono::Duration::hours(9)).date_naive()
+}
+
 /// `DateTime<Utc>`: RFC 3339 in JSON, microseconds since the epoch in binary.
 pub mod utc {
     use super::*;

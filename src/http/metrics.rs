@@ -181,6 +181,12 @@ fn describe(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
+/// A metric with one unlabelled value.
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    describe(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// `GET /metrics`.
 pub async fn metrics(api: Arc<Api>) -> Result<Response, Infallible> {
     let engine = &api.engine;
@@ -213,27 +219,19 @@ pub async fn metrics(api: Arc<Api>) -> Result<Response, Infallible> {
     }
 
     let payment = engine.payment_stats();
-    describe(
+    scalar(
         &mut out,
         "ezenroll_payment_inflight",
         "gauge",
         "Payments accepted and not yet answered.",
+        payment.depth.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "ezenroll_payment_inflight {}",
-        payment.depth.load(Ordering::Relaxed)
-    );
-    describe(
+    scalar(
         &mut out,
         "ezenroll_payment_busy_total",
         "counter",
         "Payments refused because the gateway was full.",
-    );
-    let _ = writeln!(
-        out,
-        "ezenroll_payment_busy_total {}",
-        payment.busy.load(Ordering::Relaxed)
+        payment.busy.load(Ordering::Relaxed),
     );
     describe(
         &mut out,
@@ -263,27 +261,19 @@ pub async fn metrics(api: Arc<Api>) -> Result<Response, Infallible> {
         "Live enrollment actors.",
     );
     let _ = writeln!(out, "ezenroll_actors_active {}", engine.active_actors());
-    describe(
+    scalar(
         &mut out,
         "ezenroll_actor_restarts_total",
         "counter",
         "Enrollment actors restarted after a panic.",
+        stats.restarts.load(Ordering::Relaxed),
     );
-    let _ = writeln!(
-        out,
-        "ezenroll_actor_restarts_total {}",
-        stats.restarts.load(Ordering::Relaxed)
-    );
-    describe(
+    scalar(
         &mut out,
         "ezenroll_actors_passivated_total",
         "counter",
         "Idle enrollment actors passivated.",
-    );
-    let _ = writeln!(
-        out,
-        "ezenroll_actors_passivated_total {}",
-        stats.passivated.load(Ordering::Relaxed)
+        stats.passivated.load(Ordering::Relaxed),
     );
 
     describe(
