@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod memory;
+pub mod redis;
 
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Event, Status};

@@ -1,0 +1,1545 @@
+//! The Redis backend: durable, shared by any number of ezenroll processes, on one Redis
+//! server or a Redis Cluster.
+//!
+//! # Keys
+//!
+//! Every key starts with the configured prefix (default `ez:`). An enrollment lives in the
+//! hash slot of its partition, `{p<N>}`, with everything an append writes:
+//!
+//! | key | type | what |
+//! |---|---|---|
+//! | `<prefix>{p<N>}:enr:<id>` | hash | `v` version, `s` snapshot (bincode, format byte) |
+//! | `<prefix>{p<N>}:hist:<id>` | list | every event JSON of the enrollment, oldest first |
+//! | `<prefix>{p<N>}:log` | stream | partition N of the event log (`e` = event JSON) |
+//! | `<prefix>{p<N>}:timers` | zset | durable timers `<id>:<kind>`, score = due (µs) |
+//! | `<prefix>{p<N>}:timer-attempts` | hash | timer → how often it fired |
+//! | `<prefix>dead:<group>` | stream | dead letters of a consumer group |
+//! | `<prefix>customer:seq`, `<prefix>customer:<no>` | string | customer numbers, records |
+//! | `<prefix>{c<no>}:limit:<product>` | hash | cumulative-limit holdings, enrollment → won |
+//! | `<prefix>products` | hash | `<code>:<version>` → product JSON |
+//! | `<prefix>{rm}:…` | hashes, zsets | the MyPage read model and the alarms sent |
+//! | `<prefix>idem:<key>` | string with TTL | idempotency records |
+//!
+//! So [`EnrollmentStore::append`] is ONE Lua script on one slot (the transactional outbox:
+//! version check, snapshot, history, XADD to the partition stream, timer changes), a
+//! version mismatch writes nothing, and the whole backend runs unchanged on a cluster. On a
+//! single server, the reads that cover every partition (XREADGROUP, due timers, stale
+//! entries) take all partitions in one command; on a cluster they go partition by
+//! partition.
+//!
+//! # Connections and failures
+//!
+//! Commands share one multiplexed, self-reconnecting connection (`ConnectionManager`, or
+//! the cluster client's connection). Blocking stream reads get their own connections from
+//! a small pool, so a `BLOCK` never holds up the commands behind it. Every Redis failure
+//! (down, unreachable, timed out, still loading) is a [`StoreError::Unavailable`] for the
+//! caller (the HTTP layer's 503); the connection heals by itself when Redis comes back.
+
+mod reply;
+mod scripts;
+
+use super::codec;
+use super::{
+    Alarm, Append, CustomerStore, Delivery, EnrollmentStore, EventEnvelope, EventLog,
+    IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation, Store, StoreError,
+    StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
+};
+use crate::domain::customer::{Customer, NewCustomer};
+use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Status};
+use crate::domain::money::Won;
+use crate::domain::product::ProductSpec;
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncConnectionConfig, Cmd, RedisError, RedisFuture, Script, Value};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Customer numbers are `C` and nine digits.
+const MAX_CUSTOMER_NO: u64 = 999_999_999;
+
+/// Blocking-read connections kept for reuse.
+const BLOCKING_POOL: usize = 16;
+
+/// How often a cluster reader looks again while it waits (no BLOCK across slots).
+const CLUSTER_POLL: Duration = Duration::from_millis(20);
+
+/// The most alarms or views one call returns.
+const MAX_LIST: usize = 10_000;
+
+/// How to reach Redis and lay out the keys.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://host:port/db` for one server; `redis+cluster://host:port,host:port,…` (or
+    /// several comma-separated `redis://` URLs) for a cluster.
+    pub url: String,
+    /// Starts every key; no braces (they would change the hash slots).
+    pub prefix: String,
+    /// Partitions of the event log (default 16). Every process sharing the prefix must
+    /// use the same count.
+    pub partitions: u16,
+    /// Approximate cap per partition stream (`XADD MAXLEN ~`).
+    pub stream_max_len: u64,
+    /// A command that takes longer fails as unavailable.
+    pub response_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl RedisConfig {
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            prefix: "ez:".to_owned(),
+            partitions: 16,
+            stream_max_len: 1_000_000,
+            response_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> RedisConfig {
+        self.prefix = prefix.into();
+        self
+    }
+
+    pub fn with_partitions(mut self, partitions: u16) -> RedisConfig {
+        self.partitions = partitions;
+        self
+    }
+
+    pub fn with_stream_max_len(mut self, max_len: u64) -> RedisConfig {
+        self.stream_max_len = max_len;
+        self
+    }
+
+    /// The node URLs when this names a cluster.
+    fn cluster_nodes(&self) -> Option<Vec<String>> {
+        let url = self.url.trim();
+        let (cluster, rest) = match url.strip_prefix("redis+cluster://") {
+            Some(rest) => (true, rest),
+            None => (url.contains(','), url),
+        };
+        if !cluster {
+            return None;
+        }
+        Some(
+            rest.split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(|n| {
+                    if n.contains("://") {
+                        n.to_owned()
+                    } else {
+                        format!("redis://{n}")
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A redis error as the store reports it.
+fn unavailable(e: RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+fn rejected(message: impl Into<String>) -> StoreError {
+    StoreError::Rejected(message.into())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn from_micros(what: &str, us: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt {
+        key: what.to_owned(),
+        reason: format!("{us} µs is not a time"),
+    })
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn kind_code(kind: TimerKind) -> &'static str {
+    match kind {
+        TimerKind::IssueDocument => "doc",
+        TimerKind::ExpirePlan => "exp",
+        TimerKind::Refund => "ref",
+    }
+}
+
+fn timer_member(id: EnrollmentId, kind: TimerKind) -> String {
+    format!("{id}:{}", kind_code(kind))
+}
+
+fn parse_timer_member(member: &str) -> StoreResult<(EnrollmentId, TimerKind)> {
+    let corrupt = || StoreError::Corrupt {
+        key: member.to_owned(),
+        reason: "not a timer (<enrollment id>:<kind>)".to_owned(),
+    };
+    let (id, kind) = member.rsplit_once(':').ok_or_else(corrupt)?;
+    let kind = match kind {
+        "doc" => TimerKind::IssueDocument,
+        "exp" => TimerKind::ExpirePlan,
+        "ref" => TimerKind::Refund,
+        _ => return Err(corrupt()),
+    };
+    Ok((EnrollmentId::parse(id).map_err(|_| corrupt())?, kind))
+}
+
+fn status_of(what: &str, text: &str) -> StoreResult<Status> {
+    Status::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| StoreError::Corrupt {
+            key: what.to_owned(),
+            reason: format!("{text:?} is not a status"),
+        })
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: format!("JSON: {e}"),
+    })
+}
+
+fn encode_json<T: serde::Serialize>(key: &str, value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: format!("cannot encode: {e}"),
+    })
+}
+
+/// A stream entry id (`<ms>-<seq>`), checked before it reaches a command.
+fn check_entry_id(entry_id: &str) -> StoreResult<()> {
+    let valid = entry_id.split_once('-').is_some_and(|(ms, seq)| {
+        !ms.is_empty()
+            && !seq.is_empty()
+            && ms.bytes().all(|b| b.is_ascii_digit())
+            && seq.bytes().all(|b| b.is_ascii_digit())
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(rejected(format!(
+            "{entry_id:?} is not an entry id of this log"
+        )))
+    }
+}
+
+/// One connection (single server or cluster), cheap to clone.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The keys of one partition.
+struct PartitionKeys {
+    /// `<prefix>{p<N>}`: the hash-tagged stem of every key of the partition.
+    stem: String,
+    log: String,
+    timers: String,
+    timer_attempts: String,
+}
+
+struct Scripts {
+    append: Script,
+    timer_ops: Script,
+    claim_timers: Script,
+    claim_stale: Script,
+    reserve: Script,
+    upsert_view: Script,
+    views: Script,
+    record_alarm: Script,
+    alarms: Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            append: Script::new(&scripts::append()),
+            timer_ops: Script::new(&scripts::timer_ops()),
+            claim_timers: Script::new(scripts::CLAIM_TIMERS),
+            claim_stale: Script::new(scripts::CLAIM_STALE),
+            reserve: Script::new(scripts::RESERVE),
+            upsert_view: Script::new(scripts::UPSERT_VIEW),
+            views: Script::new(scripts::VIEWS),
+            record_alarm: Script::new(scripts::RECORD_ALARM),
+            alarms: Script::new(scripts::ALARMS),
+        }
+    }
+}
+
+type LeftoverKey = (String, String);
+
+/// A stream entry as read: partition, entry id, event JSON (None if deleted), deliveries.
+type RawEntry = (u16, String, Option<Vec<u8>>, u32);
+
+/// The Redis backend of every store trait.
+pub struct RedisStore {
+    conn: Conn,
+    /// For blocking reads on a single server (a cluster polls instead).
+    client: Option<redis::Client>,
+    blocking: Mutex<Vec<MultiplexedConnection>>,
+    config: RedisConfig,
+    parts: Vec<PartitionKeys>,
+    /// Stream key → partition.
+    part_of_log: HashMap<String, u16>,
+    scripts: Scripts,
+    /// Entries a read took beyond its `max` (one XREADGROUP reads every partition), handed
+    /// out first by the next read of the same consumer. They are pending in Redis under
+    /// that consumer, so nothing is lost if this process dies.
+    leftovers: Mutex<HashMap<LeftoverKey, VecDeque<Delivery>>>,
+    read_turn: AtomicUsize,
+    timer_turn: AtomicUsize,
+    /// Kept alive as long as the store (a test's own redis-server).
+    _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.config.url)
+            .field("prefix", &self.config.prefix)
+            .field("partitions", &self.parts.len())
+            .field("cluster", &matches!(self.conn, Conn::Cluster(_)))
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects (and checks the connection with a PING). Fails as unavailable when Redis
+    /// cannot be reached; once connected, the store reconnects by itself.
+    pub async fn connect(config: RedisConfig) -> StoreResult<RedisStore> {
+        if config.prefix.contains(['{', '}']) {
+            return Err(rejected(format!(
+                "the key prefix {:?} may not contain braces (they pick hash slots)",
+                config.prefix
+            )));
+        }
+        let (conn, client) = match config.cluster_nodes() {
+            Some(nodes) => {
+                let client = ClusterClient::builder(nodes)
+                    .connection_timeout(config.connect_timeout)
+                    .response_timeout(config.response_timeout)
+                    .retries(3)
+                    .build()
+                    .map_err(unavailable)?;
+                let conn = client.get_async_connection().await.map_err(unavailable)?;
+                (Conn::Cluster(conn), None)
+            }
+            None => {
+                let client = redis::Client::open(config.url.as_str())
+                    .map_err(|e| rejected(format!("{:?} is not a Redis URL: {e}", config.url)))?;
+                let manager = ConnectionManager::new_with_config(
+                    client.clone(),
+                    ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(config.connect_timeout))
+                        .set_response_timeout(Some(config.response_timeout))
+                        .set_number_of_retries(2)
+                        .set_max_delay(Duration::from_secs(1)),
+                )
+                .await
+                .map_err(unavailable)?;
+                (Conn::Single(manager), Some(client))
+            }
+        };
+        let n = config.partitions.max(1);
+        let parts: Vec<PartitionKeys> = (0..n)
+            .map(|p| {
+                let stem = format!("{}{{p{p}}}", config.prefix);
+                PartitionKeys {
+                    log: format!("{stem}:log"),
+                    timers: format!("{stem}:timers"),
+                    timer_attempts: format!("{stem}:timer-attempts"),
+                    stem,
+                }
+            })
+            .collect();
+        let part_of_log = parts
+            .iter()
+            .enumerate()
+            .map(|(p, k)| (k.log.clone(), p as u16))
+            .collect();
+        let store = RedisStore {
+            conn,
+            client,
+            blocking: Mutex::new(Vec::new()),
+            config,
+            parts,
+            part_of_log,
+            scripts: Scripts::new(),
+            leftovers: Mutex::new(HashMap::new()),
+            read_turn: AtomicUsize::new(0),
+            timer_turn: AtomicUsize::new(0),
+            _guard: None,
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Keeps `guard` alive as long as the store (tests hand it their redis-server).
+    pub fn with_guard(mut self, guard: impl std::any::Any + Send + Sync) -> RedisStore {
+        self._guard = Some(Box::new(guard));
+        self
+    }
+
+    pub fn config(&self) -> &RedisConfig {
+        &self.config
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+
+    fn con(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    fn partition_of(&self, id: EnrollmentId) -> usize {
+        (id.partition_hash() % self.parts.len() as u64) as usize
+    }
+
+    fn enrollment_key(&self, id: EnrollmentId) -> String {
+        format!("{}:enr:{id}", self.parts[self.partition_of(id)].stem)
+    }
+
+    fn history_key(&self, id: EnrollmentId) -> String {
+        format!("{}:hist:{id}", self.parts[self.partition_of(id)].stem)
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}{rest}", self.config.prefix)
+    }
+
+    fn rm(&self, rest: &str) -> String {
+        format!("{}{{rm}}:{rest}", self.config.prefix)
+    }
+
+    fn dead_key(&self, group: &str) -> String {
+        self.key(&format!("dead:{group}"))
+    }
+
+    fn check_partition(&self, partition: u16) -> StoreResult<usize> {
+        let p = usize::from(partition);
+        if p < self.parts.len() {
+            Ok(p)
+        } else {
+            Err(rejected(format!(
+                "partition {partition} does not exist (the log has {})",
+                self.parts.len()
+            )))
+        }
+    }
+
+    /// Partition indexes starting at a rotating turn, so no partition is always last.
+    fn rotation(&self, turn: &AtomicUsize) -> Vec<usize> {
+        let n = self.parts.len();
+        let start = turn.fetch_add(1, Ordering::Relaxed) % n;
+        (0..n).map(|k| (start + k) % n).collect()
+    }
+
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> StoreResult<T> {
+        cmd.query_async(&mut self.con()).await.map_err(unavailable)
+    }
+
+    /// Runs independent commands: pipelined on one server, concurrently on a cluster
+    /// (their keys may live on different nodes). Errors are per command.
+    async fn run_each(&self, cmds: Vec<Cmd>) -> Vec<Result<Value, RedisError>> {
+        match &self.conn {
+            Conn::Single(_) => {
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                for cmd in &cmds {
+                    pipe.add_command(cmd.clone());
+                }
+                match pipe
+                    .query_async::<Vec<redis::RedisResult<Value>>>(&mut self.con())
+                    .await
+                {
+                    Ok(results) => results,
+                    Err(e) => cmds.iter().map(|_| Err(e.clone())).collect(),
+                }
+            }
+            Conn::Cluster(_) => {
+                let futures = cmds.into_iter().map(|cmd| {
+                    let mut con = self.con();
+                    async move { cmd.query_async::<Value>(&mut con).await }
+                });
+                futures_util::future::join_all(futures).await
+            }
+        }
+    }
+
+    async fn blocking_conn(&self) -> StoreResult<MultiplexedConnection> {
+        if let Some(con) = lock(&self.blocking).pop() {
+            return Ok(con);
+        }
+        let Some(client) = &self.client else {
+            return Err(rejected("blocking reads are for a single server"));
+        };
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.config.connect_timeout))
+            .set_response_timeout(None);
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Runs a blocking command on its own connection, with a deadline of `block` plus
+    /// the response timeout. A connection that failed is dropped, not pooled.
+    async fn query_blocking(&self, cmd: &Cmd, block: Duration) -> StoreResult<Value> {
+        let mut con = self.blocking_conn().await?;
+        let limit = block.saturating_add(self.config.response_timeout);
+        match tokio::time::timeout(limit, cmd.query_async::<Value>(&mut con)).await {
+            Ok(Ok(value)) => {
+                let mut pool = lock(&self.blocking);
+                if pool.len() < BLOCKING_POOL {
+                    pool.push(con);
+                }
+                Ok(value)
+            }
+            Ok(Err(e)) => {
+                if e.code().is_some() {
+                    // A server error (NOGROUP…): the connection itself is fine.
+                    let mut pool = lock(&self.blocking);
+                    if pool.len() < BLOCKING_POOL {
+                        pool.push(con);
+                    }
+                }
+                Err(self.read_error(e))
+            }
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis: no answer to a blocking read within {limit:?}"
+            ))),
+        }
+    }
+
+    fn read_error(&self, e: RedisError) -> StoreError {
+        if e.code() == Some("NOGROUP") {
+            rejected(format!(
+                "no such consumer group: {e}; ensure_group creates it"
+            ))
+        } else {
+            unavailable(e)
+        }
+    }
+
+    /// Turns stream entries into deliveries. An entry whose event does not decode goes
+    /// straight to the dead letters (it would fail every time); one deleted meanwhile is
+    /// acknowledged away.
+    async fn deliveries(&self, group: &str, raw: Vec<RawEntry>) -> StoreResult<Vec<Delivery>> {
+        let mut out = Vec::with_capacity(raw.len());
+        for (partition, entry_id, payload, deliveries) in raw {
+            let key = &self.parts[usize::from(partition)].log;
+            let decoded = match &payload {
+                Some(bytes) => std::str::from_utf8(bytes)
+                    .map_err(|e| StoreError::Corrupt {
+                        key: format!("{key} {entry_id}"),
+                        reason: format!("not UTF-8: {e}"),
+                    })
+                    .and_then(|text| codec::decode_event(&format!("{key} {entry_id}"), text)),
+                None => {
+                    self.query::<Value>(redis::cmd("XACK").arg(key).arg(group).arg(&entry_id))
+                        .await?;
+                    continue;
+                }
+            };
+            match decoded {
+                Ok(envelope) => out.push(Delivery {
+                    partition,
+                    entry_id,
+                    envelope: Arc::new(envelope),
+                    deliveries,
+                }),
+                Err(e) => {
+                    tracing::error!(%key, %entry_id, error = %e, "undecodable event: dead-lettered");
+                    let raw = payload.unwrap_or_default();
+                    self.query::<Value>(
+                        redis::cmd("XADD")
+                            .arg(self.dead_key(group))
+                            .arg("*")
+                            .arg("raw")
+                            .arg(raw)
+                            .arg("r")
+                            .arg(e.to_string())
+                            .arg("p")
+                            .arg(partition)
+                            .arg("i")
+                            .arg(&entry_id),
+                    )
+                    .await?;
+                    self.query::<Value>(redis::cmd("XACK").arg(key).arg(group).arg(&entry_id))
+                        .await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn parse_read(&self, value: &Value) -> StoreResult<Vec<RawEntry>> {
+        let mut raw = Vec::new();
+        for (key, entries) in reply::streams("XREADGROUP", value)? {
+            let Some(&partition) = self.part_of_log.get(key) else {
+                return Err(reply::unexpected("XREADGROUP stream", value));
+            };
+            for (id, payload) in reply::stream_entries("XREADGROUP", entries, b"e")? {
+                raw.push((partition, id.to_owned(), payload.map(<[u8]>::to_vec), 1));
+            }
+        }
+        Ok(raw)
+    }
+
+    fn take_leftovers(&self, group: &str, consumer: &str, max: usize) -> Vec<Delivery> {
+        let mut all = lock(&self.leftovers);
+        let key = (group.to_owned(), consumer.to_owned());
+        let Some(queue) = all.get_mut(&key) else {
+            return Vec::new();
+        };
+        let n = max.min(queue.len());
+        let out: Vec<Delivery> = queue.drain(..n).collect();
+        if queue.is_empty() {
+            all.remove(&key);
+        }
+        out
+    }
+
+    fn keep_leftovers(&self, group: &str, consumer: &str, extra: Vec<Delivery>) {
+        if extra.is_empty() {
+            return;
+        }
+        lock(&self.leftovers)
+            .entry((group.to_owned(), consumer.to_owned()))
+            .or_default()
+            .extend(extra);
+    }
+
+    /// One XREADGROUP over the given partitions, no blocking unless `block` is set (single
+    /// server only).
+    fn read_cmd(
+        &self,
+        group: &str,
+        consumer: &str,
+        per: usize,
+        block: Option<Duration>,
+        partitions: &[usize],
+    ) -> Cmd {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(per);
+        if let Some(block) = block {
+            cmd.arg("BLOCK")
+                .arg(millis(block).clamp(1, u64::from(u32::MAX)));
+        }
+        cmd.arg("STREAMS");
+        for &p in partitions {
+            cmd.arg(&self.parts[p].log);
+        }
+        for _ in partitions {
+            cmd.arg(">");
+        }
+        cmd
+    }
+
+    /// One non-blocking XREADGROUP round over `partitions`, `count` from each.
+    async fn read_round(
+        &self,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        partitions: &[usize],
+    ) -> StoreResult<Vec<RawEntry>> {
+        let mut raw = Vec::new();
+        match self.conn {
+            Conn::Single(_) => {
+                let value = self
+                    .con()
+                    .req_packed_command(&self.read_cmd(group, consumer, count, None, partitions))
+                    .await
+                    .map_err(|e| self.read_error(e))?;
+                raw.extend(self.parse_read(&value)?);
+            }
+            Conn::Cluster(_) => {
+                let cmds = partitions
+                    .iter()
+                    .map(|&p| self.read_cmd(group, consumer, count, None, &[p]))
+                    .collect();
+                for result in self.run_each(cmds).await {
+                    let value = result.map_err(|e| self.read_error(e))?;
+                    raw.extend(self.parse_read(&value)?);
+                }
+            }
+        }
+        Ok(raw)
+    }
+
+    async fn timer_script(&self, id: EnrollmentId, args: &[String]) -> StoreResult<()> {
+        let keys = &self.parts[self.partition_of(id)];
+        let mut invocation = self.scripts.timer_ops.prepare_invoke();
+        invocation.key(&keys.timers).key(&keys.timer_attempts);
+        for a in args {
+            invocation.arg(a);
+        }
+        invocation
+            .invoke_async::<Value>(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    fn timer_args(&self, op: &TimerOp, id: EnrollmentId, out: &mut Vec<String>) {
+        match *op {
+            TimerOp::Set(t) => {
+                out.push("S".to_owned());
+                out.push(timer_member(t.enrollment_id, t.kind));
+                out.push(micros(t.due).to_string());
+                out.push(t.attempt.to_string());
+            }
+            TimerOp::Cancel(kind) => {
+                out.push("C".to_owned());
+                out.push(timer_member(id, kind));
+            }
+        }
+    }
+
+    fn parse_timers(&self, value: &Value, out: &mut Vec<Timer>) -> StoreResult<()> {
+        let items = reply::items("timers", value)?;
+        for t in items.chunks(3) {
+            let [member, due, attempt] = t else {
+                return Err(reply::unexpected("timers", value));
+            };
+            let (enrollment_id, kind) = parse_timer_member(reply::text("timer", member)?)?;
+            let due = from_micros("timer due", reply::int("timer due", due)?)?;
+            let attempt = u32::try_from(reply::uint("timer attempt", attempt)?)
+                .map_err(|_| reply::unexpected("timer attempt", value))?;
+            out.push(Timer {
+                enrollment_id,
+                kind,
+                due,
+                attempt,
+            });
+        }
+        Ok(())
+    }
+
+    fn parse_claimed(&self, value: &Value, partitions: &[usize]) -> StoreResult<Vec<RawEntry>> {
+        let items = reply::items("claim", value)?;
+        let mut raw = Vec::with_capacity(items.len() / 4);
+        for e in items.chunks(4) {
+            let [index, id, payload, deliveries] = e else {
+                return Err(reply::unexpected("claim", value));
+            };
+            let index = reply::uint("claim", index)? as usize;
+            let Some(&p) = index.checked_sub(1).and_then(|i| partitions.get(i)) else {
+                return Err(reply::unexpected("claim", value));
+            };
+            let payload = reply::bytes("claim", payload)?;
+            raw.push((
+                p as u16,
+                reply::text("claim", id)?.to_owned(),
+                (!payload.is_empty()).then(|| payload.to_vec()),
+                u32::try_from(reply::uint("claim", deliveries)?).unwrap_or(u32::MAX),
+            ));
+        }
+        Ok(raw)
+    }
+
+    async fn lag_of_partition(&self, p: usize, group: &str) -> StoreResult<Option<u64>> {
+        let key = &self.parts[p].log;
+        let info = match self
+            .query::<Value>(redis::cmd("XINFO").arg("GROUPS").arg(key))
+            .await
+        {
+            Ok(info) => info,
+            Err(StoreError::Unavailable(e)) if e.contains("no such key") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        for g in reply::items("XINFO GROUPS", &info)? {
+            let fields = reply::pairs("XINFO GROUPS", g)?;
+            let field = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| reply::bytes("XINFO", k).is_ok_and(|b| b == name.as_bytes()))
+                    .map(|(_, v)| *v)
+            };
+            let is_group = field("name")
+                .and_then(|v| reply::text("XINFO", v).ok())
+                .is_some_and(|n| n == group);
+            if !is_group {
+                continue;
+            }
+            let pending = field("pending")
+                .map(|v| reply::uint("XINFO pending", v))
+                .transpose()?
+                .unwrap_or(0);
+            let lag = match field("lag") {
+                Some(Value::Nil) | None => {
+                    // Redis cannot tell (entries deleted after the group's position):
+                    // count what lies after the last delivered entry.
+                    let last = field("last-delivered-id")
+                        .map(|v| reply::text("XINFO", v).map(str::to_owned))
+                        .transpose()?
+                        .unwrap_or_else(|| "0-0".to_owned());
+                    self.count_after(key, &last).await?
+                }
+                Some(v) => reply::uint("XINFO lag", v)?,
+            };
+            return Ok(Some(lag + pending));
+        }
+        Ok(None)
+    }
+
+    async fn count_after(&self, key: &str, last: &str) -> StoreResult<u64> {
+        let mut from = format!("({last}");
+        let mut count = 0u64;
+        loop {
+            let page: Value = self
+                .query(
+                    redis::cmd("XRANGE")
+                        .arg(key)
+                        .arg(&from)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(1000),
+                )
+                .await?;
+            let entries = reply::stream_entries("XRANGE", &page, b"e")?;
+            let Some((last_id, _)) = entries.last() else {
+                return Ok(count);
+            };
+            count += entries.len() as u64;
+            from = format!("({last_id}");
+        }
+    }
+}
+
+/// Checks an append before anything is written; returns the new version.
+fn validate_append(append: &Append<'_>) -> StoreResult<u64> {
+    let id = append.id;
+    if append.state.id != id {
+        return Err(rejected(format!(
+            "the snapshot is of enrollment {}, not {id}",
+            append.state.id
+        )));
+    }
+    for (i, envelope) in append.events.iter().enumerate() {
+        let after = append.expected_version.saturating_add(i as u64 + 1);
+        if envelope.enrollment_id != id || envelope.version != after {
+            return Err(rejected(format!(
+                "event {} is enrollment {} version {}; this append expects {id} version {after}",
+                envelope.id, envelope.enrollment_id, envelope.version
+            )));
+        }
+    }
+    if let Some(TimerOp::Set(t)) = append
+        .timers
+        .iter()
+        .find(|op| matches!(op, TimerOp::Set(t) if t.enrollment_id != id))
+    {
+        return Err(rejected(format!(
+            "a timer of enrollment {} in an append to {id}",
+            t.enrollment_id
+        )));
+    }
+    append
+        .expected_version
+        .checked_add(append.events.len() as u64)
+        .ok_or_else(|| rejected("the version would overflow"))
+}
+
+#[async_trait]
+impl EnrollmentStore for RedisStore {
+    async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Enrollment)>> {
+        let key = self.enrollment_key(id);
+        let (version, snapshot): (Option<u64>, Option<Vec<u8>>) = self
+            .query(redis::cmd("HMGET").arg(&key).arg("v").arg("s"))
+            .await?;
+        match (version, snapshot) {
+            (None, None) => Ok(None),
+            (Some(version), Some(bytes)) => {
+                Ok(Some((version, codec::decode_snapshot(&key, &bytes)?)))
+            }
+            _ => Err(StoreError::Corrupt {
+                key,
+                reason: "the record lacks its version or its snapshot".to_owned(),
+            }),
+        }
+    }
+
+    async fn append(&self, append: Append<'_>) -> StoreResult<u64> {
+        let new_version = validate_append(&append)?;
+        let id = append.id;
+        let snapshot = codec::encode_snapshot(append.state)?;
+        let events = append
+            .events
+            .iter()
+            .map(|e| codec::encode_event(e))
+            .collect::<StoreResult<Vec<String>>>()?;
+        let mut timer_args = Vec::new();
+        for op in append.timers {
+            self.timer_args(op, id, &mut timer_args);
+        }
+        let part = &self.parts[self.partition_of(id)];
+        let key = self.enrollment_key(id);
+        let mut invocation = self.scripts.append.prepare_invoke();
+        invocation
+            .key(&key)
+            .key(self.history_key(id))
+            .key(&part.log)
+            .key(&part.timers)
+            .key(&part.timer_attempts)
+            .arg(append.expected_version)
+            .arg(new_version)
+            .arg(snapshot)
+            .arg(self.config.stream_max_len)
+            .arg(events.len());
+        for e in &events {
+            invocation.arg(e);
+        }
+        for a in &timer_args {
+            invocation.arg(a);
+        }
+        let result: Value = invocation
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        match reply::items("append", &result)? {
+            [ok, version] => {
+                let version = reply::uint("append version", version)?;
+                if reply::int("append", ok)? == 1 {
+                    Ok(version)
+                } else {
+                    Err(StoreError::Conflict {
+                        key,
+                        expected: append.expected_version,
+                        actual: version,
+                    })
+                }
+            }
+            _ => Err(reply::unexpected("append", &result)),
+        }
+    }
+
+    async fn history(&self, id: EnrollmentId) -> StoreResult<Vec<EventEnvelope>> {
+        let key = self.history_key(id);
+        let events: Vec<Vec<u8>> = self
+            .query(redis::cmd("LRANGE").arg(&key).arg(0).arg(-1))
+            .await?;
+        events
+            .iter()
+            .map(|bytes| {
+                let text = std::str::from_utf8(bytes).map_err(|e| StoreError::Corrupt {
+                    key: key.clone(),
+                    reason: format!("not UTF-8: {e}"),
+                })?;
+                codec::decode_event(&key, text)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl TimerStore for RedisStore {
+    async fn claim_due_timers(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        max: usize,
+    ) -> StoreResult<Vec<Timer>> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(out);
+        }
+        let until = TimeDelta::from_std(lease)
+            .ok()
+            .and_then(|d| now.checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let order = self.rotation(&self.timer_turn);
+        // One script over every partition on a single server; slot by slot on a cluster.
+        let batches: Vec<Vec<usize>> = match self.conn {
+            Conn::Single(_) => vec![order],
+            Conn::Cluster(_) => order.into_iter().map(|p| vec![p]).collect(),
+        };
+        for batch in batches {
+            let room = max - out.len();
+            if room == 0 {
+                break;
+            }
+            let mut invocation = self.scripts.claim_timers.prepare_invoke();
+            for &p in &batch {
+                invocation
+                    .key(&self.parts[p].timers)
+                    .key(&self.parts[p].timer_attempts);
+            }
+            invocation.arg(micros(now)).arg(micros(until)).arg(room);
+            let value: Value = invocation
+                .invoke_async(&mut self.con())
+                .await
+                .map_err(unavailable)?;
+            self.parse_timers(&value, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    async fn set_timer(&self, timer: Timer) -> StoreResult<()> {
+        let mut args = Vec::with_capacity(4);
+        self.timer_args(&TimerOp::Set(timer), timer.enrollment_id, &mut args);
+        self.timer_script(timer.enrollment_id, &args).await
+    }
+
+    async fn cancel_timer(&self, id: EnrollmentId, kind: TimerKind) -> StoreResult<()> {
+        let mut args = Vec::with_capacity(2);
+        self.timer_args(&TimerOp::Cancel(kind), id, &mut args);
+        self.timer_script(id, &args).await
+    }
+}
+
+#[async_trait]
+impl EventLog for RedisStore {
+    fn partitions(&self) -> u16 {
+        self.parts.len() as u16
+    }
+
+    async fn ensure_group(&self, group: &str) -> StoreResult<()> {
+        let cmds = self
+            .parts
+            .iter()
+            .map(|p| {
+                let mut cmd = redis::cmd("XGROUP");
+                cmd.arg("CREATE")
+                    .arg(&p.log)
+                    .arg(group)
+                    .arg("0")
+                    .arg("MKSTREAM");
+                cmd
+            })
+            .collect();
+        for result in self.run_each(cmds).await {
+            match result {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> StoreResult<Vec<Delivery>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let left = self.take_leftovers(group, consumer, max);
+        if !left.is_empty() {
+            return Ok(left);
+        }
+        let n = self.parts.len();
+        let per = max.div_ceil(n).max(1);
+        let order = self.rotation(&self.read_turn);
+        let mut raw = match self.conn {
+            Conn::Single(_) if !block.is_zero() => {
+                let value = self
+                    .query_blocking(
+                        &self.read_cmd(group, consumer, per, Some(block), &order),
+                        block,
+                    )
+                    .await?;
+                self.parse_read(&value)?
+            }
+            Conn::Single(_) => self.read_round(group, consumer, per, &order).await?,
+            Conn::Cluster(_) => {
+                let deadline = tokio::time::Instant::now() + block;
+                loop {
+                    let raw = self.read_round(group, consumer, per, &order).await?;
+                    let now = tokio::time::Instant::now();
+                    if !raw.is_empty() || now >= deadline {
+                        break raw;
+                    }
+                    tokio::time::sleep(CLUSTER_POLL.min(deadline - now)).await;
+                }
+            }
+        };
+        // A fair share from every partition first; then fill up from those that had more.
+        let mut last = raw.clone();
+        let mut count = per;
+        while raw.len() < max {
+            let full: Vec<usize> = order
+                .iter()
+                .copied()
+                .filter(|&p| last.iter().filter(|e| usize::from(e.0) == p).count() >= count)
+                .collect();
+            if full.is_empty() {
+                break;
+            }
+            count = max - raw.len();
+            last = self.read_round(group, consumer, count, &full).await?;
+            if last.is_empty() {
+                break;
+            }
+            raw.extend(last.iter().cloned());
+        }
+        let mut found = self.deliveries(group, raw).await?;
+        if found.len() > max {
+            let extra = found.split_off(max);
+            self.keep_leftovers(group, consumer, extra);
+        }
+        Ok(found)
+    }
+
+    async fn ack(&self, group: &str, entries: &[(u16, String)]) -> StoreResult<()> {
+        let mut by_partition: HashMap<usize, Vec<&str>> = HashMap::new();
+        for (partition, entry_id) in entries {
+            let p = self.check_partition(*partition)?;
+            check_entry_id(entry_id)?;
+            by_partition.entry(p).or_default().push(entry_id);
+        }
+        if by_partition.is_empty() {
+            return Ok(());
+        }
+        let cmds = by_partition
+            .into_iter()
+            .map(|(p, ids)| {
+                let mut cmd = redis::cmd("XACK");
+                cmd.arg(&self.parts[p].log).arg(group).arg(ids);
+                cmd
+            })
+            .collect();
+        for result in self.run_each(cmds).await {
+            result.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn claim_stale(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        max: usize,
+    ) -> StoreResult<Vec<Delivery>> {
+        let mut raw = Vec::new();
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let order = self.rotation(&self.read_turn);
+        let batches: Vec<Vec<usize>> = match self.conn {
+            Conn::Single(_) => vec![order],
+            Conn::Cluster(_) => order.into_iter().map(|p| vec![p]).collect(),
+        };
+        for batch in batches {
+            let room = max - raw.len();
+            if room == 0 {
+                break;
+            }
+            let mut invocation = self.scripts.claim_stale.prepare_invoke();
+            for &p in &batch {
+                invocation.key(&self.parts[p].log);
+            }
+            invocation
+                .arg(group)
+                .arg(consumer)
+                .arg(millis(min_idle))
+                .arg(room);
+            let value: Value = invocation
+                .invoke_async(&mut self.con())
+                .await
+                .map_err(|e| self.read_error(e))?;
+            raw.extend(self.parse_claimed(&value, &batch)?);
+        }
+        self.deliveries(group, raw).await
+    }
+
+    async fn dead_letter(&self, group: &str, delivery: &Delivery, reason: &str) -> StoreResult<()> {
+        let p = self.check_partition(delivery.partition)?;
+        check_entry_id(&delivery.entry_id)?;
+        let event = codec::encode_event(&delivery.envelope)?;
+        // Kept first, acknowledged second: a crash between the two re-delivers the entry
+        // (and it is dead-lettered again), never loses it.
+        self.query::<Value>(
+            redis::cmd("XADD")
+                .arg(self.dead_key(group))
+                .arg("*")
+                .arg("e")
+                .arg(event)
+                .arg("r")
+                .arg(reason)
+                .arg("p")
+                .arg(delivery.partition)
+                .arg("i")
+                .arg(&delivery.entry_id),
+        )
+        .await?;
+        self.query::<Value>(
+            redis::cmd("XACK")
+                .arg(&self.parts[p].log)
+                .arg(group)
+                .arg(&delivery.entry_id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, group: &str) -> StoreResult<Vec<EventEnvelope>> {
+        let key = self.dead_key(group);
+        let value: Value = self
+            .query(redis::cmd("XRANGE").arg(&key).arg("-").arg("+"))
+            .await?;
+        reply::stream_entries("dead letters", &value, b"e")?
+            .into_iter()
+            .filter_map(|(id, event)| event.map(|e| (id, e)))
+            .map(|(id, event)| {
+                let what = format!("{key} {id}");
+                let text = std::str::from_utf8(event).map_err(|e| StoreError::Corrupt {
+                    key: what.clone(),
+                    reason: format!("not UTF-8: {e}"),
+                })?;
+                codec::decode_event(&what, text)
+            })
+            .collect()
+    }
+
+    async fn lag(&self, group: &str) -> StoreResult<u64> {
+        let mut total = 0u64;
+        let mut found = false;
+        for p in 0..self.parts.len() {
+            if let Some(lag) = self.lag_of_partition(p, group).await? {
+                total += lag;
+                found = true;
+            }
+        }
+        if found {
+            Ok(total)
+        } else {
+            Err(rejected(format!(
+                "no consumer group {group:?}; ensure_group creates it"
+            )))
+        }
+    }
+}
+
+#[async_trait]
+impl CustomerStore for RedisStore {
+    async fn create_customer(&self, new: NewCustomer, now: DateTime<Utc>) -> StoreResult<Customer> {
+        let n: u64 = self
+            .query(redis::cmd("INCR").arg(self.key("customer:seq")))
+            .await?;
+        if n > MAX_CUSTOMER_NO {
+            return Err(rejected(
+                "every customer number (C000000001 to C999999999) is taken",
+            ));
+        }
+        let customer = Customer {
+            customer_no: CustomerNo::new(n),
+            name: new.name,
+            birth_date: new.birth_date,
+            gender: new.gender,
+            mobile_phone: new.mobile_phone,
+            registered_at: now,
+        };
+        let key = self.key(&format!("customer:{}", customer.customer_no));
+        let json = encode_json(&key, &customer)?;
+        self.query::<Value>(redis::cmd("SET").arg(&key).arg(json))
+            .await?;
+        Ok(customer)
+    }
+
+    async fn customer(&self, no: CustomerNo) -> StoreResult<Option<Customer>> {
+        let key = self.key(&format!("customer:{no}"));
+        let json: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&key)).await?;
+        json.map(|j| decode_json(&key, &j)).transpose()
+    }
+
+    async fn reserve_limit(
+        &self,
+        no: CustomerNo,
+        product_code: &str,
+        enrollment: EnrollmentId,
+        amount: Won,
+        limit: Won,
+    ) -> StoreResult<Reservation> {
+        let key = self.key(&format!("{{c{no}}}:limit:{product_code}"));
+        let value: Value = self
+            .scripts
+            .reserve
+            .key(&key)
+            .arg(enrollment.to_string())
+            .arg(amount.get())
+            .arg(limit.get())
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        match reply::items("reserve", &value)? {
+            [ok, total] => {
+                let total = Won::new(reply::uint("reserve total", total)?);
+                if reply::int("reserve", ok)? == 1 {
+                    Ok(Reservation::Reserved { total })
+                } else {
+                    Ok(Reservation::Exceeded { held: total, limit })
+                }
+            }
+            _ => Err(reply::unexpected("reserve", &value)),
+        }
+    }
+
+    async fn release_limit(
+        &self,
+        no: CustomerNo,
+        product_code: &str,
+        enrollment: EnrollmentId,
+    ) -> StoreResult<()> {
+        let key = self.key(&format!("{{c{no}}}:limit:{product_code}"));
+        self.query::<Value>(redis::cmd("HDEL").arg(key).arg(enrollment.to_string()))
+            .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProductStore for RedisStore {
+    async fn put_product(&self, spec: &ProductSpec) -> StoreResult<()> {
+        let Some(version) = spec.version else {
+            return Err(rejected(format!(
+                "product {} carries no version; the catalog numbers versions before storing",
+                spec.code
+            )));
+        };
+        let key = self.key("products");
+        let field = format!("{}:{version}", spec.code);
+        let json = encode_json(&field, spec)?;
+        let stored: bool = self
+            .query(redis::cmd("HSETNX").arg(&key).arg(&field).arg(json))
+            .await?;
+        if stored {
+            return Ok(());
+        }
+        let latest = self
+            .products()
+            .await?
+            .iter()
+            .filter(|p| p.code == spec.code)
+            .filter_map(|p| p.version)
+            .max()
+            .unwrap_or(version);
+        Err(StoreError::Conflict {
+            key: format!("product:{}:{version}", spec.code),
+            expected: u64::from(version),
+            actual: u64::from(latest),
+        })
+    }
+
+    async fn products(&self) -> StoreResult<Vec<ProductSpec>> {
+        let key = self.key("products");
+        let all: Vec<Vec<u8>> = self.query(redis::cmd("HVALS").arg(&key)).await?;
+        let mut products = all
+            .iter()
+            .map(|json| decode_json::<ProductSpec>(&key, json))
+            .collect::<StoreResult<Vec<_>>>()?;
+        products.sort_by(|a, b| (&a.code, a.version).cmp(&(&b.code, b.version)));
+        Ok(products)
+    }
+}
+
+#[async_trait]
+impl ReadModelStore for RedisStore {
+    async fn upsert_view(&self, view: &MyPageView) -> StoreResult<bool> {
+        let id = view.enrollment_id.to_string();
+        let key = self.rm(&format!("view:{id}"));
+        let json = encode_json(&key, view)?;
+        let written: i64 = self
+            .scripts
+            .upsert_view
+            .key(&key)
+            .key(self.rm("views"))
+            .key(self.rm("status"))
+            .arg(view.version)
+            .arg(view.status.as_str())
+            .arg(view.customer_no.to_string())
+            .arg(json)
+            .arg(micros(view.updated_at))
+            .arg(&id)
+            .arg(self.rm("views:c:"))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(written == 1)
+    }
+
+    async fn view(&self, id: EnrollmentId) -> StoreResult<Option<MyPageView>> {
+        let key = self.rm(&format!("view:{id}"));
+        let json: Option<Vec<u8>> = self.query(redis::cmd("HGET").arg(&key).arg("j")).await?;
+        json.map(|j| decode_json(&key, &j)).transpose()
+    }
+
+    async fn views(&self, filter: ViewFilter, limit: usize) -> StoreResult<Vec<MyPageView>> {
+        let limit = limit.min(MAX_LIST);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let index = match filter.customer_no {
+            Some(no) => self.rm(&format!("views:c:{no}")),
+            None => self.rm("views"),
+        };
+        let found: Vec<Vec<u8>> = self
+            .scripts
+            .views
+            .key(&index)
+            .arg(limit)
+            .arg(filter.status.map_or("", Status::as_str))
+            .arg(self.rm("view:"))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        found.iter().map(|j| decode_json(&index, j)).collect()
+    }
+
+    async fn count_by_status(&self) -> StoreResult<Vec<(Status, u64)>> {
+        let key = self.rm("status");
+        let counts: HashMap<String, i64> = self.query(redis::cmd("HGETALL").arg(&key)).await?;
+        for name in counts.keys() {
+            status_of(&key, name)?;
+        }
+        Ok(Status::ALL
+            .iter()
+            .map(|&s| {
+                let n = counts.get(s.as_str()).copied().unwrap_or(0);
+                (s, u64::try_from(n).unwrap_or(0))
+            })
+            .collect())
+    }
+
+    async fn record_alarm(&self, alarm: &Alarm) -> StoreResult<bool> {
+        let key = self.rm("alarms");
+        let json = encode_json(&key, alarm)?;
+        let new: i64 = self
+            .scripts
+            .record_alarm
+            .key(&key)
+            .key(self.rm("alarms:all"))
+            .key(self.rm(&format!("alarms:c:{}", alarm.customer_no)))
+            .arg(alarm.event_id.to_string())
+            .arg(json)
+            .arg(micros(alarm.sent_at))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(new == 1)
+    }
+
+    async fn alarms(&self, customer: Option<CustomerNo>, limit: usize) -> StoreResult<Vec<Alarm>> {
+        let limit = limit.min(MAX_LIST);
+        let index = match customer {
+            Some(no) => self.rm(&format!("alarms:c:{no}")),
+            None => self.rm("alarms:all"),
+        };
+        let key = self.rm("alarms");
+        let found: Vec<Option<Vec<u8>>> = self
+            .scripts
+            .alarms
+            .key(&index)
+            .key(&key)
+            .arg(limit)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        found
+            .into_iter()
+            .flatten()
+            .map(|j| decode_json(&key, &j))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl IdempotencyStore for RedisStore {
+    async fn idempotent_get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.query(redis::cmd("GET").arg(self.key(&format!("idem:{key}"))))
+            .await
+    }
+
+    async fn idempotent_put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool> {
+        if ttl.is_zero() {
+            return Err(rejected("an idempotency record needs a positive TTL"));
+        }
+        let stored: Value = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.key(&format!("idem:{key}")))
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl).max(1)),
+            )
+            .await?;
+        Ok(!matches!(stored, Value::Nil))
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let pong: String = self.query(&redis::cmd("PING")).await?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "redis answered PING with {pong:?}"
+            )))
+        }
+    }
+
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+}

@@ -1,0 +1,198 @@
+//! The Lua scripts of the Redis backend. Each touches the keys of one hash slot when it is
+//! given the keys of one partition (or of the read model), so it runs unchanged on a Redis
+//! Cluster; on a single server the multi-partition scripts take every partition's keys in
+//! one call and save the round trips.
+//!
+//! Numbers cross as decimal strings. Lua numbers are doubles: versions, amounts in won and
+//! microsecond timestamps stay below 2^53 and are exact.
+
+/// Timer operations, shared by [`APPEND`] and [`TIMER_OPS`]: from ARGV position `i`, each
+/// op is `S member score attempt` (set or move) or `C member` (cancel). KEYS[t] is the
+/// partition's timer zset (member → due, µs) and KEYS[t+1] its hash member → attempt.
+const TIMER_OPS_FN: &str = r#"
+local function timer_ops(t, i)
+  while i <= #ARGV do
+    if ARGV[i] == 'S' then
+      redis.call('ZADD', KEYS[t], ARGV[i + 2], ARGV[i + 1])
+      redis.call('HSET', KEYS[t + 1], ARGV[i + 1], ARGV[i + 3])
+      i = i + 4
+    else
+      redis.call('ZREM', KEYS[t], ARGV[i + 1])
+      redis.call('HDEL', KEYS[t + 1], ARGV[i + 1])
+      i = i + 2
+    end
+  end
+end
+"#;
+
+/// The transactional outbox: one call per state transition.
+///
+/// KEYS: 1 enrollment hash (v = version, s = snapshot), 2 its history list, 3 its
+/// partition's stream, 4 timer zset, 5 timer attempts.
+/// ARGV: 1 expected version, 2 new version, 3 snapshot, 4 stream cap (MAXLEN ~),
+/// 5 event count n, 6..5+n event JSON, then timer ops.
+/// Returns `{1, new version}` or `{0, actual version}` (a conflict: nothing written).
+pub fn append() -> String {
+    format!(
+        "{TIMER_OPS_FN}{}",
+        r#"
+local actual = redis.call('HGET', KEYS[1], 'v') or '0'
+if actual ~= ARGV[1] then
+  return {0, actual}
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
+local n = tonumber(ARGV[5])
+for k = 1, n do
+  local event = ARGV[5 + k]
+  redis.call('RPUSH', KEYS[2], event)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'e', event)
+end
+timer_ops(4, 6 + n)
+return {1, ARGV[2]}
+"#
+    )
+}
+
+/// Timer operations outside an append. KEYS: timer zset, timer attempts; ARGV: ops.
+pub fn timer_ops() -> String {
+    format!("{TIMER_OPS_FN}timer_ops(1, 1)\nreturn 1\n")
+}
+
+/// Claims due timers. KEYS: pairs (timer zset, attempts) of one or more partitions, taken
+/// in order; ARGV: 1 now (µs), 2 lease end (µs), 3 max. A claimed timer moves to the lease
+/// end, so one that is neither cancelled nor set again comes due again.
+/// Returns a flat list `member, due (µs), attempt` per timer.
+pub const CLAIM_TIMERS: &str = r#"
+local budget = tonumber(ARGV[3])
+local out = {}
+local t = 1
+while t < #KEYS and budget > 0 do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[t], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, budget)
+  for k = 1, #due, 2 do
+    local member = due[k]
+    out[#out + 1] = member
+    out[#out + 1] = due[k + 1]
+    out[#out + 1] = redis.call('HGET', KEYS[t + 1], member) or '0'
+    redis.call('ZADD', KEYS[t], ARGV[2], member)
+    budget = budget - 1
+  end
+  t = t + 2
+end
+return out
+"#;
+
+/// Takes over entries pending longer than min-idle. KEYS: one or more partition streams,
+/// in order; ARGV: 1 group, 2 consumer, 3 min idle (ms), 4 max. Returns a flat list
+/// `stream index (1-based), entry id, event JSON, deliveries` per entry. Entries trimmed
+/// away are dropped from the pending list by XAUTOCLAIM itself.
+pub const CLAIM_STALE: &str = r#"
+local budget = tonumber(ARGV[4])
+local out = {}
+for s = 1, #KEYS do
+  if budget <= 0 then break end
+  local cursor = '0-0'
+  repeat
+    local r = redis.call('XAUTOCLAIM', KEYS[s], ARGV[1], ARGV[2], ARGV[3], cursor, 'COUNT', budget)
+    cursor = r[1]
+    for _, entry in ipairs(r[2]) do
+      local id = entry[1]
+      local fields = entry[2]
+      local event = false
+      if fields then
+        for f = 1, #fields, 2 do
+          if fields[f] == 'e' then event = fields[f + 1] end
+        end
+      end
+      local p = redis.call('XPENDING', KEYS[s], ARGV[1], id, id, 1)
+      local deliveries = 1
+      if p[1] then deliveries = p[1][4] end
+      out[#out + 1] = s
+      out[#out + 1] = id
+      out[#out + 1] = event or ''
+      out[#out + 1] = deliveries
+      budget = budget - 1
+    end
+  until cursor == '0-0' or budget <= 0
+end
+return out
+"#;
+
+/// Reserves part of a customer's cumulative limit for one enrollment.
+/// KEYS: 1 the customer's holdings of one product (hash enrollment → amount).
+/// ARGV: 1 enrollment, 2 amount, 3 limit. Returns `{1, total}` or `{0, held by others}`.
+pub const RESERVE: &str = r#"
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+local total = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do total = total + tonumber(v) end
+local others = total - (tonumber(previous) or 0)
+if previous == ARGV[2] then
+  return {1, tostring(total)}
+end
+if others + tonumber(ARGV[2]) <= tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return {1, tostring(others + tonumber(ARGV[2]))}
+end
+return {0, tostring(others)}
+"#;
+
+/// Writes a MyPage view unless the stored one is at the same or a later version, keeping
+/// the indexes. KEYS: 1 view hash (v, s, c, j), 2 zset of all views, 3 status counts.
+/// ARGV: 1 version, 2 status, 3 customer no, 4 JSON, 5 score (updated at, µs), 6 enrollment
+/// id, 7 the per-customer zset key prefix (same slot). Returns 1 if written.
+pub const UPSERT_VIEW: &str = r#"
+local old = redis.call('HMGET', KEYS[1], 'v', 's', 'c')
+if old[1] and tonumber(old[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+if old[2] then redis.call('HINCRBY', KEYS[3], old[2], -1) end
+redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+if old[3] and old[3] ~= ARGV[3] then
+  redis.call('ZREM', ARGV[7] .. old[3], ARGV[6])
+end
+redis.call('ZADD', ARGV[7] .. ARGV[3], ARGV[5], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'c', ARGV[3], 'j', ARGV[4])
+return 1
+"#;
+
+/// Views, most recently changed first. KEYS: 1 the index zset (all, or one customer's).
+/// ARGV: 1 limit, 2 status or '', 3 view key prefix (same slot). Returns the JSON of each.
+pub const VIEWS: &str = r#"
+local limit = tonumber(ARGV[1])
+local out = {}
+local start = 0
+local page = math.max(limit, 64)
+while #out < limit do
+  local ids = redis.call('ZREVRANGE', KEYS[1], start, start + page - 1)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    local v = redis.call('HMGET', ARGV[3] .. id, 's', 'j')
+    if v[2] and (ARGV[2] == '' or v[1] == ARGV[2]) then
+      out[#out + 1] = v[2]
+      if #out >= limit then break end
+    end
+  end
+  start = start + page
+end
+return out
+"#;
+
+/// Records an alarm once per event. KEYS: 1 alarms hash (event id → JSON), 2 zset of all,
+/// 3 zset of the customer. ARGV: 1 event id, 2 JSON, 3 score (sent at, µs).
+pub const RECORD_ALARM: &str = r#"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"#;
+
+/// Alarms newest first. KEYS: 1 the index zset, 2 the alarms hash. ARGV: 1 limit.
+pub const ALARMS: &str = r#"
+local limit = tonumber(ARGV[1])
+if limit <= 0 then return {} end
+local ids = redis.call('ZREVRANGE', KEYS[1], 0, limit - 1)
+if #ids == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ids))
+"#;
