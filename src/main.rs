@@ -1,6 +1,7 @@
 //! `ezenroll`: the one binary. `ezenroll serve` runs the HTTP gateway, the engine and its
 //! consumers on the embedded memory store; `ezenroll quote` prices quotes from stdin;
-//! `ezenroll token` mints a bearer token; the workers join it as their issue lands.
+//! `ezenroll token` mints a bearer token; `ezenroll worker --role notifier|mypage` runs one
+//! consumer on the shared Redis. With `REDIS_URL` (or `--redis-url`) state lives in Redis.
 
 // mimalloc: the engine allocates many small, short-lived objects across threads
 // (messages, envelopes, futures), where glibc malloc showed up as a third of the profile.
@@ -45,10 +46,15 @@ enum Command {
     /// Print the built-in demo catalog as JSON (product definitions usable as `product`
     /// in a quote request, or through their `productCode`).
     Products,
-    /// Run the HTTP API, the engine and its consumers (embedded memory store) until
+    /// Run the HTTP API, the engine and its consumers (on Redis with `--redis-url`, else
+    /// on the embedded memory store) until
     /// SIGINT or SIGTERM; then stop accepting, answer the requests in flight and stop
     /// the engine.
     Serve(ServeArgs),
+    /// Run one event-log consumer and nothing else (Redis only): the Notifier or the MyPage
+    /// projector, sharing its consumer group with every other process, until SIGINT or
+    /// SIGTERM.
+    Worker(WorkerArgs),
     /// Mint a bearer token (HS256 JWT) for the gateway and print it to stdout. The secret
     /// must be the server's (`--jwt-secret` or `EZENROLL_JWT_SECRET`); exit 2 without one.
     Token(TokenArgs),
@@ -85,9 +91,12 @@ struct ServeArgs {
     /// Log format on stderr; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "EZENROLL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
-    /// Partitions of the event log.
-    #[arg(long, env = "EZENROLL_PARTITIONS", default_value_t = 16)]
-    partitions: u16,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Which consumers this process runs besides the API (`none` leaves them to
+    /// `ezenroll worker` processes; only sensible with Redis).
+    #[arg(long, env = "EZENROLL_CONSUMERS", value_enum, default_value_t = Consumers::All)]
+    consumers: Consumers,
     /// The HMAC secret bearer tokens are verified with (at least 16 bytes). Without one,
     /// the server makes up a random secret and prints an admin token (development mode).
     #[arg(long, env = "EZENROLL_JWT_SECRET", hide_env_values = true)]
@@ -108,6 +117,70 @@ struct ServeArgs {
     /// payment breaker.
     #[arg(long, env = "EZENROLL_PAYMENT_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
     payment_failure_rate: f64,
+}
+
+/// Where state lives: the embedded memory store, or Redis when a URL is given.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Redis to keep everything in: `redis://host:port/db`, or `redis+cluster://h:p,h:p`
+    /// for a Redis Cluster. Without it, the embedded memory store (nothing survives).
+    #[arg(long, env = "REDIS_URL")]
+    redis_url: Option<String>,
+    /// Starts every Redis key (processes sharing data must share it).
+    #[arg(long, env = "EZENROLL_REDIS_PREFIX", default_value = "ez:")]
+    redis_prefix: String,
+    /// Partitions of the event log (processes sharing a Redis must agree).
+    #[arg(long, env = "EZENROLL_PARTITIONS", default_value_t = 16)]
+    partitions: u16,
+}
+
+impl StoreArgs {
+    async fn open(&self) -> anyhow::Result<Arc<dyn ezenroll::store::Store>> {
+        use ezenroll::store::memory::MemoryStore;
+        use ezenroll::store::redis::{RedisConfig, RedisStore};
+        let partitions = self.partitions.max(1);
+        Ok(match &self.redis_url {
+            None => Arc::new(MemoryStore::new(partitions)),
+            Some(url) => {
+                let config = RedisConfig::new(url.clone())
+                    .with_prefix(self.redis_prefix.clone())
+                    .with_partitions(partitions);
+                let store = RedisStore::connect(config)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot use Redis at {url}: {e}"))?;
+                Arc::new(store)
+            }
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Consumers {
+    /// The Notifier and the MyPage projector.
+    All,
+    Notifier,
+    Mypage,
+    None,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WorkerRole {
+    /// Sends a notification (알림톡) per status change.
+    Notifier,
+    /// Keeps the MyPage read model (내보험 조회).
+    Mypage,
+}
+
+#[derive(clap::Args)]
+struct WorkerArgs {
+    /// Which consumer to run.
+    #[arg(long, value_enum)]
+    role: WorkerRole,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Log format on stderr; the level comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "EZENROLL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 /// A share from 0 to 1.
@@ -173,6 +246,7 @@ fn main() -> ExitCode {
             write_stdout(|out| serde_json::to_writer_pretty(out, &products).map_err(Into::into))
         }
         Command::Serve(args) => serve(args),
+        Command::Worker(args) => worker(args),
         Command::Token(args) => token(args),
     }
 }
@@ -276,7 +350,6 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     use ezenroll::actors::payment::{GatewayConfig, Simulation};
     use ezenroll::actors::{Engine, EngineConfig};
     use ezenroll::http::{self, HttpConfig};
-    use ezenroll::store::memory::MemoryStore;
 
     let auth = serve_keys(args.jwt_secret)?;
     let config = EngineConfig {
@@ -291,9 +364,11 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
             decline_rate: args.payment_decline_rate,
             failure_rate: args.payment_failure_rate,
         },
+        run_notifier: matches!(args.consumers, Consumers::All | Consumers::Notifier),
+        run_projector: matches!(args.consumers, Consumers::All | Consumers::Mypage),
         ..EngineConfig::default()
     };
-    let store = Arc::new(MemoryStore::new(args.partitions.max(1)));
+    let store = args.store.open().await?;
     let engine = Engine::start(config, store).await?;
     let http_config = HttpConfig {
         body_limit: args.body_limit,
@@ -311,6 +386,59 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     server.await;
     tracing::info!("no longer accepting; in-flight requests answered; stopping the engine");
     engine.shutdown().await;
+    Ok(())
+}
+
+fn worker(args: WorkerArgs) -> ExitCode {
+    init_tracing(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_worker(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "ezenroll worker failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
+    use ezenroll::actors::EngineConfig;
+    use ezenroll::actors::consumers::{self, AlarmChannel, StoreChannel};
+    if args.store.redis_url.is_none() {
+        anyhow::bail!(
+            "a worker needs the shared store: give --redis-url or REDIS_URL (on the memory \
+             store, `ezenroll serve` runs the consumers itself)"
+        );
+    }
+    let store = args.store.open().await?;
+    let defaults = EngineConfig::default();
+    let consumer = match args.role {
+        WorkerRole::Notifier => {
+            consumers::start_notifier(
+                store,
+                defaults.consumers,
+                &defaults.instance,
+                Arc::new(StoreChannel) as Arc<dyn AlarmChannel>,
+            )
+            .await?
+        }
+        WorkerRole::Mypage => {
+            consumers::start_projector(store, defaults.consumers, &defaults.instance).await?
+        }
+    };
+    tracing::info!(consumer = consumer.name(), "worker running");
+    shutdown_signal().await;
+    tracing::info!("stopping after the batch in hand");
+    consumer.stop().await;
     Ok(())
 }
 

@@ -11,9 +11,17 @@ use ezenroll::store::redis::{RedisConfig, RedisStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+fn url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
+
 async fn redis() -> Arc<dyn Store> {
+    redis_store().await
+}
+
+async fn redis_store() -> Arc<RedisStore> {
     static N: AtomicU64 = AtomicU64::new(0);
-    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let url = url();
     let prefix = format!(
         "t{}-{}-{}:",
         std::process::id(),
@@ -27,3 +35,25 @@ async fn redis() -> Arc<dyn Store> {
 }
 
 store_contract_suite!(store_contract, redis().await);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corrupt_snapshot_is_an_error() {
+    let store = redis_store().await;
+    let keys = Arc::clone(&store);
+    let url = url();
+    store_contract::corrupt_snapshot_is_an_error(store, |id| async move {
+        let client = redis::Client::open(url).expect("url");
+        let mut con = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let _: () = redis::cmd("HSET")
+            .arg(keys.enrollment_key(id))
+            .arg("s")
+            .arg(&b"\x01garbage"[..])
+            .query_async(&mut con)
+            .await
+            .expect("HSET");
+    })
+    .await;
+}

@@ -59,6 +59,10 @@ pub struct EngineConfig {
     pub instance: String,
     /// Store the demo products when the store has none.
     pub seed_demo_products: bool,
+    /// How often the product catalog is reloaded from the store, so products registered
+    /// by another process sharing the store become visible here (an unknown product code
+    /// also triggers a reload).
+    pub catalog_refresh: Duration,
 }
 
 impl Default for EngineConfig {
@@ -84,6 +88,7 @@ impl Default for EngineConfig {
                 uuid::Uuid::new_v4().simple()
             ),
             seed_demo_products: true,
+            catalog_refresh: Duration::from_secs(5),
         }
     }
 }
@@ -187,6 +192,26 @@ impl Deps {
         }
     }
 
+    /// Reloads the catalog from the store if it holds product versions this one lacks.
+    /// A store error is logged and the current catalog kept.
+    async fn reload_catalog(&self) {
+        match self.store.products().await {
+            Ok(specs) if specs.len() != self.catalog().versions() => {
+                let mut catalog = Catalog::new();
+                for spec in specs {
+                    let code = spec.code.clone();
+                    if let Err(e) = catalog.register(spec) {
+                        tracing::error!(product = %code, error = %e, "a stored product does not load");
+                        return;
+                    }
+                }
+                self.set_catalog(catalog);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot reload the product catalog"),
+        }
+    }
+
     fn set_catalog(&self, catalog: Catalog) {
         let catalog = Arc::new(catalog);
         match self.catalog.write() {
@@ -265,6 +290,7 @@ impl Engine {
                 Arc::clone(&registry),
                 shutdown_rx.clone(),
             )),
+            tokio::spawn(refresh_catalog(Arc::clone(&deps), shutdown_rx.clone())),
         ];
         let mut consumers_running = Vec::new();
         if config.run_notifier {
@@ -328,6 +354,17 @@ async fn load_catalog(store: &dyn Store, seed_demo: bool) -> Result<Catalog, Eng
         })?;
     }
     Ok(catalog)
+}
+
+/// Reloads the catalog now and then: another process may have registered a product.
+async fn refresh_catalog(deps: Arc<Deps>, mut shutdown: watch::Receiver<bool>) {
+    let every = deps.config.catalog_refresh.max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(every) => deps.reload_catalog().await,
+        }
+    }
 }
 
 async fn passivation(
@@ -485,7 +522,12 @@ impl EngineHandle {
         now: DateTime<Utc>,
     ) -> Result<PlanTerms, EngineError> {
         let customer = self.customer(request.customer_no).await?;
-        let catalog = self.catalog();
+        let mut catalog = self.catalog();
+        if catalog.latest(request.product_code).is_none() {
+            // Perhaps registered by another process moments ago.
+            self.inner.deps.reload_catalog().await;
+            catalog = self.catalog();
+        }
         let product = catalog
             .latest(request.product_code)
             .ok_or(EngineError::NotFound("product"))?;

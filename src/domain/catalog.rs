@@ -107,6 +107,11 @@ impl Catalog {
         self.products.is_empty()
     }
 
+    /// Product versions held, all products together.
+    pub fn versions(&self) -> usize {
+        self.products.values().map(Vec::len).sum()
+    }
+
     /// Distinct commutation column sets held (products on the same basis share one).
     pub fn column_sets(&self) -> usize {
         self.tables.len()

@@ -443,7 +443,8 @@ impl RedisStore {
         (id.partition_hash() % self.parts.len() as u64) as usize
     }
 
-    fn enrollment_key(&self, id: EnrollmentId) -> String {
+    /// The key of an enrollment's record (hash: `v` version, `s` snapshot), for operators.
+    pub fn enrollment_key(&self, id: EnrollmentId) -> String {
         format!("{}:enr:{id}", self.parts[self.partition_of(id)].stem)
     }
 
