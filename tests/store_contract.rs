@@ -37,6 +37,7 @@ async fn the_log_contract_holds_for_any_partition_count() {
         store_contract::consumers_of_a_group_share_entries(make()).await;
         store_contract::lag_counts_unread_and_pending(make()).await;
         store_contract::timers_claim_lease_move_and_cancel(make()).await;
+        store_contract::read_after_tails_the_log_from_its_end(make()).await;
     }
 }
 
@@ -170,5 +171,39 @@ async fn envelopes_survive_the_json_codec() {
             envelope,
             "{text}"
         );
+    }
+}
+
+/// `read_after` positions are sequence numbers here; anything else is refused as such, and
+/// entries trimmed before a reader got to them are skipped.
+#[tokio::test]
+async fn read_after_positions_are_sequence_numbers_and_skip_trimmed_entries() {
+    let store = MemoryStore::new(1).with_log_retention(2);
+    let mut empty = store.log_end().await.expect("log_end");
+    assert_eq!(empty, ["0"]);
+    let mut journey = Journey::new(CustomerNo::new(1));
+    let events = journey
+        .run(
+            &store,
+            &[Step::SavePlan, Step::RequestDocument, Step::IssueDocument],
+        )
+        .await;
+    assert_eq!(store.log_end().await.expect("log_end"), ["3"]);
+    let read = store
+        .read_after(&mut empty, 10, Duration::ZERO)
+        .await
+        .expect("read_after");
+    let versions: Vec<u64> = read.iter().map(|e| e.version).collect();
+    assert_eq!(versions, [2, 3], "version 1 was trimmed before it was read");
+    assert_eq!(*read[1], events[2]);
+    assert_eq!(empty, ["3"]);
+
+    for bad in ["-1", "1-0", "", "x"] {
+        let mut positions = vec![bad.to_owned()];
+        assert!(matches!(
+            store.read_after(&mut positions, 10, Duration::ZERO).await,
+            Err(ezenroll::store::StoreError::Rejected(_))
+        ));
+        assert_eq!(positions, [bad], "a refused call moves nothing");
     }
 }

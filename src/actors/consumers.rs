@@ -28,6 +28,8 @@ pub struct ConsumerConfig {
     pub claim_every: Duration,
     /// Deliveries after which a failing entry goes to the dead-letter list.
     pub max_deliveries: u32,
+    /// On stop, how long the consumer may keep handling what is already in the log.
+    pub flush_timeout: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -38,6 +40,7 @@ impl Default for ConsumerConfig {
             claim_idle: Duration::from_secs(30),
             claim_every: Duration::from_secs(5),
             max_deliveries: 5,
+            flush_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -94,7 +97,8 @@ impl ConsumerHandle {
         &self.name
     }
 
-    /// Stops after the batch in hand is handled and acknowledged.
+    /// Stops after handling what the log holds now (up to the flush timeout) and
+    /// acknowledging it.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -127,7 +131,7 @@ async fn run(
     let mut last_claim = Instant::now();
     loop {
         if *stopped.borrow() {
-            return;
+            break;
         }
         if last_claim.elapsed() >= config.claim_every {
             last_claim = Instant::now();
@@ -149,7 +153,7 @@ async fn run(
             }
         }
         let read = tokio::select! {
-            _ = stopped.changed() => return,
+            _ = stopped.changed() => break,
             read = store.read_group(group, &consumer, config.batch, config.block) => read,
         };
         match read {
@@ -157,11 +161,51 @@ async fn run(
             Err(e) => {
                 tracing::warn!(group, error = %e, "cannot read the event log; retrying");
                 tokio::select! {
-                    _ = stopped.changed() => return,
+                    _ = stopped.changed() => break,
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 }
             }
         }
+    }
+    flush(&store, group, &consumer, &handler, &config).await;
+}
+
+/// On the way out, handles what the log already holds (this consumer's share of it), so a
+/// server stopped right after its last request leaves the read model and the alarms
+/// complete; on the memory store nothing else ever would. Bounded by `flush_timeout`;
+/// whatever is left is picked up by the next consumer of the group.
+async fn flush(
+    store: &Arc<dyn Store>,
+    group: &'static str,
+    consumer: &str,
+    handler: &Arc<dyn EventHandler>,
+    config: &ConsumerConfig,
+) {
+    let deadline = Instant::now() + config.flush_timeout;
+    let mut handled = 0usize;
+    while Instant::now() < deadline {
+        match store
+            .read_group(group, consumer, config.batch, Duration::ZERO)
+            .await
+        {
+            Ok(batch) if batch.is_empty() => break,
+            Ok(batch) => {
+                handled += batch.len();
+                process(store, group, handler, config, batch).await;
+            }
+            Err(e) => {
+                tracing::warn!(group, error = %e, "cannot flush the event log before stopping");
+                break;
+            }
+        }
+    }
+    if handled > 0 {
+        tracing::info!(
+            group,
+            consumer,
+            handled,
+            "handled the rest of the log before stopping"
+        );
     }
 }
 

@@ -5,6 +5,7 @@
 use super::consumers::{self, AlarmChannel, ConsumerConfig, ConsumerHandle, StoreChannel};
 use super::document::DocumentIssuer;
 use super::enrollment::{Op, Outcome};
+use super::feed::{EventFeed, FeedEvent};
 use super::payment::{
     GatewayConfig, PaymentClient, PaymentProvider, SimulatedProvider, Simulation,
 };
@@ -20,7 +21,7 @@ use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use crate::domain::premium::{PricedProduct, QuoteInput, Refusal};
 use crate::domain::product::ProductSpec;
-use crate::store::{Alarm, EventEnvelope, MyPageView, Store, StoreError, ViewFilter};
+use crate::store::{Alarm, EventEnvelope, EventLog, MyPageView, Store, StoreError, ViewFilter};
 use actix::{Actor, Addr};
 use actix_rt::Arbiter;
 use chrono::{DateTime, Utc};
@@ -63,6 +64,8 @@ pub struct EngineConfig {
     /// by another process sharing the store become visible here (an unknown product code
     /// also triggers a reload).
     pub catalog_refresh: Duration,
+    /// Events a subscriber of the live feed may fall behind before it loses the oldest.
+    pub event_feed_capacity: usize,
 }
 
 impl Default for EngineConfig {
@@ -89,6 +92,7 @@ impl Default for EngineConfig {
             ),
             seed_demo_products: true,
             catalog_refresh: Duration::from_secs(5),
+            event_feed_capacity: 4096,
         }
     }
 }
@@ -153,6 +157,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("the engine is shutting down")]
+    Stopping,
 }
 
 /// A test hook run inside the enrollment's `catch_unwind` before each domain decision, so
@@ -317,6 +323,11 @@ impl Engine {
                 .await?,
             );
         }
+        let feed = EventFeed::new(
+            Arc::clone(&store) as Arc<dyn EventLog>,
+            config.event_feed_capacity,
+            shutdown_rx.clone(),
+        );
         tracing::info!(backend = store.backend(), arbiters = config.arbiters, instance = %config.instance, "engine started");
         Ok(EngineHandle {
             inner: Arc::new(Inner {
@@ -328,6 +339,7 @@ impl Engine {
                 tasks: Mutex::new(tasks),
                 consumers: Mutex::new(consumers_running),
                 product_writes: tokio::sync::Mutex::new(()),
+                feed,
             }),
         })
     }
@@ -395,6 +407,7 @@ struct Inner {
     consumers: Mutex<Vec<ConsumerHandle>>,
     /// Product versions are numbered by the catalog: one writer at a time per process.
     product_writes: tokio::sync::Mutex<()>,
+    feed: Arc<EventFeed>,
 }
 
 /// A plan as a customer asks for it: the insured comes from the customer record and the
@@ -761,9 +774,28 @@ impl EngineHandle {
         &self.inner.issuer
     }
 
-    /// Stops the timers, sweeper and consumers (each finishes the batch it holds), then
-    /// the enrollment actors and their arbiters. Durable work left (timers, unacknowledged
-    /// events) is picked up by the next engine on the same store.
+    // ---- live feed
+
+    /// Every event appended to the store's log from now on, by this process or any other
+    /// on the same store, each enrollment's in order (see [`super::feed`]). A receiver
+    /// more than `event_feed_capacity` behind loses the oldest events and is told how
+    /// many; it is closed when the engine stops.
+    pub async fn subscribe(
+        &self,
+    ) -> Result<tokio::sync::broadcast::Receiver<FeedEvent>, EngineError> {
+        self.inner.feed.subscribe().await
+    }
+
+    /// Receivers of the live feed now.
+    pub async fn feed_subscribers(&self) -> usize {
+        self.inner.feed.subscribers().await
+    }
+
+    /// Stops the timers and the sweeper, ends the live feed (closing its receivers), lets
+    /// the consumers handle what the log holds (up to their flush timeout) and stops them,
+    /// then the enrollment actors and their arbiters. Call it after the HTTP server has
+    /// answered its requests in flight, so their events are in the log. Durable work left
+    /// (timers, unacknowledged events) is picked up by the next engine on the same store.
     pub async fn shutdown(&self) {
         let _ = self.inner.shutdown.send(true);
         let tasks: Vec<_> = match self.inner.tasks.lock() {
@@ -773,6 +805,7 @@ impl EngineHandle {
         for t in tasks {
             let _ = t.await;
         }
+        self.inner.feed.stop().await;
         let consumers: Vec<_> = match self.inner.consumers.lock() {
             Ok(mut c) => c.drain(..).collect(),
             Err(p) => p.into_inner().drain(..).collect(),

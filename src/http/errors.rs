@@ -280,6 +280,7 @@ fn engine_problem(e: EngineError) -> Problem {
             "Concurrent update",
             "the resource was changed concurrently; read it again and retry".to_owned(),
         ),
+        EngineError::Stopping => shutting_down(),
         e @ (EngineError::Store(_) | EngineError::Internal(_)) => internal(&e),
     }
 }
@@ -315,6 +316,18 @@ fn domain_problem(d: DomainError) -> Problem {
     };
     let mut p = Problem::new(status, kind, title, detail);
     p.current_status = d.status();
+    p
+}
+
+/// 503: the server is stopping; another copy (or this one, restarted) will answer.
+pub fn shutting_down() -> Problem {
+    let mut p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "shutting-down",
+        "Shutting down",
+        "the server is shutting down; retry shortly".to_owned(),
+    );
+    p.retry_after = Some(1);
     p
 }
 

@@ -19,8 +19,8 @@
 //! - lock order is always shard → partition (nothing holding a partition lock takes a
 //!   shard lock), and the group registry (an `RwLock`) is never held while a partition is
 //!   locked except by `ensure_group`, which takes registry → partitions;
-//! - no std lock is ever held across an `.await`: the only await is `read_group` waiting
-//!   on a [`Notify`] for appends, after every lock is released. Appends only call
+//! - no std lock is ever held across an `.await`: the only awaits are `read_group` and
+//!   `read_after` waiting on a [`Notify`] for appends, after every lock is released. Appends only call
 //!   `notify_waiters` (which takes the `Notify`'s own mutex) when a reader is waiting.
 //!
 //! Snapshots are kept as the immutable `Arc<Enrollment>` the engine appended: in one
@@ -407,6 +407,8 @@ pub struct MemoryStore {
     appended: Notify,
     waiting_readers: AtomicUsize,
     timer_turn: AtomicUsize,
+    /// Where the next `read_after` starts its round over the partitions.
+    tail_turn: AtomicUsize,
     next_customer: AtomicU64,
     customers: DashMap<CustomerNo, Customer, IdHash>,
     /// Per customer, per product code.
@@ -454,6 +456,7 @@ impl MemoryStore {
             appended: Notify::new(),
             waiting_readers: AtomicUsize::new(0),
             timer_turn: AtomicUsize::new(0),
+            tail_turn: AtomicUsize::new(0),
             next_customer: AtomicU64::new(1),
             customers: DashMap::default(),
             reservations: DashMap::new(),
@@ -598,6 +601,67 @@ impl MemoryStore {
             }
         }
         taken.into_iter().map(Taken::into_delivery).collect()
+    }
+
+    /// Validates `read_after` positions: one per partition, each the sequence number of
+    /// the last entry the reader has seen (0: none yet).
+    fn parse_positions(&self, positions: &[String]) -> StoreResult<Vec<u64>> {
+        if positions.len() != self.partitions.len() {
+            return Err(rejected(format!(
+                "{} positions given for a log of {} partitions",
+                positions.len(),
+                self.partitions.len()
+            )));
+        }
+        positions
+            .iter()
+            .map(|p| {
+                p.parse::<u64>()
+                    .map_err(|_| rejected(format!("{p:?} is not a position in this log")))
+            })
+            .collect()
+    }
+
+    /// Entries after `after` (one position per partition, advanced here), at most `max`,
+    /// round-robin over the partitions like [`MemoryStore::take_new`], so a busy partition
+    /// does not starve the others; each partition's entries come in order.
+    fn take_after(&self, after: &mut [u64], max: usize) -> Vec<Arc<EventEnvelope>> {
+        let n = self.partitions.len();
+        let start = self.tail_turn.fetch_add(1, Ordering::Relaxed) % n;
+        let share = max.div_ceil(n).max(1);
+        let mut taken = Vec::new();
+        for round in 0..2 {
+            let mut more = false;
+            for k in 0..n {
+                let room = max - taken.len();
+                if room == 0 {
+                    break;
+                }
+                let budget = if round == 0 { share.min(room) } else { room };
+                let index = (start + k) % n;
+                let Some(last) = after.get_mut(index) else {
+                    continue;
+                };
+                let part = self.partition(index);
+                let end = part.end_seq();
+                // Entries trimmed before they were read are gone, as in Redis.
+                let mut next = last.saturating_add(1).max(part.first_seq);
+                let mut count = 0;
+                while next < end && count < budget {
+                    if let Some(envelope) = entry_at(part.first_seq, &part.entries, next) {
+                        taken.push(Arc::clone(envelope));
+                    }
+                    next += 1;
+                    count += 1;
+                }
+                *last = (*last).max(next - 1);
+                more |= next < end;
+            }
+            if !more || taken.len() >= max {
+                break;
+            }
+        }
+        taken
     }
 }
 
@@ -926,6 +990,60 @@ impl EventLog for MemoryStore {
             }
         }
         Ok(lag)
+    }
+
+    async fn log_end(&self) -> StoreResult<Vec<String>> {
+        // The last sequence number given out (0 before the first entry).
+        Ok(self
+            .partitions
+            .iter()
+            .map(|slot| (lock(&slot.0).end_seq() - 1).to_string())
+            .collect())
+    }
+
+    async fn read_after(
+        &self,
+        positions: &mut [String],
+        max: usize,
+        block: Duration,
+    ) -> StoreResult<Vec<Arc<EventEnvelope>>> {
+        let start = self.parse_positions(positions)?;
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut after = start.clone();
+        let mut found = self.take_after(&mut after, max);
+        if found.is_empty() && !block.is_zero() {
+            // `None`: a wait too long to represent, i.e. until something arrives.
+            let deadline = Instant::now().checked_add(block);
+            loop {
+                let _waiting = Waiting::register(&self.waiting_readers);
+                let notified = self.appended.notified();
+                tokio::pin!(notified);
+                // Registered before looking, so an append after the look wakes this wait.
+                notified.as_mut().enable();
+                found = self.take_after(&mut after, max);
+                if !found.is_empty() {
+                    break;
+                }
+                match deadline {
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() || tokio::time::timeout(left, notified).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => notified.await,
+                }
+            }
+        }
+        // Only positions that moved (past new or trimmed entries) are written back.
+        for ((position, old), new) in positions.iter_mut().zip(&start).zip(&after) {
+            if new != old {
+                *position = new.to_string();
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -9,6 +9,8 @@
 //!   [`StoreError::Conflict`], never a lost update;
 //! - the event log is partitioned and read by consumer groups: an entry read and not
 //!   acknowledged stays pending and can be claimed by another consumer after an idle time;
+//!   it can also be tailed without a group ([`EventLog::log_end`], [`EventLog::read_after`]),
+//!   so every process sees every change (the live event stream);
 //! - read-model writes and alarm records are idempotent.
 
 pub mod codec;
@@ -190,6 +192,15 @@ pub trait EventLog: Send + Sync {
     async fn dead_letters(&self, group: &str) -> StoreResult<Vec<EventEnvelope>>;
     /// Entries not yet acknowledged by the group (unread + pending): its lag.
     async fn lag(&self, group: &str) -> StoreResult<u64>;
+    /// Where the log ends now: one position per partition, for a reader that wants only what comes next.
+    async fn log_end(&self) -> StoreResult<Vec<String>>;
+    /// Entries after `positions` (one per partition, as returned by `log_end` or left by a previous call, which this advances), at most `max` in all, waiting up to `block` when there are none. Not a consumer group: every reader sees every entry; nothing is pending or acknowledged. Entries trimmed before they were read are skipped.
+    async fn read_after(
+        &self,
+        positions: &mut [String],
+        max: usize,
+        block: Duration,
+    ) -> StoreResult<Vec<std::sync::Arc<EventEnvelope>>>;
 }
 
 /// The outcome of a cumulative-limit reservation.

@@ -1268,6 +1268,122 @@ impl EventLog for RedisStore {
             )))
         }
     }
+
+    async fn log_end(&self) -> StoreResult<Vec<String>> {
+        let cmds = self
+            .parts
+            .iter()
+            .map(|p| {
+                let mut cmd = redis::cmd("XREVRANGE");
+                cmd.arg(&p.log).arg("+").arg("-").arg("COUNT").arg(1);
+                cmd
+            })
+            .collect();
+        let mut out = Vec::with_capacity(self.parts.len());
+        for result in self.run_each(cmds).await {
+            let value = result.map_err(unavailable)?;
+            let last = reply::stream_entries("XREVRANGE", &value, b"e")?
+                .first()
+                .map_or_else(|| "0-0".to_owned(), |(id, _)| (*id).to_owned());
+            out.push(last);
+        }
+        Ok(out)
+    }
+
+    async fn read_after(
+        &self,
+        positions: &mut [String],
+        max: usize,
+        block: Duration,
+    ) -> StoreResult<Vec<Arc<EventEnvelope>>> {
+        if positions.len() != self.parts.len() {
+            return Err(rejected(format!(
+                "{} positions for a log of {} partitions",
+                positions.len(),
+                self.parts.len()
+            )));
+        }
+        for position in positions.iter() {
+            check_entry_id(position)?;
+        }
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let xread = |partitions: &[usize], block: Option<Duration>| {
+            let mut cmd = redis::cmd("XREAD");
+            cmd.arg("COUNT").arg(max);
+            if let Some(block) = block {
+                cmd.arg("BLOCK")
+                    .arg(millis(block).clamp(1, u64::from(u32::MAX)));
+            }
+            cmd.arg("STREAMS");
+            for &p in partitions {
+                cmd.arg(&self.parts[p].log);
+            }
+            for &p in partitions {
+                cmd.arg(&positions[p]);
+            }
+            cmd
+        };
+        let all: Vec<usize> = (0..self.parts.len()).collect();
+        let values: Vec<Value> = match self.conn {
+            Conn::Single(_) if !block.is_zero() => {
+                vec![
+                    self.query_blocking(&xread(&all, Some(block)), block)
+                        .await?,
+                ]
+            }
+            Conn::Single(_) => vec![self.query(&xread(&all, None)).await?],
+            Conn::Cluster(_) => {
+                let deadline = tokio::time::Instant::now() + block;
+                loop {
+                    let cmds = all.iter().map(|&p| xread(&[p], None)).collect();
+                    let mut values = Vec::new();
+                    for result in self.run_each(cmds).await {
+                        let value = result.map_err(unavailable)?;
+                        if !matches!(value, Value::Nil) {
+                            values.push(value);
+                        }
+                    }
+                    let now = tokio::time::Instant::now();
+                    if !values.is_empty() || now >= deadline {
+                        break values;
+                    }
+                    tokio::time::sleep(CLUSTER_POLL.min(deadline - now)).await;
+                }
+            }
+        };
+        let mut out = Vec::new();
+        for value in &values {
+            for (key, entries) in reply::streams("XREAD", value)? {
+                let Some(&partition) = self.part_of_log.get(key) else {
+                    return Err(reply::unexpected("XREAD stream", value));
+                };
+                for (id, payload) in reply::stream_entries("XREAD", entries, b"e")? {
+                    if out.len() >= max {
+                        break;
+                    }
+                    positions[usize::from(partition)] = id.to_owned();
+                    let Some(bytes) = payload else { continue };
+                    let what = format!("{key} {id}");
+                    let decoded = std::str::from_utf8(bytes)
+                        .map_err(|e| StoreError::Corrupt {
+                            key: what.clone(),
+                            reason: format!("not UTF-8: {e}"),
+                        })
+                        .and_then(|text| codec::decode_event(&what, text));
+                    match decoded {
+                        Ok(envelope) => out.push(Arc::new(envelope)),
+                        // A reader without a group cannot park it: skip it, loudly.
+                        Err(e) => {
+                            tracing::error!(%key, %id, error = %e, "undecodable event skipped")
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[async_trait]
