@@ -75,3 +75,89 @@ async fn the_log_contract_holds_for_any_partition_count() {
         store_contract::timers_claim_lease_move_and_cancel(make().await).await;
     }
 }
+
+/// Compaction drops what every group has acknowledged and keeps what any group still
+/// needs: unread entries and pending ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn compaction_keeps_what_a_group_still_needs() {
+    use ezenroll::store::EventLog;
+    use std::time::Duration;
+    let redis = TestRedis::new();
+    let client = redis.client();
+    let config = RedisConfig::new(redis.url())
+        .with_prefix(redis.prefix())
+        .with_partitions(1);
+    let stream = format!("{}{{p0}}:log", redis.prefix());
+    let store = RedisStore::connect(config)
+        .await
+        .expect("connect")
+        .with_guard(redis);
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let mut xlen = async || -> u64 {
+        redis::cmd("XLEN")
+            .arg(&stream)
+            .query_async(&mut con)
+            .await
+            .expect("XLEN")
+    };
+
+    assert_eq!(store.compact().await.expect("compact"), 0, "no log yet");
+    store_contract::saved_plans(&store, 2).await;
+    assert_eq!(
+        store.compact().await.expect("compact"),
+        0,
+        "a log without groups is left alone"
+    );
+    store.ensure_group("a").await.expect("group");
+    store.ensure_group("b").await.expect("group");
+    store_contract::saved_plans(&store, 3).await;
+    assert_eq!(xlen().await, 5);
+
+    let a = store_contract::drain(&store, "a", "x", 10).await;
+    store
+        .ack("a", &store_contract::refs(&a))
+        .await
+        .expect("ack");
+    let b = store
+        .read_group("b", "y", 2, Duration::ZERO)
+        .await
+        .expect("read");
+    store
+        .ack("b", &store_contract::refs(&b))
+        .await
+        .expect("ack");
+    // b handled two of five: the first goes, b's last handled one and the rest stay.
+    assert_eq!(store.compact().await.expect("compact"), 1);
+    assert_eq!(xlen().await, 4);
+    assert_eq!(store.lag("b").await.expect("lag"), 3);
+
+    // A pending entry is kept even when every group has moved past it.
+    let pending = store
+        .read_group("b", "y", 1, Duration::ZERO)
+        .await
+        .expect("read");
+    let rest = store_contract::drain(&store, "b", "y", 10).await;
+    store
+        .ack("b", &store_contract::refs(&rest))
+        .await
+        .expect("ack");
+    store.compact().await.expect("compact");
+    let claimed = store
+        .claim_stale("b", "z", Duration::ZERO, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].envelope, pending[0].envelope, "still there");
+
+    store
+        .ack("b", &store_contract::refs(&claimed))
+        .await
+        .expect("ack");
+    store.compact().await.expect("compact");
+    assert_eq!(xlen().await, 1, "only the last delivered entry is kept");
+    assert_eq!(store.lag("a").await.expect("lag"), 0);
+    assert_eq!(store.lag("b").await.expect("lag"), 0);
+}

@@ -368,13 +368,21 @@ async fn load_catalog(store: &dyn Store, seed_demo: bool) -> Result<Catalog, Eng
     Ok(catalog)
 }
 
-/// Reloads the catalog now and then: another process may have registered a product.
+/// Housekeeping now and then: reloads the catalog (another process may have registered a
+/// product) and drops log entries every consumer group has acknowledged.
 async fn refresh_catalog(deps: Arc<Deps>, mut shutdown: watch::Receiver<bool>) {
     let every = deps.config.catalog_refresh.max(Duration::from_millis(100));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = tokio::time::sleep(every) => deps.reload_catalog().await,
+            _ = tokio::time::sleep(every) => {
+                deps.reload_catalog().await;
+                match deps.store.compact().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(entries = n, "compacted the event log"),
+                    Err(e) => tracing::warn!(error = %e, "cannot compact the event log"),
+                }
+            }
         }
     }
 }

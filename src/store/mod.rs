@@ -192,6 +192,13 @@ pub trait EventLog: Send + Sync {
     async fn dead_letters(&self, group: &str) -> StoreResult<Vec<EventEnvelope>>;
     /// Entries not yet acknowledged by the group (unread + pending): its lag.
     async fn lag(&self, group: &str) -> StoreResult<u64>;
+    /// Drops entries every consumer group has acknowledged, so the log does not grow
+    /// forever (a log without groups is left alone); returns how many went. Entries a group
+    /// has not handled yet are always kept. Backends that bound their log otherwise may
+    /// do nothing.
+    async fn compact(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
     /// Where the log ends now: one position per partition, for a reader that wants only what comes next.
     async fn log_end(&self) -> StoreResult<Vec<String>>;
     /// Entries after `positions` (one per partition, as returned by `log_end` or left by a previous call, which this advances), at most `max` in all, waiting up to `block` when there are none. Not a consumer group: every reader sees every entry; nothing is pending or acknowledged. Entries trimmed before they were read are skipped.

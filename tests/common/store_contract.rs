@@ -267,7 +267,7 @@ const UP_TO_PROPOSAL: [Step; 4] = [
 ];
 
 /// Reads without blocking until nothing is left.
-async fn drain(store: &dyn Store, group: &str, consumer: &str, max: usize) -> Vec<Delivery> {
+pub async fn drain(store: &dyn Store, group: &str, consumer: &str, max: usize) -> Vec<Delivery> {
     let mut all = Vec::new();
     loop {
         let batch = store
@@ -282,7 +282,7 @@ async fn drain(store: &dyn Store, group: &str, consumer: &str, max: usize) -> Ve
     }
 }
 
-fn refs(deliveries: &[Delivery]) -> Vec<(u16, String)> {
+pub fn refs(deliveries: &[Delivery]) -> Vec<(u16, String)> {
     deliveries
         .iter()
         .map(|d| (d.partition, d.entry_id.clone()))
@@ -299,7 +299,7 @@ fn assert_no_duplicates(ids: &[Uuid]) {
 }
 
 /// Appends `n` one-event enrollments (saved plans); returns their envelopes.
-async fn saved_plans(store: &dyn Store, n: usize) -> Vec<EventEnvelope> {
+pub async fn saved_plans(store: &dyn Store, n: usize) -> Vec<EventEnvelope> {
     let mut all = Vec::new();
     for _ in 0..n {
         let mut journey = Journey::new(CustomerNo::new(1));

@@ -71,6 +71,9 @@ const BLOCKING_POOL: usize = 16;
 /// How often a cluster reader looks again while it waits (no BLOCK across slots).
 const CLUSTER_POLL: Duration = Duration::from_millis(20);
 
+/// Dead letters kept per group (the oldest go first beyond it).
+const DEAD_LETTERS_KEPT: u64 = 100_000;
+
 /// The most alarms or views one call returns.
 const MAX_LIST: usize = 10_000;
 
@@ -295,6 +298,7 @@ struct Scripts {
     views: Script,
     record_alarm: Script,
     alarms: Script,
+    compact: Script,
 }
 
 impl Scripts {
@@ -309,6 +313,7 @@ impl Scripts {
             views: Script::new(scripts::VIEWS),
             record_alarm: Script::new(scripts::RECORD_ALARM),
             alarms: Script::new(scripts::ALARMS),
+            compact: Script::new(scripts::COMPACT),
         }
     }
 }
@@ -1211,6 +1216,9 @@ impl EventLog for RedisStore {
         self.query::<Value>(
             redis::cmd("XADD")
                 .arg(self.dead_key(group))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(DEAD_LETTERS_KEPT)
                 .arg("*")
                 .arg("e")
                 .arg(event)
@@ -1267,6 +1275,21 @@ impl EventLog for RedisStore {
                 "no consumer group {group:?}; ensure_group creates it"
             )))
         }
+    }
+
+    async fn compact(&self) -> StoreResult<u64> {
+        let mut removed = 0;
+        for part in &self.parts {
+            let n: u64 = self
+                .scripts
+                .compact
+                .key(&part.log)
+                .invoke_async(&mut self.con())
+                .await
+                .map_err(unavailable)?;
+            removed += n;
+        }
+        Ok(removed)
     }
 
     async fn log_end(&self) -> StoreResult<Vec<String>> {

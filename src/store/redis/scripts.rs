@@ -196,3 +196,35 @@ local ids = redis.call('ZREVRANGE', KEYS[1], 0, limit - 1)
 if #ids == 0 then return {} end
 return redis.call('HMGET', KEYS[2], unpack(ids))
 "#;
+
+/// Trims a partition stream to what its slowest consumer group still needs: entries
+/// before every group's oldest pending entry (or, with none pending, its last delivered
+/// one) are gone. KEYS: 1 the stream. Returns how many entries were removed; a stream
+/// without groups is left alone.
+pub const COMPACT: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function less(a, b)
+  local ams, aseq = parse(a)
+  local bms, bseq = parse(b)
+  return ams < bms or (ams == bms and aseq < bseq)
+end
+local keep = nil
+for _, g in ipairs(groups) do
+  local name, last
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+  end
+  local needed = last
+  local pending = redis.call('XPENDING', KEYS[1], name)
+  if pending[1] > 0 then needed = pending[2] end
+  if keep == nil or less(needed, keep) then keep = needed end
+end
+if keep == '0-0' then return 0 end
+return redis.call('XTRIM', KEYS[1], 'MINID', keep)
+"#;
