@@ -62,6 +62,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// The Lua source of the append script (the transactional outbox), for measuring it on
+/// its own (`scripts/load-redis.sh` feeds it to redis-benchmark). KEYS: enrollment hash,
+/// history list, partition stream, timer zset, timer attempts; ARGV: expected version, new
+/// version, snapshot, stream cap, event count n, n events, then timer ops
+/// (`S member due-µs attempt` or `C member`).
+pub fn append_script() -> String {
+    scripts::append()
+}
+
 /// Customer numbers are `C` and nine digits.
 const MAX_CUSTOMER_NO: u64 = 999_999_999;
 

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Full enrollments over HTTP with the Redis backend, read as a fraction of what Redis
+# allows, on one machine (127.0.0.1 only). In one run:
+#
+#   1. a redis-server of its own (free port, temp dir, AOF everysec unless AOF=no),
+#   2. `ezenroll serve --redis-url` on it, driven by wrk with scripts/wrk/enrollment.lua
+#      (customer, plan, document, poll, paid proposal) for ROUNDS × DURATION;
+#      Redis's INFO commandstats before and after say how many append scripts (and Redis
+#      commands in all) one enrollment costs;
+#   3. redis-benchmark driving the very same Lua append script (SCRIPT LOAD of the
+#      engine's source, `cargo run --example redis_append_script`) with a real snapshot's
+#      and a real event's sizes taken from the enrollments just made, for ROUNDS × BENCH_N
+#      calls: the Redis-bound limit is appends/s ÷ appends per enrollment.
+#
+#   scripts/load-redis.sh
+#   ROUNDS=5 DURATION=15s FLOWS=64 PAYMENT_LATENCY=0ms scripts/load-redis.sh
+#
+# Needs wrk and redis-server/redis-benchmark (apt-get installs them when missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+FLOWS=${FLOWS:-64}
+PAYMENT_LATENCY=${PAYMENT_LATENCY:-0ms}
+BENCH_N=${BENCH_N:-200000}
+BENCH_CLIENTS=${BENCH_CLIENTS:-50}
+AOF=${AOF:-yes}
+PORT=${PORT:-18089}
+BASE="http://127.0.0.1:${PORT}"
+
+need() { command -v "$1" >/dev/null || { echo "installing $2" >&2; apt-get install -y "$2" >/dev/null; }; }
+need wrk wrk
+need redis-server redis-server
+need redis-benchmark redis-tools
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --quiet --bin ezenroll --example redis_append_script
+BIN=${EZENROLL_BIN:-target/release/ezenroll}
+WORK=$(mktemp -d)
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly "$AOF" \
+  --appendfsync everysec --daemonize no --logfile "$WORK/redis.log" &
+REDIS=$!
+SERVER=
+cleanup() {
+  [ -n "$SERVER" ] && { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; }
+  kill "$REDIS" 2>/dev/null || true; wait "$REDIS" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+R() { redis-cli -p "$RPORT" "$@"; }
+for _ in $(seq 1 50); do [ "$(R ping 2>/dev/null)" = PONG ] && break; sleep 0.1; done
+
+export EZENROLL_JWT_SECRET="load-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+"$BIN" serve --listen "127.0.0.1:${PORT}" --redis-url "redis://127.0.0.1:${RPORT}/" \
+  --document-delay 0s --payment-latency "$PAYMENT_LATENCY" --payment-queue 4096 \
+  >"$WORK/serve.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 1 50); do curl -fsS "${BASE}/livez" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "${BASE}/readyz" >/dev/null || { echo "server did not start:"; cat "$WORK/serve.log"; exit 1; }
+EZENROLL_TOKEN=$("$BIN" token --role admin --ttl 1h)
+export EZENROLL_TOKEN
+
+# Calls of every command so far, as "name calls" lines (evalsha and eval together).
+calls() { R info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([a-z|]*\):calls=\([0-9]*\),.*/\1 \2/p'; }
+results="$WORK/results"
+for _ in $(seq 1 "$ROUNDS"); do
+  before=$(calls)
+  line=$(wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s scripts/wrk/enrollment.lua "$BASE" | grep RESULT)
+  after=$(calls)
+  # Appends are the script calls of the command path; the other scripts (timers,
+  # reservations, views, alarms) are counted with every other command.
+  python3 - "$before" "$after" "$line" >>"$results" <<'PY'
+import sys
+def parse(text):
+    return {l.split()[0]: int(l.split()[1]) for l in text.splitlines() if l.strip()}
+b, a = parse(sys.argv[1]), parse(sys.argv[2])
+delta = {k: a.get(k, 0) - b.get(k, 0) for k in a}
+fields = dict(kv.split("=") for kv in sys.argv[3].split()[1:])
+print(f"http enrollments_per_s={fields['enrollments_per_s']} errors={fields['errors']} "
+      f"commands={sum(delta.values())} scripts={delta.get('evalsha', 0) + delta.get('eval', 0)}")
+PY
+done
+
+# Real sizes from what the run stored: one contracted enrollment's snapshot and an event.
+key=$(R --scan --pattern 'ez:{p*}:enr:*' --count 1000 | head -1)
+hist=${key/:enr:/:hist:}
+snapshot_len=$(R hstrlen "$key" s)
+event_len=$(R lindex "$hist" 1 | wc -c)
+events_per_enrollment=$(R llen "$hist")
+sha=$(R script load "$(target/release/examples/redis_append_script)")
+filler() { head -c "$1" /dev/zero | tr '\0' x; }
+snapshot=$(filler "$snapshot_len")
+event=$(filler "$event_len")
+for _ in $(seq 1 "$ROUNDS"); do
+  # A new enrollment per call (expected version 0, a random key), one event, one timer:
+  # the plan save. Later transitions differ only in the version check's outcome.
+  redis-benchmark -p "$RPORT" -c "$BENCH_CLIENTS" -n "$BENCH_N" -r 100000000 -q \
+    evalsha "$sha" 5 "b:enr:__rand_int__" "b:hist:__rand_int__" "b:{p0}:log" "b:timers" "b:attempts" \
+    0 1 "$snapshot" 1000000 1 "$event" S "__rand_int__:exp" 1790000000000000 0 \
+    | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | sed 's/ requests per second//' \
+    | tail -1 | sed 's/^/bench appends_per_s=/' >>"$results"
+done
+
+python3 - "$results" "$snapshot_len" "$event_len" "$events_per_enrollment" "$FLOWS" "$PAYMENT_LATENCY" "$DURATION" <<'PY'
+import re, statistics, sys
+http, bench = [], []
+for line in open(sys.argv[1]):
+    kind, *rest = line.split()
+    fields = {k: float(v) for k, v in (kv.split("=") for kv in rest)}
+    (http if kind == "http" else bench).append(fields)
+snapshot, event, events, flows, latency, duration = sys.argv[2:8]
+number, unit = re.fullmatch(r"(\d+)([smh]?)", duration).groups()
+seconds = int(number) * {"": 1, "s": 1, "m": 60, "h": 3600}[unit]
+rate = statistics.median(r["enrollments_per_s"] for r in http)
+made = lambda r: max(r["enrollments_per_s"] * seconds, 1e-9)
+# Every script call (appends, timer claims, reservations, views, alarms) per enrollment:
+# the limit below treats them all as costing what an append costs.
+per = [r["scripts"] / made(r) for r in http]
+cmds = [r["commands"] / made(r) for r in http]
+appends = statistics.median(r["appends_per_s"] for r in bench)
+scripts_per = statistics.median(per)
+limit = appends / scripts_per
+print(f"full enrollments over HTTP on Redis: median {rate:.0f}/s "
+      f"(rounds: {', '.join(f'{r['enrollments_per_s']:.0f}' for r in http)}; {flows} flows, PG {latency}; "
+      f"errors {sum(r['errors'] for r in http):.0f})")
+print(f"Redis work per enrollment: {scripts_per:.1f} script calls, {statistics.median(cmds):.1f} commands in all; "
+      f"{events} events; snapshot {snapshot} B, event {event} B")
+print(f"redis-benchmark, the append script alone: median {appends:.0f} calls/s "
+      f"(rounds: {', '.join(f'{r['appends_per_s']:.0f}' for r in bench)})")
+print(f"Redis-bound limit ≈ {limit:.0f} enrollments/s (append calls/s ÷ script calls per enrollment); "
+      f"measured = {rate / limit:.0%} of it")
+PY
