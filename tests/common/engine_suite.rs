@@ -344,7 +344,7 @@ pub async fn seed_scenario_from_plan_to_withdrawal(store: Arc<dyn Store>) {
 }
 
 /// 2. Payment overload: a bounded gateway mailbox answers "busy" at once instead of
-/// queuing, and plans and quotes keep working while payments are stuck.
+///    queuing, and plans and quotes keep working while payments are stuck.
 pub async fn payment_overload_answers_busy_at_once_and_plans_keep_working(store: Arc<dyn Store>) {
     const N: usize = 12;
     let config = EngineConfig {
@@ -507,7 +507,7 @@ fn breaker_config() -> EngineConfig {
 }
 
 /// 3. Consecutive provider errors open the breaker; an open breaker refuses without
-/// calling the provider; after the cooldown a good trial closes it.
+///    calling the provider; after the cooldown a good trial closes it.
 pub async fn provider_errors_open_the_breaker_and_a_good_trial_closes_it(store: Arc<dyn Store>) {
     let config = breaker_config();
     let cooldown = config.payment.breaker_cooldown;
@@ -581,7 +581,7 @@ pub async fn provider_errors_open_the_breaker_and_a_good_trial_closes_it(store: 
 }
 
 /// 3b. A decline is the provider working: the enrollment fails with `Declined`, the
-/// breaker stays closed however many there are.
+///     breaker stays closed however many there are.
 pub async fn declines_fail_the_payment_but_never_open_the_breaker(store: Arc<dyn Store>) {
     let h = start(Arc::clone(&store), breaker_config(), healthy_provider()).await;
     let engine = &h.engine;
@@ -630,8 +630,8 @@ pub async fn declines_fail_the_payment_but_never_open_the_breaker(store: Arc<dyn
 }
 
 /// 4. A panic in one enrollment's handling: that call fails, the actor is restarted from
-/// the store with its state intact, and an enrollment handled at the same time (on the
-/// same arbiter thread) never notices.
+///    the store with its state intact, and an enrollment handled at the same time (on the
+///    same arbiter thread) never notices.
 pub async fn a_panic_restarts_only_that_enrollment_with_its_state_intact(store: Arc<dyn Store>) {
     let target: Arc<OnceLock<EnrollmentId>> = Arc::new(OnceLock::new());
     let fired = Arc::new(AtomicBool::new(false));
@@ -728,7 +728,7 @@ async fn passivate_all(engine: &ezenroll::actors::EngineHandle) -> usize {
 }
 
 /// 5. A snapshot that does not decode: that enrollment's calls fail as `Store(Corrupt)`,
-/// every other enrollment works.
+///    every other enrollment works.
 ///
 /// `corrupt` makes the stored snapshot of the enrollment it is given undecodable (how is
 /// the backend's business); the history stays as it is.
@@ -844,7 +844,7 @@ pub async fn the_sweeper_passivates_idle_actors(store: Arc<dyn Store>) {
 }
 
 /// 7. A restart on the same store: the next engine finishes durable work (a document due,
-/// a refund pending) and the consumers resume without duplicates.
+///    a refund pending) and the consumers resume without duplicates.
 pub async fn a_new_engine_on_the_same_store_finishes_what_the_old_one_left(store: Arc<dyn Store>) {
     let config_a = EngineConfig {
         document_delay: Duration::from_millis(300),
@@ -954,7 +954,7 @@ pub async fn a_new_engine_on_the_same_store_finishes_what_the_old_one_left(store
 }
 
 /// 8. The per-customer cumulative limit holds under concurrent proposals and is released
-/// by a withdrawal.
+///    by a withdrawal.
 pub async fn concurrent_proposals_never_pass_the_cumulative_limit(store: Arc<dyn Store>) {
     let h = start_default(Arc::clone(&store)).await;
     let engine = &h.engine;
