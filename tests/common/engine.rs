@@ -1,9 +1,10 @@
-//! Shared fixtures for engine tests: an engine on a store given as `Arc<dyn Store>` (the
-//! same tests run on the memory backend now and on Redis later), short delays, a simulated
-//! payment provider the test controls, customers, plan requests, and helpers that drive an
-//! enrollment forward or wait for eventually-consistent things.
+//! Shared fixtures for engine tests: an engine on a store given as `Arc<dyn Store>` (so the
+//! engine suite, tests/common/engine_suite.rs, runs on the memory backend and on Redis),
+//! short delays, a simulated payment provider the test controls, customers, plan requests,
+//! and helpers that drive an enrollment forward or wait for eventually-consistent things.
 //!
-//! Include it with `#[path = "common/engine.rs"] mod fixtures;`.
+//! Include it with `#[path = "common/engine.rs"] mod fixtures;` (the engine suite mounts it
+//! as `engine_suite::fixtures`).
 
 #![allow(dead_code)]
 
