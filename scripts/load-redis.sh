@@ -85,7 +85,7 @@ PY
 done
 
 # Real sizes from what the run stored: one contracted enrollment's snapshot and an event.
-key=$(R --scan --pattern 'ez:{p*}:enr:*' --count 1000 | head -1)
+key=$(R --scan --pattern 'ez:{p*}:enr:*' | head -1 || true)
 hist=${key/:enr:/:hist:}
 snapshot_len=$(R hstrlen "$key" s)
 event_len=$(R lindex "$hist" 1 | wc -c)
@@ -123,13 +123,15 @@ cmds = [r["commands"] / made(r) for r in http]
 appends = statistics.median(r["appends_per_s"] for r in bench)
 scripts_per = statistics.median(per)
 limit = appends / scripts_per
+http_rounds = ", ".join("%.0f" % r["enrollments_per_s"] for r in http)
+bench_rounds = ", ".join("%.0f" % r["appends_per_s"] for r in bench)
 print(f"full enrollments over HTTP on Redis: median {rate:.0f}/s "
-      f"(rounds: {', '.join(f'{r['enrollments_per_s']:.0f}' for r in http)}; {flows} flows, PG {latency}; "
+      f"(rounds: {http_rounds}; {flows} flows, PG {latency}; "
       f"errors {sum(r['errors'] for r in http):.0f})")
 print(f"Redis work per enrollment: {scripts_per:.1f} script calls, {statistics.median(cmds):.1f} commands in all; "
       f"{events} events; snapshot {snapshot} B, event {event} B")
 print(f"redis-benchmark, the append script alone: median {appends:.0f} calls/s "
-      f"(rounds: {', '.join(f'{r['appends_per_s']:.0f}' for r in bench)})")
+      f"(rounds: {bench_rounds})")
 print(f"Redis-bound limit ≈ {limit:.0f} enrollments/s (append calls/s ÷ script calls per enrollment); "
       f"measured = {rate / limit:.0%} of it")
 PY

@@ -590,7 +590,11 @@ impl EngineHandle {
             now,
             expires_at: self.plan_expiry(now),
         };
-        self.send(id, Op::Execute(command)).await
+        self.inner
+            .registry
+            .call_new(id, &self.inner.deps, Op::Execute(command))
+            .await
+            .map(EnrollmentSnapshot::from)
     }
 
     /// Re-saves the plan with a new quote (before a proposal).

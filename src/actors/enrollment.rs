@@ -96,6 +96,15 @@ impl EnrollmentActor {
             state: Loaded::Unknown,
         }
     }
+
+    /// The actor of an enrollment that does not exist yet: nothing to load.
+    pub fn new_enrollment(id: EnrollmentId, deps: Arc<Deps>) -> EnrollmentActor {
+        EnrollmentActor {
+            id,
+            deps,
+            state: Loaded::Missing,
+        }
+    }
 }
 
 impl Actor for EnrollmentActor {

@@ -59,7 +59,29 @@ impl Registry {
         deps: &Arc<Deps>,
         op: Op,
     ) -> Result<Outcome, EngineError> {
-        let (addr, in_flight) = self.checkout(id, deps);
+        self.call_with(id, deps, op, false).await
+    }
+
+    /// [`call`](Self::call) for an enrollment id just made up (a new plan): a new actor
+    /// knows there is nothing to load and skips the store read. Were the id taken after
+    /// all, the append's version check would refuse the write.
+    pub async fn call_new(
+        &self,
+        id: EnrollmentId,
+        deps: &Arc<Deps>,
+        op: Op,
+    ) -> Result<Outcome, EngineError> {
+        self.call_with(id, deps, op, true).await
+    }
+
+    async fn call_with(
+        &self,
+        id: EnrollmentId,
+        deps: &Arc<Deps>,
+        op: Op,
+        new: bool,
+    ) -> Result<Outcome, EngineError> {
+        let (addr, in_flight) = self.checkout(id, deps, new);
         let answer = addr.send(Do(op)).await;
         drop(in_flight);
         answer.map_err(|e| {
@@ -67,7 +89,12 @@ impl Registry {
         })?
     }
 
-    fn checkout(&self, id: EnrollmentId, deps: &Arc<Deps>) -> (Addr<EnrollmentActor>, InFlight) {
+    fn checkout(
+        &self,
+        id: EnrollmentId,
+        deps: &Arc<Deps>,
+        new: bool,
+    ) -> (Addr<EnrollmentActor>, InFlight) {
         let now = self.now_ms();
         let take = |slot: &Slot| {
             slot.last_used.store(now, Ordering::Relaxed);
@@ -78,16 +105,22 @@ impl Registry {
             return take(&slot);
         }
         let slot = self.actors.entry(id).or_insert_with(|| Slot {
-            addr: self.start(id, deps),
+            addr: self.start(id, deps, new),
             last_used: AtomicU64::new(now),
             in_flight: Arc::new(AtomicUsize::new(0)),
         });
         take(&slot)
     }
 
-    fn start(&self, id: EnrollmentId, deps: &Arc<Deps>) -> Addr<EnrollmentActor> {
+    fn start(&self, id: EnrollmentId, deps: &Arc<Deps>, new: bool) -> Addr<EnrollmentActor> {
         let deps = Arc::clone(deps);
-        let make = move |_: &mut actix::Context<EnrollmentActor>| EnrollmentActor::new(id, deps);
+        let make = move |_: &mut actix::Context<EnrollmentActor>| {
+            if new {
+                EnrollmentActor::new_enrollment(id, deps)
+            } else {
+                EnrollmentActor::new(id, deps)
+            }
+        };
         // Spread enrollments over the arbiters (one per core) by their id.
         match self.arbiters.len() {
             0 => Supervisor::start(make),
