@@ -4,19 +4,26 @@
 //! being done twice. Responses of 5xx are not kept: they are transient (payment busy,
 //! store down) and a retry with the same key should try again.
 //!
-//! Two requests with the same key at the same time in this process are serialized by a
-//! lock per key, so the second one finds the first one's answer. (Across processes on a
-//! shared store the race stays; the enrollment commands themselves are still safe, as
-//! illegal transitions are refused and payments are idempotent per enrollment.)
+//! The key is claimed in the store before the work is done, so two copies of the server
+//! on one store never both do it: a request whose key another process is working on gets
+//! 409 `idempotency-key-in-use` with `Retry-After` (the IETF Idempotency-Key draft's
+//! answer), and a retry then gets the first answer. A claim whose holder died runs out
+//! after [`CLAIM_LEASE`]. In one process, same-key requests are serialized by a lock per
+//! key, so the second simply waits for the first one's answer.
 
 use super::Api;
 use super::errors::{ApiError, Problem};
 use crate::actors::EngineError;
+use crate::store::IdempotencyClaim;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::sync::Arc;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
+
+/// How long a claimed key stays claimed if its answer never comes (the process died).
+/// Longer than any request takes: a payment waits for the provider at most this long.
+pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The scope and key of one write request.
 #[derive(Debug, Clone)]
@@ -83,8 +90,8 @@ where
     Fut: Future<Output = Result<Response, ApiError>>,
 {
     let store = api.engine.store();
-    match store.idempotent_get(store_key).await {
-        Ok(Some(bytes)) => match serde_json::from_slice::<Kept>(&bytes) {
+    match store.idempotent_claim(store_key, CLAIM_LEASE).await {
+        Ok(IdempotencyClaim::Done(bytes)) => match serde_json::from_slice::<Kept>(&bytes) {
             Ok(kept) => return kept.into_response(),
             Err(e) => {
                 return super::errors::internal(&format!(
@@ -93,11 +100,26 @@ where
                 .into_response();
             }
         },
-        Ok(None) => {}
+        Ok(IdempotencyClaim::InProgress) => {
+            let mut problem = Problem::new(
+                StatusCode::CONFLICT,
+                "idempotency-key-in-use",
+                "Idempotency key in use",
+                "a request with this Idempotency-Key is being processed; retry to get its answer"
+                    .to_owned(),
+            );
+            problem.retry_after = Some(1);
+            return problem.into_response();
+        }
+        Ok(IdempotencyClaim::Claimed) => {}
         Err(e) => return ApiError::Engine(EngineError::Store(e)).into_response(),
     }
     let response = work().await.unwrap_or_else(ApiError::into_response);
     if response.status().is_server_error() {
+        // Transient (payment busy, store down): a retry with the key should try again.
+        if let Err(e) = store.idempotent_release(store_key).await {
+            tracing::warn!(key = store_key, error = %e, "could not release an idempotency claim");
+        }
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -34,8 +34,8 @@
 use super::codec;
 use super::{
     Alarm, Append, CustomerStore, Delivery, EnrollmentStore, EventEnvelope, EventLog,
-    IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation, Store, StoreError,
-    StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
+    IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
+    Store, StoreError, StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
 };
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, IdHash, Status};
@@ -385,7 +385,8 @@ struct AlarmBook {
 }
 
 struct Remembered {
-    value: Vec<u8>,
+    /// `None`: claimed, no answer yet.
+    value: Option<Vec<u8>>,
     /// `None`: the TTL is too long to represent, so it never expires.
     expires_at: Option<Instant>,
 }
@@ -519,6 +520,15 @@ impl MemoryStore {
                 "no consumer group {name:?}; ensure_group creates it"
             ))
         })
+    }
+
+    /// Keys are rarely read back after their TTL: sweep now and then so they do not pile up.
+    fn sweep_idempotency(&self, now: Instant) {
+        if self.idempotency_puts.fetch_add(1, Ordering::Relaxed) % IDEMPOTENCY_SWEEP_EVERY
+            == IDEMPOTENCY_SWEEP_EVERY - 1
+        {
+            self.idempotency.retain(|_, r| r.live(now));
+        }
     }
 
     /// Validates an entry reference: (partition index, sequence number).
@@ -1287,7 +1297,7 @@ impl IdempotencyStore for MemoryStore {
         let now = Instant::now();
         if let Some(found) = self.idempotency.get(key) {
             if found.live(now) {
-                return Ok(Some(found.value.clone()));
+                return Ok(found.value.clone());
             }
         } else {
             return Ok(None);
@@ -1302,12 +1312,13 @@ impl IdempotencyStore for MemoryStore {
         }
         let now = Instant::now();
         let record = Remembered {
-            value: value.to_vec(),
+            value: Some(value.to_vec()),
             expires_at: now.checked_add(ttl),
         };
         let stored = match self.idempotency.entry(key.to_owned()) {
             Entry::Occupied(mut existing) => {
-                if existing.get().live(now) {
+                let kept = existing.get();
+                if kept.live(now) && kept.value.is_some() {
                     false
                 } else {
                     existing.insert(record);
@@ -1319,13 +1330,44 @@ impl IdempotencyStore for MemoryStore {
                 true
             }
         };
-        // Keys are rarely read back after their TTL: sweep now and then so they do not pile up.
-        if self.idempotency_puts.fetch_add(1, Ordering::Relaxed) % IDEMPOTENCY_SWEEP_EVERY
-            == IDEMPOTENCY_SWEEP_EVERY - 1
-        {
-            self.idempotency.retain(|_, r| r.live(now));
-        }
+        self.sweep_idempotency(now);
         Ok(stored)
+    }
+
+    async fn idempotent_claim(&self, key: &str, lease: Duration) -> StoreResult<IdempotencyClaim> {
+        if lease.is_zero() {
+            return Err(rejected("an idempotency claim needs a positive lease"));
+        }
+        let now = Instant::now();
+        let claim = Remembered {
+            value: None,
+            expires_at: now.checked_add(lease),
+        };
+        let found = match self.idempotency.entry(key.to_owned()) {
+            Entry::Occupied(mut existing) => {
+                let kept = existing.get();
+                if !kept.live(now) {
+                    existing.insert(claim);
+                    IdempotencyClaim::Claimed
+                } else {
+                    match &kept.value {
+                        Some(v) => IdempotencyClaim::Done(v.clone()),
+                        None => IdempotencyClaim::InProgress,
+                    }
+                }
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(claim);
+                IdempotencyClaim::Claimed
+            }
+        };
+        self.sweep_idempotency(now);
+        Ok(found)
+    }
+
+    async fn idempotent_release(&self, key: &str) -> StoreResult<()> {
+        self.idempotency.remove_if(key, |_, r| r.value.is_none());
+        Ok(())
     }
 }
 

@@ -31,8 +31,8 @@ use ezenroll::domain::money::Won;
 use ezenroll::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use ezenroll::domain::premium::QuoteInput;
 use ezenroll::store::{
-    Alarm, Append, Delivery, EventEnvelope, MyPageView, Reservation, Store, StoreError, Timer,
-    TimerKind, TimerOp, ViewFilter,
+    Alarm, Append, Delivery, EventEnvelope, IdempotencyClaim, MyPageView, Reservation, Store,
+    StoreError, Timer, TimerKind, TimerOp, ViewFilter,
 };
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -75,6 +75,7 @@ macro_rules! store_contract_suite {
             views_filter_order_and_count,
             alarms_are_recorded_once_and_listed_newest_first,
             idempotency_is_put_if_absent_with_ttl,
+            idempotency_claims_are_exclusive,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -1756,4 +1757,78 @@ where
 /// Events as appends take them: shared.
 pub fn shared(events: &[EventEnvelope]) -> Vec<Arc<EventEnvelope>> {
     events.iter().cloned().map(Arc::new).collect()
+}
+
+pub async fn idempotency_claims_are_exclusive(store: Arc<dyn Store>) {
+    let hour = Duration::from_secs(3600);
+    assert_eq!(
+        store.idempotent_claim("k", hour).await.expect("claim"),
+        IdempotencyClaim::Claimed
+    );
+    assert_eq!(
+        store.idempotent_claim("k", hour).await.expect("claim"),
+        IdempotencyClaim::InProgress,
+        "claimed by someone else"
+    );
+    assert_eq!(
+        store.idempotent_get("k").await.expect("get"),
+        None,
+        "a claim is not an answer"
+    );
+    assert!(
+        store
+            .idempotent_put("k", b"answer", hour)
+            .await
+            .expect("put")
+    );
+    assert_eq!(
+        store.idempotent_claim("k", hour).await.expect("claim"),
+        IdempotencyClaim::Done(b"answer".to_vec())
+    );
+    store.idempotent_release("k").await.expect("release");
+    assert_eq!(
+        store.idempotent_get("k").await.expect("get"),
+        Some(b"answer".to_vec()),
+        "releasing never drops an answer"
+    );
+    assert!(
+        !store
+            .idempotent_put("k", b"other", hour)
+            .await
+            .expect("put")
+    );
+
+    // A released claim can be claimed again; so can one whose lease ran out.
+    store.idempotent_claim("r", hour).await.expect("claim");
+    store.idempotent_release("r").await.expect("release");
+    assert_eq!(
+        store.idempotent_claim("r", hour).await.expect("claim"),
+        IdempotencyClaim::Claimed
+    );
+    let short = Duration::from_millis(100);
+    store.idempotent_claim("l", short).await.expect("claim");
+    tokio::time::sleep(short * 3).await;
+    assert_eq!(
+        store.idempotent_claim("l", hour).await.expect("claim"),
+        IdempotencyClaim::Claimed,
+        "the dead holder's lease ran out"
+    );
+
+    // Racing claims: exactly one wins.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            store.idempotent_claim("race", hour).await.expect("claim")
+        }));
+    }
+    let mut claimed = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            IdempotencyClaim::Claimed => claimed += 1,
+            IdempotencyClaim::InProgress => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(claimed, 1);
 }

@@ -41,8 +41,8 @@ mod scripts;
 use super::codec;
 use super::{
     Alarm, Append, CustomerStore, Delivery, EnrollmentStore, EventEnvelope, EventLog,
-    IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation, Store, StoreError,
-    StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
+    IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
+    Store, StoreError, StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
 };
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Status};
@@ -308,6 +308,9 @@ struct Scripts {
     record_alarm: Script,
     alarms: Script,
     compact: Script,
+    idem_claim: Script,
+    idem_put: Script,
+    idem_release: Script,
 }
 
 impl Scripts {
@@ -323,6 +326,9 @@ impl Scripts {
             record_alarm: Script::new(scripts::RECORD_ALARM),
             alarms: Script::new(scripts::ALARMS),
             compact: Script::new(scripts::COMPACT),
+            idem_claim: Script::new(scripts::IDEM_CLAIM),
+            idem_put: Script::new(scripts::IDEM_PUT),
+            idem_release: Script::new(scripts::IDEM_RELEASE),
         }
     }
 }
@@ -1653,25 +1659,66 @@ impl ReadModelStore for RedisStore {
 #[async_trait]
 impl IdempotencyStore for RedisStore {
     async fn idempotent_get(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.query(redis::cmd("GET").arg(self.key(&format!("idem:{key}"))))
-            .await
+        let record = self.key(&format!("idem:{key}"));
+        let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&record)).await?;
+        match value.as_deref() {
+            None | Some(b"P") => Ok(None),
+            Some([b'D', answer @ ..]) => Ok(Some(answer.to_vec())),
+            Some(_) => Err(StoreError::Corrupt {
+                key: record,
+                reason: "not an idempotency record".to_owned(),
+            }),
+        }
     }
 
     async fn idempotent_put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool> {
         if ttl.is_zero() {
             return Err(rejected("an idempotency record needs a positive TTL"));
         }
-        let stored: Value = self
-            .query(
-                redis::cmd("SET")
-                    .arg(self.key(&format!("idem:{key}")))
-                    .arg(value)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(millis(ttl).max(1)),
-            )
-            .await?;
-        Ok(!matches!(stored, Value::Nil))
+        let kept: i64 = self
+            .scripts
+            .idem_put
+            .key(self.key(&format!("idem:{key}")))
+            .arg(value)
+            .arg(millis(ttl).max(1))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(kept == 1)
+    }
+
+    async fn idempotent_claim(&self, key: &str, lease: Duration) -> StoreResult<IdempotencyClaim> {
+        if lease.is_zero() {
+            return Err(rejected("an idempotency claim needs a positive lease"));
+        }
+        let value: Value = self
+            .scripts
+            .idem_claim
+            .key(self.key(&format!("idem:{key}")))
+            .arg(millis(lease).max(1))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        match reply::items("idempotency claim", &value)? {
+            [code] if reply::int("idempotency claim", code)? == 1 => Ok(IdempotencyClaim::Claimed),
+            [code] if reply::int("idempotency claim", code)? == 2 => {
+                Ok(IdempotencyClaim::InProgress)
+            }
+            [_, answer] => Ok(IdempotencyClaim::Done(
+                reply::bytes("idempotency answer", answer)?.to_vec(),
+            )),
+            _ => Err(reply::unexpected("idempotency claim", &value)),
+        }
+    }
+
+    async fn idempotent_release(&self, key: &str) -> StoreResult<()> {
+        self.scripts
+            .idem_release
+            .key(self.key(&format!("idem:{key}")))
+            .invoke_async::<Value>(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }
 

@@ -228,3 +228,31 @@ end
 if keep == '0-0' then return 0 end
 return redis.call('XTRIM', KEYS[1], 'MINID', keep)
 "#;
+
+/// Idempotency records are `D<answer>` or `P` (claimed, no answer yet).
+/// KEYS: 1 the record; ARGV: 1 the lease (ms). Returns `{1}` claimed, `{2}` in progress,
+/// `{3, answer}` done.
+pub const IDEM_CLAIM: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], 'P', 'PX', ARGV[1])
+  return {1}
+end
+if v == 'P' then return {2} end
+return {3, string.sub(v, 2)}
+"#;
+
+/// KEYS: 1 the record; ARGV: 1 the answer, 2 TTL (ms). Returns 1 if kept, 0 if an answer
+/// was kept already.
+pub const IDEM_PUT: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if v and v ~= 'P' then return 0 end
+redis.call('SET', KEYS[1], 'D' .. ARGV[1], 'PX', ARGV[2])
+return 1
+"#;
+
+/// KEYS: 1 the record. Drops it if it is only a claim.
+pub const IDEM_RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == 'P' then redis.call('DEL', KEYS[1]) end
+return 1
+"#;
