@@ -224,7 +224,7 @@ async fn run(deps: &Deps, id: EnrollmentId, loaded: Loaded, op: Op) -> Step {
     };
     match op {
         Op::Get => unchanged(loaded),
-        Op::Execute(command) => execute(deps, id, loaded, &command).await,
+        Op::Execute(command) => execute_fresh(deps, id, loaded, &command).await,
         Op::Propose { method, now } => propose(deps, id, loaded, method, now).await,
         Op::RetryPayment { now } => {
             let (loaded, result, after) =
@@ -273,6 +273,23 @@ async fn run(deps: &Deps, id: EnrollmentId, loaded: Loaded, op: Op) -> Step {
             let now = document.issued_at;
             execute(deps, id, loaded, &Command::IssueDocument { document, now }).await
         }
+    }
+}
+
+/// [`execute`], and once more on fresh state if the store says another process wrote
+/// the enrollment since this actor loaded it (several servers on one Redis): the
+/// optimistic-concurrency retry. Only for plain commands; payments never repeat here.
+async fn execute_fresh(deps: &Deps, id: EnrollmentId, loaded: Loaded, command: &Command) -> Step {
+    let step = execute(deps, id, loaded, command).await;
+    if !matches!(step.1, Err(EngineError::Store(StoreError::Conflict { .. }))) {
+        return step;
+    }
+    match load(deps, id).await {
+        Ok(fresh) => {
+            tracing::debug!(enrollment = %id, command = command.name(), "written elsewhere meanwhile; deciding again on fresh state");
+            execute(deps, id, fresh, command).await
+        }
+        Err(_) => step,
     }
 }
 

@@ -39,6 +39,7 @@ macro_rules! engine_suite {
             an_interrupted_payment_is_reconciled_with_the_provider,
             an_interrupted_unpaid_proposal_can_be_retried,
             payments_run_concurrently_up_to_the_limit,
+            two_engines_on_one_store_decide_on_fresh_state,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -1434,4 +1435,69 @@ pub async fn payments_run_concurrently_up_to_the_limit(store: Arc<dyn Store>) {
     let most = h.calls.most_charges_at_once();
     assert!((2..=4).contains(&most), "{most} charges at once");
     engine.shutdown().await;
+}
+
+/// Two engines (two server copies) on one store: each has the enrollment's actor live,
+/// one moves it on, the other, holding stale state, is asked next. Its write conflicts;
+/// it decides again on what the store holds, never on its stale copy, and never errs
+/// for a command that is legal on the fresh state.
+pub async fn two_engines_on_one_store_decide_on_fresh_state(store: Arc<dyn Store>) {
+    let config = EngineConfig {
+        document_delay: Duration::from_secs(3600),
+        ..test_config()
+    };
+    let a = start(Arc::clone(&store), config.clone(), healthy_provider()).await;
+    let b = start(Arc::clone(&store), config, healthy_provider()).await;
+    let customer = register_customer(&a.engine, "최영희").await;
+    let no = customer.customer_no;
+    let id = a
+        .engine
+        .save_plan(term_plan(no, 100_000_000))
+        .await
+        .expect("plan on A")
+        .state
+        .id;
+    // B's actor loads version 1 and moves it to version 2; A's actor still holds 1.
+    assert_eq!(
+        b.engine
+            .enrollment(id)
+            .await
+            .expect("read on B")
+            .state
+            .status,
+        Status::Planned
+    );
+    let requested = b.engine.request_document(id).await.expect("document on B");
+    assert_eq!(requested.state.status, Status::DocumentRequested);
+
+    // Legal on the fresh state (a plan may be re-saved before the proposal): A conflicts,
+    // reloads and succeeds, keeping B's document request.
+    let resaved = a
+        .engine
+        .resave_plan(id, term_plan(no, 150_000_000))
+        .await
+        .expect("re-saved on A despite its stale copy");
+    assert_eq!(resaved.state.plan.sum_insured, Won::new(150_000_000));
+    assert_eq!(resaved.state.plan_revision, 2);
+    let (version, state) = stored(&store, id).await;
+    assert_eq!(version, resaved.version);
+    assert_same_state(&state, &resaved.state);
+    let types = event_types(&store.history(id).await.expect("history"));
+    assert_eq!(
+        types[..2],
+        ["PlanSaved", "DocumentRequested"],
+        "B's write kept: {types:?}"
+    );
+
+    // Illegal on the fresh state: refused naming the fresh status, not a conflict.
+    let again = b.engine.request_document(id).await;
+    match again {
+        Ok(snapshot) => assert_eq!(snapshot.state.status, Status::DocumentRequested),
+        Err(e) => assert!(
+            matches!(e, EngineError::Domain(_)),
+            "a domain answer on fresh state, got {e:?}"
+        ),
+    }
+    a.engine.shutdown().await;
+    b.engine.shutdown().await;
 }
