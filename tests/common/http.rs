@@ -114,6 +114,15 @@ fn client_with(token: Option<&str>) -> reqwest::Client {
         .expect("a client")
 }
 
+/// A caller of a server at `addr` that sends `token` (or none), for tests that start the
+/// server themselves.
+pub fn caller_for(addr: SocketAddr, token: Option<&str>) -> Caller {
+    Caller {
+        base: format!("http://{addr}"),
+        client: client_with(token),
+    }
+}
+
 pub async fn spawn_app_with(config: EngineConfig, sim: Simulation, http: HttpConfig) -> TestApp {
     let provider = Arc::new(SimulatedProvider::new(sim, 11));
     let ext = Extensions {
