@@ -322,8 +322,9 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     };
     tracing::info!(%addr, backend = engine.store().backend(), "ezenroll is listening");
     let mut server = std::pin::pin!(server);
+    // The server ends only after a signal, so either way its requests are answered here.
     tokio::select! {
-        () = &mut server => {}
+        () = &mut server => tracing::info!("in-flight requests answered"),
         () = signalled.notified() => drain(server, args.shutdown_grace).await,
     }
     // The HTTP server has answered what it accepted, so its events are in the log for
