@@ -11,6 +11,15 @@
 # simulated PG answers in PAYMENT_LATENCY (20 ms), so at FLOWS=64 the flow mostly waits
 # on payments; PAYMENT_LATENCY=0ms measures the server itself.
 #
+# Then fault isolation, on a second server whose payment gateway is tiny and slow
+# (--payment-queue OVERLOAD_QUEUE=4, --payment-concurrency OVERLOAD_CONCURRENCY=2,
+# --payment-latency OVERLOAD_LATENCY=1s): POST /quotes and POST /enrollments (plan saves)
+# alone, then again while OVERLOAD_FLOWS=16 flows drive proposals and payment retries
+# (OVERLOAD_DELAY_MS=5 apart) that the gateway nearly all answers 503 busy. The ratios
+# should stay near 100%: payment overload must not slow what does not pay. The overload
+# driver shares this machine's cores with the server, so they can only be near, not at,
+# 100%. ISOLATION=0 skips this part.
+#
 # Needs wrk (apt-get install wrk); installs it when missing and apt-get is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +32,14 @@ FLOWS=${FLOWS:-64}
 PAYMENT_LATENCY=${PAYMENT_LATENCY:-20ms}   # the simulated PG's answer time
 PORT=${PORT:-18088}
 BASE="http://127.0.0.1:${PORT}"
+ISOLATION=${ISOLATION:-1}
+OVERLOAD_QUEUE=${OVERLOAD_QUEUE:-4}
+OVERLOAD_CONCURRENCY=${OVERLOAD_CONCURRENCY:-2}
+OVERLOAD_LATENCY=${OVERLOAD_LATENCY:-1s}
+OVERLOAD_FLOWS=${OVERLOAD_FLOWS:-16}
+export OVERLOAD_DELAY_MS=${OVERLOAD_DELAY_MS:-5}
+ISO_PORT=$((PORT + 1))
+ISO_BASE="http://127.0.0.1:${ISO_PORT}"
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk" >&2
@@ -30,19 +47,32 @@ if ! command -v wrk >/dev/null; then
 fi
 
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --quiet
-BIN=${EZENROLL_BIN:-target/release/ezenroll}
+BIN=${EZENROLL_BIN:-${CARGO_TARGET_DIR:-target}/release/ezenroll}
 LOG=$(mktemp)
+ISO_LOG=$(mktemp)
 # A throwaway secret for this run only (the server refuses to invent none silently).
 export EZENROLL_JWT_SECRET="load-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 "$BIN" serve --listen "127.0.0.1:${PORT}" --document-delay 0s \
   --payment-latency "$PAYMENT_LATENCY" --payment-queue 4096 >"$LOG" 2>&1 &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -f "$LOG"' EXIT
-for _ in $(seq 1 50); do
-  curl -fsS "${BASE}/livez" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-curl -fsS "${BASE}/livez" >/dev/null || { echo "server did not start:"; cat "$LOG"; exit 1; }
+ISO_SERVER=""
+OVERLOAD=""
+stop_all() {
+  for pid in $OVERLOAD $SERVER $ISO_SERVER; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -f "$LOG" "$ISO_LOG"
+}
+trap stop_all EXIT
+wait_live() { # base URL, log file
+  for _ in $(seq 1 50); do
+    curl -fsS "$1/livez" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  curl -fsS "$1/livez" >/dev/null || { echo "server did not start:"; cat "$2"; exit 1; }
+}
+wait_live "$BASE" "$LOG"
 # An admin token for the enrollment flow, when this build has authentication.
 if "$BIN" token --help >/dev/null 2>&1; then
   EZENROLL_TOKEN=$("$BIN" token --role admin --ttl 1h)
@@ -79,3 +109,64 @@ print(f"POST /quotes / GET /livez throughput: median {statistics.median(ratios):
 print(f"full enrollments over HTTP: median {med('enrollments', 'enrollments_per_s'):.0f}/s")
 PY
 rm -f "$results"
+
+[ "$ISOLATION" = 1 ] || exit 0
+
+# ---- fault isolation: quotes and plan saves alone, then while payment is overloaded.
+kill "$SERVER" 2>/dev/null || true
+wait "$SERVER" 2>/dev/null || true
+SERVER=""
+"$BIN" serve --listen "127.0.0.1:${ISO_PORT}" --document-delay 0s \
+  --payment-queue "$OVERLOAD_QUEUE" --payment-concurrency "$OVERLOAD_CONCURRENCY" \
+  --payment-latency "$OVERLOAD_LATENCY" >"$ISO_LOG" 2>&1 &
+ISO_SERVER=$!
+wait_live "$ISO_BASE" "$ISO_LOG"
+
+seconds() { # a wrk duration (10s, 2m, 1h or a bare number of seconds) in seconds
+  case $1 in
+    *h) echo $(( ${1%h} * 3600 )) ;;
+    *m) echo $(( ${1%m} * 60 )) ;;
+    *s) echo "${1%s}" ;;
+    *) echo "$1" ;;
+  esac
+}
+# The overload runs through both measurements under it, plus a second of warm-up each side.
+OVERLOAD_SECONDS=$(( 2 * $(seconds "$DURATION") + 3 ))
+
+iso=$(mktemp)
+overload_out=$(mktemp)
+for round in $(seq 1 "$ROUNDS"); do
+  run quotes_alone -s scripts/wrk/quote-report.lua "${ISO_BASE}/quotes" | tee -a "$iso"
+  run plans_alone -s scripts/wrk/plan.lua "$ISO_BASE" | tee -a "$iso"
+  wrk -t"$OVERLOAD_FLOWS" -c"$OVERLOAD_FLOWS" -d"${OVERLOAD_SECONDS}s" -s scripts/wrk/overload.lua \
+    "$ISO_BASE" >"$overload_out" &
+  OVERLOAD=$!
+  sleep 1
+  run quotes_overloaded -s scripts/wrk/quote-report.lua "${ISO_BASE}/quotes" | tee -a "$iso"
+  run plans_overloaded -s scripts/wrk/plan.lua "$ISO_BASE" | tee -a "$iso"
+  wait "$OVERLOAD"
+  OVERLOAD=""
+  grep RESULT "$overload_out" | sed "s/^RESULT/overload/" | tee -a "$iso"
+done
+
+python3 - "$iso" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, rest = line.split(" ", 1)
+    fields = dict(kv.split("=") for kv in rest.split())
+    rows.setdefault(name, []).append({k: float(v) for k, v in fields.items()})
+med = lambda name, key: statistics.median(r[key] for r in rows[name])
+print(f"payment overload: {med('overload', 'payments_per_s'):.0f} proposals and payment retries/s, "
+      f"median {med('overload', 'busy_share'):.1%} answered 503, "
+      f"{sum(r['contracted'] for r in rows['overload']):.0f} contracted in all")
+for what, alone, loaded in (("POST /quotes", "quotes_alone", "quotes_overloaded"),
+                            ("POST /enrollments (plan saves)", "plans_alone", "plans_overloaded")):
+    ratios = [l["rps"] / a["rps"] for a, l in zip(rows[alone], rows[loaded])]
+    print(f"{what}: alone median {med(alone, 'rps'):.0f} req/s (p99 {med(alone, 'p99_us')/1000:.2f} ms), "
+          f"payment overloaded {med(loaded, 'rps'):.0f} req/s (p99 {med(loaded, 'p99_us')/1000:.2f} ms, "
+          f"errors {sum(r['errors'] for r in rows[loaded]):.0f})")
+    print(f"{what} while payment is overloaded / alone: median {statistics.median(ratios):.0%} "
+          f"(rounds: {', '.join(f'{r:.0%}' for r in ratios)})")
+PY
+rm -f "$iso" "$overload_out"

@@ -47,9 +47,10 @@ enum Command {
     /// in a quote request, or through their `productCode`).
     Products,
     /// Run the HTTP API, the engine and its consumers (on Redis with `--redis-url`, else
-    /// on the embedded memory store) until
-    /// SIGINT or SIGTERM; then stop accepting, answer the requests in flight and stop
-    /// the engine.
+    /// on the embedded memory store) until SIGINT or SIGTERM; then stop accepting, end
+    /// the event streams, answer the requests in flight (for up to --shutdown-grace; a
+    /// second signal stops waiting) and stop the engine, whose consumers first handle
+    /// what the event log holds.
     Serve(ServeArgs),
     /// Run one event-log consumer and nothing else (Redis only): the Notifier or the MyPage
     /// projector, sharing its consumer group with every other process, until SIGINT or
@@ -117,6 +118,10 @@ struct ServeArgs {
     /// payment breaker.
     #[arg(long, env = "EZENROLL_PAYMENT_FAILURE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
     payment_failure_rate: f64,
+    /// After SIGINT/SIGTERM, how long requests in flight may take to be answered before
+    /// the engine stops anyway.
+    #[arg(long, env = "EZENROLL_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
 }
 
 /// Where state lives: the embedded memory store, or Redis when a URL is given.
@@ -374,17 +379,32 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
         body_limit: args.body_limit,
         ..HttpConfig::new(auth)
     };
-    let (addr, server) =
-        match http::serve(engine.clone(), args.listen, http_config, shutdown_signal()) {
-            Ok(bound) => bound,
-            Err(e) => {
-                engine.shutdown().await;
-                return Err(e.into());
-            }
-        };
+    let signalled = Arc::new(tokio::sync::Notify::new());
+    let shutdown = {
+        let signalled = Arc::clone(&signalled);
+        async move {
+            shutdown_signal().await;
+            // A stored permit: the wait below cannot miss it.
+            signalled.notify_one();
+        }
+    };
+    let (addr, server) = match http::serve(engine.clone(), args.listen, http_config, shutdown) {
+        Ok(bound) => bound,
+        Err(e) => {
+            engine.shutdown().await;
+            return Err(e.into());
+        }
+    };
     tracing::info!(%addr, backend = engine.store().backend(), "ezenroll is listening");
-    server.await;
-    tracing::info!("no longer accepting; in-flight requests answered; stopping the engine");
+    let mut server = std::pin::pin!(server);
+    // The server ends only after a signal, so either way its requests are answered here.
+    tokio::select! {
+        () = &mut server => tracing::info!("in-flight requests answered"),
+        () = signalled.notified() => drain(server, args.shutdown_grace).await,
+    }
+    // The HTTP server has answered what it accepted, so its events are in the log for
+    // the consumers to handle before they stop.
+    tracing::info!("stopping the engine");
     engine.shutdown().await;
     Ok(())
 }
@@ -440,6 +460,19 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
     tracing::info!("stopping after the batch in hand");
     consumer.stop().await;
     Ok(())
+}
+
+/// Waits for the HTTP server to answer the requests in flight, for up to `grace` or until
+/// a second signal: a stuck client must not keep the process from stopping.
+async fn drain(server: std::pin::Pin<&mut impl std::future::Future<Output = ()>>, grace: Duration) {
+    tokio::select! {
+        () = server => tracing::info!("in-flight requests answered"),
+        () = tokio::time::sleep(grace) => tracing::warn!(
+            grace_secs = grace.as_secs_f64(),
+            "requests still in flight after the shutdown grace; stopping anyway"
+        ),
+        () = shutdown_signal() => tracing::warn!("second signal: not waiting for requests in flight"),
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,5 +1,5 @@
 //! `ezenroll quote` as a user runs it: a real process, stdin in, stdout/stderr and the
-//! exit status out.
+//! exit status out; and `ezenroll serve` stopping on SIGTERM.
 
 use serde_json::{Value, json};
 use std::io::Write;
@@ -220,4 +220,105 @@ fn unknown_products_and_nonsense_definitions_exit_2() {
         both.to_string().as_bytes(),
         &["either product or productCode"],
     );
+}
+
+/// `ezenroll serve` until SIGTERM: it stops accepting, ends the open event stream rather
+/// than wait for the client to hang up, stops the engine and exits 0.
+#[cfg(unix)]
+#[test]
+fn serve_stops_cleanly_on_sigterm_with_a_stream_open() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::net::TcpStream;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let secret = "cli-test-only-secret-0123456789";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ezenroll"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("EZENROLL_JWT_SECRET", secret)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start ezenroll serve");
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("no 'listening' line ({e}); log: {log:#?}"));
+        let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        log.push(line);
+        if parsed["fields"]["message"] == "ezenroll is listening" {
+            break parsed["fields"]["addr"]
+                .as_str()
+                .expect("the address in the log")
+                .to_owned();
+        }
+    };
+
+    let token = ezenroll::http::auth::AuthKeys::from_secret(secret.as_bytes())
+        .expect("keys")
+        .mint(
+            ezenroll::http::auth::Role::Admin,
+            "cli-test",
+            Duration::from_secs(60),
+        )
+        .expect("a token");
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("a read timeout");
+    write!(
+        stream,
+        "GET /events/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .expect("send the request");
+    let mut head = [0u8; 256];
+    let n = stream.read(&mut head).expect("the response head");
+    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve did not stop within 20 s of SIGTERM; log: {log:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The reader thread ends at the end of stderr, closing the channel.
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+        log.push(line);
+    }
+    assert!(status.success(), "{status}; log: {log:#?}");
+    let text = log.join("\n");
+    for expected in [
+        "SIGTERM received",
+        "in-flight requests answered",
+        "engine stopped",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in {text}");
+    }
+    // The stream was ended by the server, not left hanging.
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("the stream ends");
 }

@@ -15,7 +15,8 @@
 //! - a customer reaches only its own customer record, enrollments (and their documents
 //!   and events), mypage entries and alarms; anything else is 404, never 403, so ids of
 //!   other customers do not leak. `GET /mypage` and `GET /alarms` are forced to the
-//!   customer's own number; a `customerNo` query naming someone else is 404;
+//!   customer's own number; a `customerNo` query naming someone else is 404; so is
+//!   `GET /events/stream`, which shows a customer only its own enrollments' events;
 //! - admins reach everything.
 
 use super::errors::{ApiError, Problem};

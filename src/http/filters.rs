@@ -35,7 +35,8 @@ pub fn routes(
         .or(get_document(api.clone()));
     let read_model = get_mypage(api.clone())
         .or(get_mypage_view(api.clone()))
-        .or(get_alarms(api.clone()));
+        .or(get_alarms(api.clone()))
+        .or(get_event_stream(api.clone()));
     let counted = api.clone();
     health
         .or(post_quotes(api, limit))
@@ -406,4 +407,17 @@ fn get_alarms(
         .and(authed(api))
         .and(query())
         .and_then(handlers::alarms)
+}
+
+// ---- live events
+
+fn get_event_stream(
+    api: Arc<Api>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("events" / "stream")
+        .and(warp::get())
+        .and(with_api(api.clone()))
+        .and(authed(api))
+        .and(query())
+        .and_then(handlers::event_stream)
 }

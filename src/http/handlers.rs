@@ -6,6 +6,7 @@ use super::auth::Principal;
 use super::errors::{ApiError, Problem};
 use super::idempotency::Idem;
 use super::models::{self, *};
+use super::sse;
 use crate::actors::engine::{EnrollmentSnapshot, korean_today};
 use crate::api::{InputErrorKind, QuoteService};
 use crate::domain::enrollment::{CustomerNo, EnrollmentId};
@@ -393,6 +394,42 @@ pub async fn document(api: Arc<Api>, who: Principal, id: String) -> Reply {
             let id = owned(&api, &who, &id).await?;
             let document = api.engine.document(id).await?;
             json(StatusCode::OK, &document)
+        }
+        .await,
+    )
+}
+
+// ---- live events
+
+/// `GET /events/stream`: server-sent events of the enrollments the caller may see.
+pub async fn event_stream(api: Arc<Api>, who: Principal, query: String) -> Reply {
+    answer(
+        async {
+            let q: EventStreamQuery = models::parse_query(&query)?;
+            let customer_no = query_customer(&who, q.customer_no.as_deref())?;
+            let enrollment_id = match q.enrollment_id.as_deref() {
+                Some(text) => {
+                    let s = api.engine.enrollment(enrollment_id(text)?).await?;
+                    if !who.may_see(s.state.customer_no) {
+                        return Err(no_such_enrollment());
+                    }
+                    Some(s.state.id)
+                }
+                None => None,
+            };
+            let closing = api.closing();
+            if *closing.borrow() {
+                return Err(super::errors::shutting_down().into());
+            }
+            let events = api.engine.subscribe().await?;
+            let filter = sse::StreamFilter {
+                customer_no,
+                enrollment_id,
+            };
+            let stream = warp::sse::keep_alive()
+                .interval(api.config.sse_keep_alive)
+                .stream(sse::stream(events, filter, closing));
+            Ok(warp::reply::Reply::into_response(warp::sse::reply(stream)))
         }
         .await,
     )

@@ -172,6 +172,7 @@ pub fn route_template(path: &str) -> &'static str {
         ("mypage", None, None) => "/mypage",
         ("mypage", Some(_), None) => "/mypage/{id}",
         ("alarms", None, None) => "/alarms",
+        ("events", Some("stream"), None) => "/events/stream",
         _ => "unmatched",
     }
 }
@@ -276,6 +277,14 @@ pub async fn metrics(api: Arc<Api>) -> Result<Response, Infallible> {
         stats.passivated.load(Ordering::Relaxed),
     );
 
+    scalar(
+        &mut out,
+        "ezenroll_event_stream_subscribers",
+        "gauge",
+        "Open event streams (GET /events/stream) of this process.",
+        engine.feed_subscribers().await,
+    );
+
     describe(
         &mut out,
         "ezenroll_consumer_lag",
@@ -312,6 +321,7 @@ mod tests {
             "/enrollments/{id}/plan"
         );
         assert_eq!(route_template("/products/EZ-TERM"), "/products/{code}");
+        assert_eq!(route_template("/events/stream"), "/events/stream");
         assert_eq!(route_template("/enrollments/abc/nope"), "unmatched");
         assert_eq!(route_template("/a/b/c/d"), "unmatched");
         assert_eq!(route_template("/"), "unmatched");

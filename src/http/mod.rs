@@ -11,7 +11,8 @@
 //! - [`errors`]: problem documents, the engine-error mapping and the one `recover`;
 //! - [`idempotency`]: first-response replay for POST and PUT;
 //! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules;
-//! - [`metrics`]: `GET /metrics` in the Prometheus text format, and the request counters.
+//! - [`metrics`]: `GET /metrics` in the Prometheus text format, and the request counters;
+//! - [`sse`]: `GET /events/stream`, the engine's live event feed as server-sent events.
 //!
 //! Quotes are priced on the request's own task against the engine's catalog snapshot;
 //! everything stateful goes through the engine's actors.
@@ -23,6 +24,7 @@ pub mod handlers;
 pub mod idempotency;
 pub mod metrics;
 pub mod models;
+pub mod sse;
 
 use crate::actors::EngineHandle;
 use auth::AuthKeys;
@@ -43,6 +45,9 @@ pub struct HttpConfig {
     pub idempotency_ttl: Duration,
     /// The keys bearer tokens are verified with.
     pub auth: AuthKeys,
+    /// The longest `GET /events/stream` stays silent: a comment is sent after this long
+    /// without events, so proxies do not drop an idle stream.
+    pub sse_keep_alive: Duration,
 }
 
 impl HttpConfig {
@@ -52,6 +57,7 @@ impl HttpConfig {
             body_limit: 64 * 1024,
             idempotency_ttl: Duration::from_secs(24 * 3600),
             auth,
+            sse_keep_alive: Duration::from_secs(15),
         }
     }
 }
@@ -65,6 +71,9 @@ pub struct Api {
     idempotency_locks: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
     /// Request counters and durations by route template, for `GET /metrics`.
     pub http_metrics: metrics::HttpMetrics,
+    /// Turns `true` when the server starts shutting down: event streams end then, since
+    /// a graceful shutdown waits for every response to finish.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 impl Api {
@@ -74,7 +83,18 @@ impl Api {
             config,
             idempotency_locks: dashmap::DashMap::new(),
             http_metrics: metrics::HttpMetrics::default(),
+            closing: tokio::sync::watch::Sender::new(false),
         })
+    }
+
+    /// Ends the event streams and refuses new ones (the server is shutting down).
+    pub fn begin_shutdown(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// `true` from [`Api::begin_shutdown`] on.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 }
 
@@ -87,9 +107,10 @@ pub struct BindError {
 }
 
 /// Binds `addr` (port 0 picks a free port) and returns the address bound and the server
-/// future. The server stops accepting when `shutdown` completes and the future ends once
-/// the requests in flight are answered. Run it inside an actix `System` (the engine's
-/// actors live there) on a tokio runtime.
+/// future. When `shutdown` completes the server closes its listening socket (new
+/// connections are refused), ends the event streams, and the future ends once the
+/// requests in flight are answered; stop the engine after that. Run it inside an actix
+/// `System` (the engine's actors live there) on a tokio runtime.
 pub fn serve(
     engine: EngineHandle,
     addr: SocketAddr,
@@ -97,6 +118,12 @@ pub fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, impl Future<Output = ()> + Send + 'static), BindError> {
     let api = Api::new(engine, config);
+    let closing = Arc::clone(&api);
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("HTTP: no longer accepting; answering the requests in flight");
+        closing.begin_shutdown();
+    };
     warp::serve(routes(api))
         .try_bind_with_graceful_shutdown(addr, shutdown)
         .map_err(|source| BindError { addr, source })

@@ -141,6 +141,14 @@ pub struct AlarmQuery {
     pub limit: Option<usize>,
 }
 
+/// `GET /events/stream?customerNo=&enrollmentId=`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventStreamQuery {
+    pub customer_no: Option<String>,
+    pub enrollment_id: Option<String>,
+}
+
 pub fn parse_customer_no(text: Option<&str>) -> Result<Option<CustomerNo>, ApiError> {
     text.map(|t| CustomerNo::parse(t).map_err(|e| ApiError::BadQuery(format!("customerNo: {e}"))))
         .transpose()

@@ -114,6 +114,15 @@ fn client_with(token: Option<&str>) -> reqwest::Client {
         .expect("a client")
 }
 
+/// A caller of a server at `addr` that sends `token` (or none), for tests that start the
+/// server themselves.
+pub fn caller_for(addr: SocketAddr, token: Option<&str>) -> Caller {
+    Caller {
+        base: format!("http://{addr}"),
+        client: client_with(token),
+    }
+}
+
 pub async fn spawn_app_with(config: EngineConfig, sim: Simulation, http: HttpConfig) -> TestApp {
     let provider = Arc::new(SimulatedProvider::new(sim, 11));
     let ext = Extensions {
@@ -338,6 +347,151 @@ impl Caller {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+/// One server-sent event as read off the wire.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SseMessage {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    /// The `data` lines, joined with newlines.
+    pub data: String,
+    /// A comment line (`:`), as keep-alives are.
+    pub comment: Option<String>,
+}
+
+impl SseMessage {
+    /// `data` as JSON (`Null` if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or(Value::Null)
+    }
+
+    fn parse(block: &str) -> SseMessage {
+        let mut m = SseMessage::default();
+        let mut data: Vec<&str> = Vec::new();
+        for line in block.lines() {
+            if let Some(comment) = line.strip_prefix(':') {
+                m.comment = Some(comment.trim_start().to_owned());
+                continue;
+            }
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "id" => m.id = Some(value.to_owned()),
+                "event" => m.event = Some(value.to_owned()),
+                "data" => data.push(value),
+                _ => {}
+            }
+        }
+        m.data = data.join("\n");
+        m
+    }
+}
+
+/// A `text/event-stream` response read message by message as it arrives.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl EventStream {
+    /// The next message, keep-alive comments included; `None` when the server ended the
+    /// stream. Panics if nothing arrives within [`WAIT`].
+    pub async fn next_message(&mut self) -> Option<SseMessage> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let text = String::from_utf8(block).expect("UTF-8 events");
+                return Some(SseMessage::parse(&text));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no server-sent event within {WAIT:?}"))
+                .expect("the stream reads");
+            match chunk {
+                Some(bytes) => self.buffer.extend_from_slice(&bytes),
+                None => {
+                    assert!(self.buffer.is_empty(), "a message cut off at the end");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The next event (comments skipped); `None` at the end of the stream.
+    pub async fn next_event(&mut self) -> Option<SseMessage> {
+        loop {
+            let m = self.next_message().await?;
+            if m.comment.is_none() || m.event.is_some() || !m.data.is_empty() {
+                return Some(m);
+            }
+        }
+    }
+
+    /// Events up to and including the first one `done` accepts (panics at the end of the
+    /// stream or after [`WAIT`] without one).
+    pub async fn until(
+        &mut self,
+        what: &str,
+        done: impl Fn(&SseMessage) -> bool,
+    ) -> Vec<SseMessage> {
+        let mut seen = Vec::new();
+        loop {
+            let m = self
+                .next_event()
+                .await
+                .unwrap_or_else(|| panic!("the stream ended before {what}; saw {seen:?}"));
+            let finished = done(&m);
+            seen.push(m);
+            if finished {
+                return seen;
+            }
+        }
+    }
+
+    /// Events of one enrollment up to and including its event of type `event_type`.
+    pub async fn until_event(&mut self, enrollment_id: &str, event_type: &str) -> Vec<SseMessage> {
+        self.until(&format!("{event_type} of {enrollment_id}"), |m| {
+            m.event.as_deref() == Some(event_type) && m.json()["enrollmentId"] == enrollment_id
+        })
+        .await
+    }
+}
+
+impl Caller {
+    /// Opens `GET path` as an event stream: `Ok` once a 200 `text/event-stream` response's
+    /// head is in (events follow as they happen), `Err` with the answer otherwise.
+    pub async fn open_stream(&self, path: &str) -> Result<EventStream, Answer> {
+        let response = self
+            .client
+            .get(self.url(path))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("the server answers");
+        let is_stream = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"));
+        if response.status().as_u16() == 200 && is_stream {
+            return Ok(EventStream {
+                response,
+                buffer: Vec::new(),
+            });
+        }
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Err(Answer {
+            status,
+            headers,
+            body,
+            text,
+        })
     }
 }
 
