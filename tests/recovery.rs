@@ -969,6 +969,7 @@ async fn redis_down_answers_503_and_the_server_reconnects_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_notifier_workers_share_the_group_and_each_alarm_goes_out_once() {
+    // Scenario 3: `serve --consumers none`, two notifier workers and a MyPage worker.
     let redis = TestRedis::new();
     let (url, prefix) = (redis.url(), redis.prefix().to_owned());
     let dir = logs_dir();
@@ -1006,8 +1007,30 @@ async fn two_notifier_workers_share_the_group_and_each_alarm_goes_out_once() {
         "both notifiers should have done some of the work: {each:?}"
     );
 
-    // They stop cleanly, as deployments stop them.
-    for n in notifiers.iter_mut().chain([&mut mypage]) {
+    // One notifier hangs (SIGSTOP) and then dies (SIGKILL) while events flow: whatever
+    // Redis handed it stays pending under its name until the other takes it over (after
+    // --claim-idle), and still every alarm goes out once.
+    notifiers[0].pause();
+    let mut journeys = vec![Journey::Contracted; 4];
+    journeys.extend([Journey::Withdrawn; 2]);
+    let second = drive(&d, &people, &journeys).await;
+    notifiers[0].kill();
+    let all: Vec<String> = ids.iter().chain(&second).cloned().collect();
+    let [n1, n2] = &notifiers;
+    let after = assert_caught_up(&d, &all, &[n1, n2], Delivery::ExactlyOnce).await;
+    assert_eq!(after[0], each[0], "notifier-1 delivered while stopped");
+    let took_over = n2
+        .log_lines()
+        .iter()
+        .filter(|l| l.message() == "took over stale entries")
+        .count();
+    println!(
+        "with notifier-1 stopped, then killed: delivered {after:?}; takeovers by notifier-2: \
+         {took_over}"
+    );
+
+    // The others stop cleanly, as deployments stop them.
+    for n in notifiers[1..].iter_mut().chain([&mut mypage]) {
         let status = n.terminate().await;
         assert!(status.success(), "{} exited with {status}", n.name());
     }

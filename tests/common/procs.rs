@@ -246,21 +246,31 @@ impl Ezenroll {
         }
     }
 
-    /// SIGTERM and wait for the exit (SIGKILL after [`STOP_TIMEOUT`], which panics).
-    pub async fn terminate(&mut self) -> ExitStatus {
+    /// SIGSTOP: the process hangs, its connections stay open (a stuck consumer: what it
+    /// has read stays pending under its name). [`kill`](Self::kill) still ends it.
+    pub fn pause(&mut self) {
+        self.signal("-STOP");
+    }
+
+    fn signal(&mut self, signal: &str) {
         let pid = self
             .pid()
             .unwrap_or_else(|| panic!("{} is not running", self.name));
         let sent = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([signal, &pid.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
         assert!(
             sent.is_ok_and(|s| s.success()),
-            "cannot SIGTERM {}",
+            "cannot send {signal} to {}",
             self.name
         );
+    }
+
+    /// SIGTERM and wait for the exit (SIGKILL after [`STOP_TIMEOUT`], which panics).
+    pub async fn terminate(&mut self) -> ExitStatus {
+        self.signal("-TERM");
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             if let Some(status) = self.exited() {
