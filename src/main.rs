@@ -122,6 +122,15 @@ struct ServeArgs {
     /// the engine stops anyway.
     #[arg(long, env = "EZENROLL_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+    /// How long a durable timer (document issuance, plan expiry, refund retry) claimed by
+    /// a process stays leased to it: if that process dies, another (or the restarted one)
+    /// fires the timer again after this long. Keep it above a payment call's latency.
+    #[arg(long, env = "EZENROLL_TIMER_LEASE", default_value = "30s", value_parser = parse_positive_duration)]
+    timer_lease: Duration,
+    /// How long an event may stay delivered but unacknowledged (its consumer died) before
+    /// another consumer of the group takes it over.
+    #[arg(long, env = "EZENROLL_CLAIM_IDLE", default_value = "30s", value_parser = parse_positive_duration)]
+    claim_idle: Duration,
 }
 
 /// Where state lives: the embedded memory store, or Redis when a URL is given.
@@ -186,6 +195,20 @@ struct WorkerArgs {
     /// Log format on stderr; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "EZENROLL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// How long an event may stay delivered but unacknowledged (its consumer died) before
+    /// another consumer of the group takes it over.
+    #[arg(long, env = "EZENROLL_CLAIM_IDLE", default_value = "30s", value_parser = parse_positive_duration)]
+    claim_idle: Duration,
+}
+
+/// The consumers' settings with `claim_idle`; stale entries are looked for six times per
+/// idle period (every 5 s at the default 30 s), at most every 100 ms.
+fn consumer_config(claim_idle: Duration) -> ezenroll::actors::consumers::ConsumerConfig {
+    ezenroll::actors::consumers::ConsumerConfig {
+        claim_idle,
+        claim_every: (claim_idle / 6).clamp(Duration::from_millis(100), Duration::from_secs(5)),
+        ..ezenroll::actors::consumers::ConsumerConfig::default()
+    }
 }
 
 /// A share from 0 to 1.
@@ -230,6 +253,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
             "unknown unit {other:?} in {text:?}; use ms, s, m or h"
         )),
     }
+}
+
+/// A duration as [`parse_duration`] reads it, but not zero.
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text).and_then(|d| {
+        if d.is_zero() {
+            Err(format!("{text:?} must be longer than zero"))
+        } else {
+            Ok(d)
+        }
+    })
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
@@ -369,6 +403,8 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
             decline_rate: args.payment_decline_rate,
             failure_rate: args.payment_failure_rate,
         },
+        timer_lease: args.timer_lease,
+        consumers: consumer_config(args.claim_idle),
         run_notifier: matches!(args.consumers, Consumers::All | Consumers::Notifier),
         run_projector: matches!(args.consumers, Consumers::All | Consumers::Mypage),
         ..EngineConfig::default()
@@ -445,14 +481,15 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
         WorkerRole::Notifier => {
             consumers::start_notifier(
                 store,
-                defaults.consumers,
+                consumer_config(args.claim_idle),
                 &defaults.instance,
                 Arc::new(StoreChannel) as Arc<dyn AlarmChannel>,
             )
             .await?
         }
         WorkerRole::Mypage => {
-            consumers::start_projector(store, defaults.consumers, &defaults.instance).await?
+            consumers::start_projector(store, consumer_config(args.claim_idle), &defaults.instance)
+                .await?
         }
     };
     tracing::info!(consumer = consumer.name(), "worker running");

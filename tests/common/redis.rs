@@ -788,6 +788,12 @@ fn pick_port(kind: PortKind) -> u16 {
     panic!("redis fixture: found no free port on 127.0.0.1 in 1000 tries");
 }
 
+/// A free port on 127.0.0.1 for another server a test starts (an `ezenroll serve`), never
+/// one handed to a redis-server of this process (whose port must stay free for a restart).
+pub fn free_port() -> u16 {
+    pick_port(PortKind::Plain)
+}
+
 /// `name` found on PATH (cached), or a panic that says how to get it.
 fn binary(name: &'static str) -> PathBuf {
     static FOUND: OnceLock<Mutex<Vec<(&'static str, PathBuf)>>> = OnceLock::new();
