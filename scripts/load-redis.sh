@@ -70,9 +70,11 @@ for _ in $(seq 1 "$ROUNDS"); do
   before=$(calls)
   line=$(wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s scripts/wrk/enrollment.lua "$BASE" | grep RESULT)
   after=$(calls)
+  # Consumers behind at the end of the round: a rate they cannot keep up with is not one.
+  lag=$(curl -fsS "${BASE}/metrics" | awk '/^ezenroll_consumer_lag/ {s += $2} END {print s + 0}')
   # Appends are the script calls of the command path; the other scripts (timers,
   # reservations, views, alarms) are counted with every other command.
-  python3 - "$before" "$after" "$line" >>"$results" <<'PY'
+  python3 - "$before" "$after" "$line" "$lag" >>"$results" <<'PY'
 import sys
 def parse(text):
     return {l.split()[0]: int(l.split()[1]) for l in text.splitlines() if l.strip()}
@@ -80,7 +82,8 @@ b, a = parse(sys.argv[1]), parse(sys.argv[2])
 delta = {k: a.get(k, 0) - b.get(k, 0) for k in a}
 fields = dict(kv.split("=") for kv in sys.argv[3].split()[1:])
 print(f"http enrollments_per_s={fields['enrollments_per_s']} errors={fields['errors']} "
-      f"commands={sum(delta.values())} scripts={delta.get('evalsha', 0) + delta.get('eval', 0)}")
+      f"commands={sum(delta.values())} scripts={delta.get('evalsha', 0) + delta.get('eval', 0)} "
+      f"lag={sys.argv[4]}")
 PY
 done
 
@@ -128,6 +131,8 @@ bench_rounds = ", ".join("%.0f" % r["appends_per_s"] for r in bench)
 print(f"full enrollments over HTTP on Redis: median {rate:.0f}/s "
       f"(rounds: {http_rounds}; {flows} flows, PG {latency}; "
       f"errors {sum(r['errors'] for r in http):.0f})")
+lags = ", ".join("%.0f" % r["lag"] for r in http)
+print(f"consumer lag at the end of each round (events not yet handled): {lags}")
 print(f"Redis work per enrollment: {scripts_per:.1f} script calls, {statistics.median(cmds):.1f} commands in all; "
       f"{events} events; snapshot {snapshot} B, event {event} B")
 print(f"redis-benchmark, the append script alone: median {appends:.0f} calls/s "

@@ -297,6 +297,15 @@ pub trait ReadModelStore: Send + Sync {
     /// Writes the view unless the stored one is at the same or a later version; returns
     /// whether it was written (so replays and reordering are harmless).
     async fn upsert_view(&self, view: &MyPageView) -> StoreResult<bool>;
+    /// [`upsert_view`](Self::upsert_view) for several views at once (one round trip on a
+    /// remote store); one answer per view, in order.
+    async fn upsert_views(&self, views: &[MyPageView]) -> StoreResult<Vec<bool>> {
+        let mut written = Vec::with_capacity(views.len());
+        for view in views {
+            written.push(self.upsert_view(view).await?);
+        }
+        Ok(written)
+    }
     async fn view(&self, id: EnrollmentId) -> StoreResult<Option<MyPageView>>;
     /// Views matching the filter, most recently changed first, at most `limit`.
     async fn views(&self, filter: ViewFilter, limit: usize) -> StoreResult<Vec<MyPageView>>;
@@ -304,6 +313,15 @@ pub trait ReadModelStore: Send + Sync {
     async fn count_by_status(&self) -> StoreResult<Vec<(Status, u64)>>;
     /// Records an alarm unless one for the same event exists; returns whether it was new.
     async fn record_alarm(&self, alarm: &Alarm) -> StoreResult<bool>;
+    /// [`record_alarm`](Self::record_alarm) for several alarms at once (one round trip on
+    /// a remote store); one answer per alarm, in order.
+    async fn record_alarms(&self, alarms: &[Alarm]) -> StoreResult<Vec<bool>> {
+        let mut new = Vec::with_capacity(alarms.len());
+        for alarm in alarms {
+            new.push(self.record_alarm(alarm).await?);
+        }
+        Ok(new)
+    }
     /// Alarms, newest first, of one customer or of everyone.
     async fn alarms(&self, customer: Option<CustomerNo>, limit: usize) -> StoreResult<Vec<Alarm>>;
 }

@@ -76,6 +76,7 @@ macro_rules! store_contract_suite {
             alarms_are_recorded_once_and_listed_newest_first,
             idempotency_is_put_if_absent_with_ttl,
             idempotency_claims_are_exclusive,
+            batches_of_alarms_and_views_behave_like_one_at_a_time,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -1831,4 +1832,74 @@ pub async fn idempotency_claims_are_exclusive(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(claimed, 1);
+}
+
+pub async fn batches_of_alarms_and_views_behave_like_one_at_a_time(store: Arc<dyn Store>) {
+    let (a, b) = (CustomerNo::new(1), CustomerNo::new(2));
+    let alarm = |customer_no: CustomerNo, m: i64| Alarm {
+        event_id: Uuid::now_v7(),
+        enrollment_id: EnrollmentId::new(),
+        customer_no,
+        status: Status::Planned,
+        message: format!("{customer_no} 알림 {m}"),
+        sent_at: t0() + minutes(m),
+    };
+    let (a1, b2, a3) = (alarm(a, 1), alarm(b, 2), alarm(a, 3));
+    assert!(store.record_alarm(&a1).await.expect("record"));
+    let mut again = a3.clone();
+    again.message = "다시".to_owned();
+    assert_eq!(
+        store
+            .record_alarms(&[a1.clone(), b2.clone(), a3.clone(), again])
+            .await
+            .expect("record"),
+        vec![false, true, true, false],
+        "one per event, also within a batch"
+    );
+    assert!(store.record_alarms(&[]).await.expect("record").is_empty());
+    assert_eq!(
+        store.alarms(Some(a), 10).await.expect("alarms"),
+        vec![a3.clone(), a1.clone()]
+    );
+    assert_eq!(
+        store.alarms(None, 10).await.expect("alarms"),
+        vec![a3, b2, a1]
+    );
+
+    let (x, y) = (EnrollmentId::new(), EnrollmentId::new());
+    let x2 = view(x, a, Status::DocumentRequested, 2, t0() + minutes(2));
+    assert!(store.upsert_view(&x2).await.expect("upsert"));
+    let written = store
+        .upsert_views(&[
+            view(x, a, Status::Planned, 1, t0() + minutes(1)),
+            view(y, b, Status::Planned, 1, t0() + minutes(3)),
+            view(x, a, Status::Contracted, 5, t0() + minutes(5)),
+            view(y, b, Status::Planned, 1, t0() + minutes(3)),
+        ])
+        .await
+        .expect("upsert");
+    assert_eq!(written, vec![false, true, true, false], "only forward");
+    assert!(store.upsert_views(&[]).await.expect("upsert").is_empty());
+    let x = store.view(x).await.expect("view").expect("x");
+    assert_eq!((x.status, x.version), (Status::Contracted, 5));
+    let counts: HashMap<Status, u64> = store
+        .count_by_status()
+        .await
+        .expect("counts")
+        .into_iter()
+        .collect();
+    assert_eq!(counts.get(&Status::Contracted), Some(&1));
+    assert_eq!(counts.get(&Status::Planned), Some(&1));
+    assert_eq!(
+        counts.get(&Status::DocumentRequested).copied().unwrap_or(0),
+        0
+    );
+    let ids: Vec<EnrollmentId> = store
+        .views(ViewFilter::default(), 10)
+        .await
+        .expect("views")
+        .iter()
+        .map(|v| v.enrollment_id)
+        .collect();
+    assert_eq!(ids, vec![x.enrollment_id, y], "most recently changed first");
 }

@@ -304,6 +304,8 @@ struct Scripts {
     claim_stale: Script,
     reserve: Script,
     upsert_view: Script,
+    upsert_views: Script,
+    record_alarms: Script,
     views: Script,
     record_alarm: Script,
     alarms: Script,
@@ -321,7 +323,9 @@ impl Scripts {
             claim_timers: Script::new(scripts::CLAIM_TIMERS),
             claim_stale: Script::new(scripts::CLAIM_STALE),
             reserve: Script::new(scripts::RESERVE),
-            upsert_view: Script::new(scripts::UPSERT_VIEW),
+            upsert_view: Script::new(&scripts::upsert_view()),
+            upsert_views: Script::new(&scripts::upsert_views()),
+            record_alarms: Script::new(scripts::RECORD_ALARMS),
             views: Script::new(scripts::VIEWS),
             record_alarm: Script::new(scripts::RECORD_ALARM),
             alarms: Script::new(scripts::ALARMS),
@@ -1571,6 +1575,43 @@ impl ReadModelStore for RedisStore {
         Ok(written == 1)
     }
 
+    async fn upsert_views(&self, views: &[MyPageView]) -> StoreResult<Vec<bool>> {
+        if views.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut invocation = self.scripts.upsert_views.prepare_invoke();
+        let first = self.rm(&format!("view:{}", views[0].enrollment_id));
+        invocation
+            .key(&first)
+            .key(self.rm("views"))
+            .key(self.rm("status"))
+            .arg(self.rm("views:c:"));
+        for view in views {
+            let id = view.enrollment_id.to_string();
+            let key = self.rm(&format!("view:{id}"));
+            let json = encode_json(&key, view)?;
+            invocation
+                .key(key)
+                .arg(view.version)
+                .arg(view.status.as_str())
+                .arg(view.customer_no.to_string())
+                .arg(json)
+                .arg(micros(view.updated_at))
+                .arg(id);
+        }
+        let written: Vec<i64> = invocation
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        if written.len() != views.len() {
+            return Err(StoreError::Corrupt {
+                key: first,
+                reason: format!("{} answers for {} views", written.len(), views.len()),
+            });
+        }
+        Ok(written.into_iter().map(|w| w == 1).collect())
+    }
+
     async fn view(&self, id: EnrollmentId) -> StoreResult<Option<MyPageView>> {
         let key = self.rm(&format!("view:{id}"));
         let json: Option<Vec<u8>> = self.query(redis::cmd("HGET").arg(&key).arg("j")).await?;
@@ -1630,6 +1671,33 @@ impl ReadModelStore for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(new == 1)
+    }
+
+    async fn record_alarms(&self, alarms: &[Alarm]) -> StoreResult<Vec<bool>> {
+        if alarms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.rm("alarms");
+        let mut invocation = self.scripts.record_alarms.prepare_invoke();
+        invocation.key(&key).key(self.rm("alarms:all"));
+        for alarm in alarms {
+            invocation
+                .key(self.rm(&format!("alarms:c:{}", alarm.customer_no)))
+                .arg(alarm.event_id.to_string())
+                .arg(encode_json(&key, alarm)?)
+                .arg(micros(alarm.sent_at));
+        }
+        let new: Vec<i64> = invocation
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        if new.len() != alarms.len() {
+            return Err(StoreError::Corrupt {
+                key,
+                reason: format!("{} answers for {} alarms", new.len(), alarms.len()),
+            });
+        }
+        Ok(new.into_iter().map(|n| n == 1).collect())
     }
 
     async fn alarms(&self, customer: Option<CustomerNo>, limit: usize) -> StoreResult<Vec<Alarm>> {

@@ -139,21 +139,48 @@ return {0, tostring(others)}
 /// the indexes. KEYS: 1 view hash (v, s, c, j), 2 zset of all views, 3 status counts.
 /// ARGV: 1 version, 2 status, 3 customer no, 4 JSON, 5 score (updated at, µs), 6 enrollment
 /// id, 7 the per-customer zset key prefix (same slot). Returns 1 if written.
-pub const UPSERT_VIEW: &str = r#"
-local old = redis.call('HMGET', KEYS[1], 'v', 's', 'c')
-if old[1] and tonumber(old[1]) >= tonumber(ARGV[1]) then
-  return 0
+///
+/// Several views at once: KEYS 2 and 3 as above, then one view hash per view from KEYS[4]
+/// (KEYS[1] is unused then and repeats KEYS[4]); ARGV[1] the per-customer zset prefix,
+/// then six values per view (version, status, customer, JSON, score, id). Returns a list
+/// of 1/0.
+const UPSERT_VIEW_FN: &str = r#"
+local function upsert(view, all, counts, prefix, version, status, customer, json, score, id)
+  local old = redis.call('HMGET', view, 'v', 's', 'c')
+  if old[1] and tonumber(old[1]) >= tonumber(version) then
+    return 0
+  end
+  if old[2] then redis.call('HINCRBY', counts, old[2], -1) end
+  redis.call('HINCRBY', counts, status, 1)
+  if old[3] and old[3] ~= customer then
+    redis.call('ZREM', prefix .. old[3], id)
+  end
+  redis.call('ZADD', prefix .. customer, score, id)
+  redis.call('ZADD', all, score, id)
+  redis.call('HSET', view, 'v', version, 's', status, 'c', customer, 'j', json)
+  return 1
 end
-if old[2] then redis.call('HINCRBY', KEYS[3], old[2], -1) end
-redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
-if old[3] and old[3] ~= ARGV[3] then
-  redis.call('ZREM', ARGV[7] .. old[3], ARGV[6])
-end
-redis.call('ZADD', ARGV[7] .. ARGV[3], ARGV[5], ARGV[6])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 's', ARGV[2], 'c', ARGV[3], 'j', ARGV[4])
-return 1
 "#;
+
+pub fn upsert_view() -> String {
+    format!(
+        "{UPSERT_VIEW_FN}return upsert(KEYS[1], KEYS[2], KEYS[3], ARGV[7], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
+    )
+}
+
+pub fn upsert_views() -> String {
+    format!(
+        "{UPSERT_VIEW_FN}{}",
+        r#"
+local out = {}
+for k = 4, #KEYS do
+  local a = 2 + (k - 4) * 6
+  out[#out + 1] = upsert(KEYS[k], KEYS[2], KEYS[3], ARGV[1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+end
+return out
+"#
+    )
+}
 
 /// Views, most recently changed first. KEYS: 1 the index zset (all, or one customer's).
 /// ARGV: 1 limit, 2 status or '', 3 view key prefix (same slot). Returns the JSON of each.
@@ -186,6 +213,23 @@ end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return 1
+"#;
+
+/// Several alarms at once. KEYS: 1 alarms hash, 2 zset of all, then the customer zset of
+/// each alarm; ARGV: three values per alarm (event id, JSON, score). Returns a list of 1/0.
+pub const RECORD_ALARMS: &str = r#"
+local out = {}
+for k = 3, #KEYS do
+  local a = (k - 3) * 3 + 1
+  if redis.call('HSETNX', KEYS[1], ARGV[a], ARGV[a + 1]) == 0 then
+    out[#out + 1] = 0
+  else
+    redis.call('ZADD', KEYS[2], ARGV[a + 2], ARGV[a])
+    redis.call('ZADD', KEYS[k], ARGV[a + 2], ARGV[a])
+    out[#out + 1] = 1
+  end
+end
+return out
 "#;
 
 /// Alarms newest first. KEYS: 1 the index zset, 2 the alarms hash. ARGV: 1 limit.
