@@ -65,16 +65,20 @@ export EZENROLL_TOKEN
 
 # Calls of every command so far, as "name calls" lines (evalsha and eval together).
 calls() { R info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([a-z|]*\):calls=\([0-9]*\),.*/\1 \2/p'; }
+# CPU time (user + system, clock ticks) a process has used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 results="$WORK/results"
 for _ in $(seq 1 "$ROUNDS"); do
   before=$(calls)
+  cpu_before="$(ticks "$SERVER") $(ticks "$REDIS")"
   line=$(wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s scripts/wrk/enrollment.lua "$BASE" | grep RESULT)
   after=$(calls)
+  cpu_after="$(ticks "$SERVER") $(ticks "$REDIS")"
   # Consumers behind at the end of the round: a rate they cannot keep up with is not one.
   lag=$(curl -fsS "${BASE}/metrics" | awk '/^ezenroll_consumer_lag/ {s += $2} END {print s + 0}')
   # Appends are the script calls of the command path; the other scripts (timers,
   # reservations, views, alarms) are counted with every other command.
-  python3 - "$before" "$after" "$line" "$lag" >>"$results" <<'PY'
+  python3 - "$before" "$after" "$line" "$lag" "$cpu_before" "$cpu_after" "$(getconf CLK_TCK)" >>"$results" <<'PY'
 import sys
 def parse(text):
     return {l.split()[0]: int(l.split()[1]) for l in text.splitlines() if l.strip()}
@@ -83,7 +87,9 @@ delta = {k: a.get(k, 0) - b.get(k, 0) for k in a}
 fields = dict(kv.split("=") for kv in sys.argv[3].split()[1:])
 print(f"http enrollments_per_s={fields['enrollments_per_s']} errors={fields['errors']} "
       f"commands={sum(delta.values())} scripts={delta.get('evalsha', 0) + delta.get('eval', 0)} "
-      f"lag={sys.argv[4]}")
+      f"lag={sys.argv[4]} "
+      f"server_cpu_s={(int(sys.argv[6].split()[0]) - int(sys.argv[5].split()[0])) / int(sys.argv[7])} "
+      f"redis_cpu_s={(int(sys.argv[6].split()[1]) - int(sys.argv[5].split()[1])) / int(sys.argv[7])}")
 PY
 done
 
@@ -132,6 +138,10 @@ print(f"full enrollments over HTTP on Redis: median {rate:.0f}/s "
       f"(rounds: {http_rounds}; {flows} flows, PG {latency}; "
       f"errors {sum(r['errors'] for r in http):.0f})")
 lags = ", ".join("%.0f" % r["lag"] for r in http)
+server_us = statistics.median(r["server_cpu_s"] / made(r) * 1e6 for r in http)
+redis_us = statistics.median(r["redis_cpu_s"] / made(r) * 1e6 for r in http)
+print(f"CPU per enrollment: ezenroll {server_us:.0f} µs, redis-server {redis_us:.0f} µs "
+      f"(the two together on 2 cores allow ≈ {2e6 / (server_us + redis_us):.0f}/s, wrk aside)")
 print(f"consumer lag at the end of each round (events not yet handled): {lags}")
 print(f"Redis work per enrollment: {scripts_per:.1f} script calls, {statistics.median(cmds):.1f} commands in all; "
       f"{events} events; snapshot {snapshot} B, event {event} B")
