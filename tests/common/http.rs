@@ -1,6 +1,7 @@
-//! Fixtures for HTTP tests: each test gets its own engine (memory store, short delays, a
-//! simulated payment provider it controls) behind a real server on port 0, a real HTTP
-//! client, and helpers that read problem documents and wait for eventual things.
+//! Fixtures for HTTP tests: each test gets its own engine (on the store it is given, so the
+//! HTTP suites run on the memory backend and on Redis alike; short delays, a simulated
+//! payment provider it controls) behind a real server on port 0, a real HTTP client, and
+//! helpers that read problem documents and wait for eventual things.
 //!
 //! Requests go out with an admin token unless a test asks for another [`Caller`]
 //! ([`TestApp::as_customer`], [`TestApp::anonymous`], [`TestApp::with_token`]). Tokens are
@@ -16,7 +17,6 @@ use ezenroll::actors::{Engine, EngineConfig, EngineHandle, Extensions};
 use ezenroll::http::HttpConfig;
 use ezenroll::http::auth::{AuthKeys, Role};
 use ezenroll::store::Store;
-use ezenroll::store::memory::MemoryStore;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +64,8 @@ pub struct TestApp {
     /// The admin caller every `TestApp` request helper goes through.
     pub admin: Caller,
     pub engine: EngineHandle,
+    /// The store the engine runs on (shared with any other app started on it).
+    pub store: Arc<dyn Store>,
     pub provider: Arc<SimulatedProvider>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -95,9 +97,9 @@ pub fn healthy() -> Simulation {
     }
 }
 
-/// An app with a healthy provider and the default HTTP settings.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with(engine_config(), healthy(), http_config()).await
+/// An app on `store` with a healthy provider and the default HTTP settings.
+pub async fn spawn_app(store: Arc<dyn Store>) -> TestApp {
+    spawn_app_with(store, engine_config(), healthy(), http_config()).await
 }
 
 fn client_with(token: Option<&str>) -> reqwest::Client {
@@ -123,14 +125,20 @@ pub fn caller_for(addr: SocketAddr, token: Option<&str>) -> Caller {
     }
 }
 
-pub async fn spawn_app_with(config: EngineConfig, sim: Simulation, http: HttpConfig) -> TestApp {
+/// An app on `store`: a new engine (another one may already run on the same store) and a
+/// server in front of it.
+pub async fn spawn_app_with(
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    sim: Simulation,
+    http: HttpConfig,
+) -> TestApp {
     let provider = Arc::new(SimulatedProvider::new(sim, 11));
     let ext = Extensions {
         payment_provider: Some(Arc::clone(&provider) as Arc<dyn PaymentProvider>),
         ..Extensions::default()
     };
-    let store = Arc::new(MemoryStore::new(4)) as Arc<dyn Store>;
-    let engine = Engine::start_with(config, store, ext)
+    let engine = Engine::start_with(config, Arc::clone(&store), ext)
         .await
         .expect("the engine starts");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -151,6 +159,7 @@ pub async fn spawn_app_with(config: EngineConfig, sim: Simulation, http: HttpCon
             client: client_with(Some(&admin_token())),
         },
         engine,
+        store,
         provider,
         shutdown: Some(tx),
         server: Some(server),
