@@ -4,13 +4,17 @@
 //! Contracted. The Notifier and MyPage projector run alongside, as in production.
 //!
 //! `cargo bench --bench enrollment`
+//!
+//! `BENCH_ONCE=N` skips criterion and runs N enrollments once (after as many to warm up),
+//! printing the rate: a fixed workload for `valgrind --tool=callgrind`, whose instruction
+//! counts do not depend on how busy the machine is.
 
 // mimalloc: the engine allocates many small, short-lived objects across threads
 // (messages, envelopes, futures), where glibc malloc showed up as a third of the profile.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use ezenroll::actors::payment::{GatewayConfig, Simulation};
 use ezenroll::actors::{Engine, EngineConfig, EngineHandle, PlanRequest};
 use ezenroll::domain::customer::NewCustomer;
@@ -191,5 +195,43 @@ fn busy_answer(c: &mut Criterion) {
     });
 }
 
+/// `BENCH_ONCE=N`: N enrollments after N to warm up, outside criterion (for profilers).
+fn once(n: u64) {
+    let system = actix_rt::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    });
+    let store = Arc::new(MemoryStore::new(16));
+    system.block_on(async {
+        let engine = Engine::start(config(), Arc::clone(&store) as _)
+            .await
+            .expect("engine");
+        run(&engine, n).await;
+        let took = run(&engine, n).await;
+        println!(
+            "{n} enrollments in {took:?}: {:.0}/s",
+            n as f64 / took.as_secs_f64()
+        );
+        engine.shutdown().await;
+    });
+    // Freeing every enrollment at exit is no part of the workload.
+    std::mem::forget(store);
+}
+
 criterion_group!(benches, enrollment, busy_answer);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("BENCH_ONCE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(n) => once(n),
+        None => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

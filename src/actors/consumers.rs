@@ -76,8 +76,11 @@ where
     Fut: std::future::Future<Output = Vec<Result<(), String>>>,
 {
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut slot: std::collections::HashMap<crate::domain::enrollment::EnrollmentId, usize> =
-        std::collections::HashMap::with_capacity(batch.len());
+    let mut slot: std::collections::HashMap<
+        crate::domain::enrollment::EnrollmentId,
+        usize,
+        crate::domain::enrollment::IdHash,
+    > = std::collections::HashMap::with_capacity_and_hasher(batch.len(), Default::default());
     for (i, delivery) in batch.iter().enumerate() {
         let g = *slot
             .entry(delivery.envelope.enrollment_id)
@@ -293,7 +296,7 @@ pub async fn start_notifier(
     let handler = Arc::new(Notifier {
         store: Arc::clone(&store),
         channel,
-        customers: dashmap::DashMap::new(),
+        customers: dashmap::DashMap::default(),
     });
     start(
         store,
@@ -328,7 +331,11 @@ pub struct Notifier {
     store: Arc<dyn Store>,
     channel: Arc<dyn AlarmChannel>,
     /// Customer records never change once registered: names and phones are cached.
-    customers: dashmap::DashMap<crate::domain::enrollment::CustomerNo, Arc<Customer>>,
+    customers: dashmap::DashMap<
+        crate::domain::enrollment::CustomerNo,
+        Arc<Customer>,
+        crate::domain::enrollment::IdHash,
+    >,
 }
 
 impl Notifier {
@@ -430,62 +437,78 @@ impl EventHandler for Notifier {
 
 /// The alimtalk text for one event.
 pub fn render_alarm(event: &EventEnvelope, customer: Option<&Customer>) -> String {
+    use std::fmt::Write;
     let name = customer.map_or("고객", |c| c.name.as_str());
-    let line = match &event.event {
-        Event::PlanSaved { plan, .. } => format!(
+    // One buffer for the whole message. Writing to a String cannot fail.
+    let mut out = String::with_capacity(320);
+    let _ = write!(out, "[이지보험] {name}님, ");
+    let _ = match &event.event {
+        Event::PlanSaved { plan, .. } => write!(
+            out,
             "{} 가입설계가 저장되었습니다. 보험료는 회당 {}입니다.",
             plan.product_name, plan.quote.installment
         ),
-        Event::PlanResaved { plan, revision, .. } => format!(
+        Event::PlanResaved { plan, revision, .. } => write!(
+            out,
             "{} 가입설계가 변경 저장되었습니다 ({revision}차). 보험료는 회당 {}입니다.",
             plan.product_name, plan.quote.installment
         ),
         Event::DocumentRequested { .. } => {
-            "상품설명서 발행을 요청하셨습니다. 잠시 후 발행됩니다.".to_owned()
+            out.write_str("상품설명서 발행을 요청하셨습니다. 잠시 후 발행됩니다.")
         }
-        Event::DocumentIssued { document } => format!(
+        Event::DocumentIssued { document } => write!(
+            out,
             "상품설명서가 발행되었습니다 (문서번호 {}). 내용을 확인하신 후 청약을 진행해 주세요.",
             document.document_no
         ),
         Event::ProposalSubmitted { amount, .. } => {
-            format!("청약이 접수되었습니다. 초회보험료 {amount} 결제를 진행합니다.")
+            write!(
+                out,
+                "청약이 접수되었습니다. 초회보험료 {amount} 결제를 진행합니다."
+            )
         }
         Event::PaymentSucceeded {
             amount,
             contract_no,
             ..
-        } => format!(
+        } => write!(
+            out,
             "초회보험료 {amount} 결제가 완료되어 계약이 성립되었습니다 (증권번호 {contract_no})."
         ),
         Event::PaymentFailed { failure } => match failure {
             PaymentFailure::Declined { reason } => {
-                format!(
+                write!(
+                    out,
                     "초회보험료 결제가 승인되지 않았습니다 ({reason}). 결제수단을 확인하신 후 다시 시도해 주세요."
                 )
             }
             PaymentFailure::Unavailable {
                 retry_after_secs, ..
-            } => format!(
+            } => write!(
+                out,
                 "결제 요청이 많아 초회보험료 결제를 완료하지 못했습니다. {retry_after_secs}초 후 다시 시도해 주세요."
             ),
         },
         Event::PaymentRetried { attempt } => {
-            format!("초회보험료 결제를 다시 진행합니다 ({attempt}회차).")
+            write!(out, "초회보험료 결제를 다시 진행합니다 ({attempt}회차).")
         }
         Event::WithdrawalRequested { refund_due } => match refund_due {
             Some(amount) => {
-                format!("청약철회가 접수되었습니다. 납입하신 보험료 {amount}은 환불 처리됩니다.")
+                write!(
+                    out,
+                    "청약철회가 접수되었습니다. 납입하신 보험료 {amount}은 환불 처리됩니다."
+                )
             }
-            None => "청약철회가 접수되었습니다.".to_owned(),
+            None => out.write_str("청약철회가 접수되었습니다."),
         },
-        Event::RefundConfirmed { amount, .. } => format!("보험료 {amount} 환불이 완료되었습니다."),
-        Event::Withdrawn {} => "청약철회가 완료되었습니다.".to_owned(),
-        Event::PlanExpired {} => "가입설계 유효기간이 지나 만료되었습니다.".to_owned(),
+        Event::RefundConfirmed { amount, .. } => {
+            write!(out, "보험료 {amount} 환불이 완료되었습니다.")
+        }
+        Event::Withdrawn {} => out.write_str("청약철회가 완료되었습니다."),
+        Event::PlanExpired {} => out.write_str("가입설계 유효기간이 지나 만료되었습니다."),
     };
-    format!(
-        "[이지보험] {name}님, {line}\n▶ 가입번호: {}",
-        event.enrollment_id
-    )
+    let _ = write!(out, "\n▶ 가입번호: {}", event.enrollment_id);
+    out
 }
 
 /// 내보험 조회: projects the enrollment's current snapshot into its view. Reading the
@@ -504,8 +527,7 @@ impl EventHandler for MyPageProjector {
     /// Several events of one enrollment in a batch need one snapshot read; the reads of
     /// different enrollments run at the same time, and every view is written in one go.
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
-        let views: std::sync::Mutex<Vec<(crate::domain::enrollment::EnrollmentId, MyPageView)>> =
-            std::sync::Mutex::new(Vec::new());
+        let views: std::sync::Mutex<Vec<MyPageView>> = std::sync::Mutex::new(Vec::new());
         let views_ref = &views;
         let read = by_enrollment(batch, |deliveries| async move {
             let Some(first) = deliveries.first() else {
@@ -516,14 +538,13 @@ impl EventHandler for MyPageProjector {
                 views_ref
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push((id, view));
+                    .push(view);
             });
             vec![result; deliveries.len()]
         })
         .await;
         let views = views.into_inner().unwrap_or_else(|e| e.into_inner());
-        let to_write: Vec<MyPageView> = views.iter().map(|(_, v)| v.clone()).collect();
-        match self.store.upsert_views(&to_write).await {
+        match self.store.upsert_views(&views).await {
             Ok(_) => read,
             Err(e) => {
                 // Nothing is known written: every event stays pending for another try.

@@ -46,11 +46,14 @@ impl EnrollmentId {
     /// The last eight hex digits (random in a v7 UUID): short references in documents
     /// and contract numbers.
     pub fn short(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let bytes = self.0.as_bytes();
-        format!(
-            "{:02x}{:02x}{:02x}{:02x}",
-            bytes[12], bytes[13], bytes[14], bytes[15]
-        )
+        let mut short = String::with_capacity(8);
+        for byte in &bytes[12..] {
+            short.push(char::from(HEX[usize::from(byte >> 4)]));
+            short.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        short
     }
 
     /// A stable 64-bit hash for partitioning (the low bits of a v7 UUID are random).

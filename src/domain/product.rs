@@ -164,6 +164,24 @@ pub struct Product {
     coverage_years: YearSet,
     payment_years: YearSet,
     cycles: u8,
+    /// The parts of its product document that no plan changes, rendered on first use.
+    document_text: DocumentText,
+}
+
+/// A cache inside [`Product`]: derived from the spec, so it takes no part in equality.
+#[derive(Clone, Default)]
+struct DocumentText(std::sync::OnceLock<super::document::ProductText>);
+
+impl PartialEq for DocumentText {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for DocumentText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DocumentText")
+    }
 }
 
 /// A set of years 1..=127 as a bit mask.
@@ -431,6 +449,7 @@ impl Product {
                     coverage_years,
                     payment_years,
                     cycles,
+                    document_text: DocumentText::default(),
                 })
             }
             _ => Err(InvalidProduct { reasons }),
@@ -441,7 +460,16 @@ impl Product {
     pub fn with_version(mut self, version: u32) -> Product {
         self.version = version;
         self.spec.version = Some(version);
+        self.document_text = DocumentText::default();
         self
+    }
+
+    /// The product's own lines of its document (상품설명서), the same for every plan:
+    /// rendered once, not per document.
+    pub(crate) fn document_text(&self) -> &super::document::ProductText {
+        self.document_text
+            .0
+            .get_or_init(|| super::document::ProductText::render(self))
     }
 
     pub fn spec(&self) -> &ProductSpec {

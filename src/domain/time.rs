@@ -8,8 +8,17 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The current time at the precision snapshots keep (microseconds), so a state built in
 /// memory equals the same state read back from the store.
 pub fn now() -> DateTime<Utc> {
-    let t = Utc::now();
-    DateTime::<Utc>::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+    // What `Utc::now()` reads, truncated before the one calendar conversion instead of
+    // converting twice (this runs several times per command).
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|since| i64::try_from(since.as_micros()).ok())
+        .and_then(DateTime::<Utc>::from_timestamp_micros)
+        .unwrap_or_else(|| {
+            let t = Utc::now();
+            DateTime::<Utc>::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+        })
 }
 
 /// The date in Korea (UTC+9) at `now`: the date insurance ages and quotes are counted on.

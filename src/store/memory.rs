@@ -282,7 +282,7 @@ impl Drop for Waiting<'_> {
 #[derive(Default)]
 struct Holdings {
     total: Won,
-    by_enrollment: HashMap<EnrollmentId, Won>,
+    by_enrollment: HashMap<EnrollmentId, Won, IdHash>,
 }
 
 /// The view order: most recently changed first.
@@ -378,10 +378,10 @@ type AlarmList = BTreeMap<(DateTime<Utc>, u64), Arc<Alarm>>;
 
 #[derive(Default)]
 struct AlarmBook {
-    seen: HashSet<Uuid>,
+    seen: HashSet<Uuid, IdHash>,
     arrivals: u64,
     all: AlarmList,
-    by_customer: HashMap<CustomerNo, AlarmList>,
+    by_customer: HashMap<CustomerNo, AlarmList, IdHash>,
 }
 
 struct Remembered {
@@ -413,10 +413,10 @@ pub struct MemoryStore {
     next_customer: AtomicU64,
     customers: DashMap<CustomerNo, Customer, IdHash>,
     /// Per customer, per product code.
-    reservations: DashMap<CustomerNo, HashMap<String, Holdings>>,
+    reservations: DashMap<CustomerNo, HashMap<String, Holdings>, IdHash>,
     products: Mutex<BTreeMap<(String, u32), ProductSpec>>,
     views: DashMap<EnrollmentId, MyPageView, IdHash>,
-    views_by_customer: DashMap<CustomerNo, HashSet<EnrollmentId>>,
+    views_by_customer: DashMap<CustomerNo, HashSet<EnrollmentId, IdHash>, IdHash>,
     /// Views per status, in the order of `Status::ALL`.
     status_counts: [AtomicU64; Status::ALL.len()],
     alarms: Mutex<AlarmBook>,
@@ -460,10 +460,10 @@ impl MemoryStore {
             tail_turn: AtomicUsize::new(0),
             next_customer: AtomicU64::new(1),
             customers: DashMap::default(),
-            reservations: DashMap::new(),
+            reservations: DashMap::default(),
             products: Mutex::new(BTreeMap::new()),
             views: DashMap::default(),
-            views_by_customer: DashMap::new(),
+            views_by_customer: DashMap::default(),
             status_counts: std::array::from_fn(|_| AtomicU64::new(0)),
             alarms: Mutex::new(AlarmBook::default()),
             idempotency: DashMap::new(),
@@ -899,10 +899,18 @@ impl EventLog for MemoryStore {
             .iter()
             .map(|(p, id)| self.parse_entry(*p, id))
             .collect::<StoreResult<Vec<_>>>()?;
-        for (index, seq) in parsed {
-            if let Some(cursor) = self.partition(index).groups.get_mut(group) {
-                cursor.pending.remove(&seq);
+        // One lock and one group lookup per run of entries of the same partition (a
+        // batch is read partition by partition, so runs are long).
+        let mut rest = &parsed[..];
+        while let Some(&(index, _)) = rest.first() {
+            let run = rest.iter().take_while(|(i, _)| *i == index).count();
+            let mut part = self.partition(index);
+            if let Some(cursor) = part.groups.get_mut(group) {
+                for (_, seq) in &rest[..run] {
+                    cursor.pending.remove(seq);
+                }
             }
+            rest = &rest[run..];
         }
         Ok(())
     }
