@@ -310,6 +310,7 @@ struct Scripts {
     record_alarm: Script,
     alarms: Script,
     compact: Script,
+    read_group: Script,
     idem_claim: Script,
     idem_put: Script,
     idem_release: Script,
@@ -330,6 +331,7 @@ impl Scripts {
             record_alarm: Script::new(scripts::RECORD_ALARM),
             alarms: Script::new(scripts::ALARMS),
             compact: Script::new(scripts::COMPACT),
+            read_group: Script::new(scripts::READ_GROUP),
             idem_claim: Script::new(scripts::IDEM_CLAIM),
             idem_put: Script::new(scripts::IDEM_PUT),
             idem_release: Script::new(scripts::IDEM_RELEASE),
@@ -713,34 +715,35 @@ impl RedisStore {
         cmd
     }
 
-    /// One non-blocking XREADGROUP round over `partitions`, `count` from each.
-    async fn read_round(
+    /// Never-delivered entries, at most `max`, from the partitions in the order given:
+    /// one script over all of them on a single server, partition by partition on a cluster.
+    async fn read_exact(
         &self,
         group: &str,
         consumer: &str,
-        count: usize,
+        max: usize,
         partitions: &[usize],
     ) -> StoreResult<Vec<RawEntry>> {
+        let batches: Vec<&[usize]> = match self.conn {
+            Conn::Single(_) => vec![partitions],
+            Conn::Cluster(_) => partitions.chunks(1).collect(),
+        };
         let mut raw = Vec::new();
-        match self.conn {
-            Conn::Single(_) => {
-                let value = self
-                    .con()
-                    .req_packed_command(&self.read_cmd(group, consumer, count, None, partitions))
-                    .await
-                    .map_err(|e| self.read_error(e))?;
-                raw.extend(self.parse_read(&value)?);
+        for batch in batches {
+            let room = max.saturating_sub(raw.len());
+            if room == 0 {
+                break;
             }
-            Conn::Cluster(_) => {
-                let cmds = partitions
-                    .iter()
-                    .map(|&p| self.read_cmd(group, consumer, count, None, &[p]))
-                    .collect();
-                for result in self.run_each(cmds).await {
-                    let value = result.map_err(|e| self.read_error(e))?;
-                    raw.extend(self.parse_read(&value)?);
-                }
+            let mut invocation = self.scripts.read_group.prepare_invoke();
+            for &p in batch {
+                invocation.key(&self.parts[p].log);
             }
+            invocation.arg(group).arg(consumer).arg(room);
+            let value: Value = invocation
+                .invoke_async(&mut self.con())
+                .await
+                .map_err(|e| self.read_error(e))?;
+            raw.extend(self.parse_claimed(&value, batch)?);
         }
         Ok(raw)
     }
@@ -1111,49 +1114,40 @@ impl EventLog for RedisStore {
             return Ok(left);
         }
         let n = self.parts.len();
-        let per = max.div_ceil(n).max(1);
         let order = self.rotation(&self.read_turn);
-        let mut raw = match self.conn {
-            Conn::Single(_) if !block.is_zero() => {
-                let value = self
-                    .query_blocking(
-                        &self.read_cmd(group, consumer, per, Some(block), &order),
-                        block,
-                    )
-                    .await?;
-                self.parse_read(&value)?
-            }
-            Conn::Single(_) => self.read_round(group, consumer, per, &order).await?,
-            Conn::Cluster(_) => {
-                let deadline = tokio::time::Instant::now() + block;
-                loop {
-                    let raw = self.read_round(group, consumer, per, &order).await?;
-                    let now = tokio::time::Instant::now();
-                    if !raw.is_empty() || now >= deadline {
-                        break raw;
+        // Exactly `max` at most: so an empty answer to one consumer means nothing unread
+        // is held back for another.
+        let mut raw = self.read_exact(group, consumer, max, &order).await?;
+        if raw.is_empty() && !block.is_zero() {
+            match self.conn {
+                Conn::Single(_) => {
+                    // Wait for anything new. COUNT keeps the answer within `max`, except
+                    // when more partitions than `max` get entries at once; the extra wait
+                    // for this consumer's next read (they are pending under its name).
+                    let per = (max / n).max(1);
+                    let value = self
+                        .query_blocking(
+                            &self.read_cmd(group, consumer, per, Some(block), &order),
+                            block,
+                        )
+                        .await?;
+                    raw = self.parse_read(&value)?;
+                }
+                Conn::Cluster(_) => {
+                    let deadline = tokio::time::Instant::now() + block;
+                    loop {
+                        let now = tokio::time::Instant::now();
+                        if now >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep(CLUSTER_POLL.min(deadline - now)).await;
+                        raw = self.read_exact(group, consumer, max, &order).await?;
+                        if !raw.is_empty() {
+                            break;
+                        }
                     }
-                    tokio::time::sleep(CLUSTER_POLL.min(deadline - now)).await;
                 }
             }
-        };
-        // A fair share from every partition first; then fill up from those that had more.
-        let mut last = raw.clone();
-        let mut count = per;
-        while raw.len() < max {
-            let full: Vec<usize> = order
-                .iter()
-                .copied()
-                .filter(|&p| last.iter().filter(|e| usize::from(e.0) == p).count() >= count)
-                .collect();
-            if full.is_empty() {
-                break;
-            }
-            count = max - raw.len();
-            last = self.read_round(group, consumer, count, &full).await?;
-            if last.is_empty() {
-                break;
-            }
-            raw.extend(last.iter().cloned());
         }
         let mut found = self.deliveries(group, raw).await?;
         if found.len() > max {

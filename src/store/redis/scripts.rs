@@ -300,3 +300,33 @@ pub const IDEM_RELEASE: &str = r#"
 if redis.call('GET', KEYS[1]) == 'P' then redis.call('DEL', KEYS[1]) end
 return 1
 "#;
+
+/// Reads never-delivered entries for a consumer, at most max in all, taking the streams
+/// in the order given (XREADGROUP without BLOCK, as scripts run it). KEYS: partition
+/// streams; ARGV: 1 group, 2 consumer, 3 max. Returns a flat list `stream index
+/// (1-based), entry id, event JSON, 1` per entry, as [`CLAIM_STALE`] does.
+pub const READ_GROUP: &str = r#"
+local budget = tonumber(ARGV[3])
+local out = {}
+for s = 1, #KEYS do
+  if budget <= 0 then break end
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', budget, 'STREAMS', KEYS[s], '>')
+  if r then
+    for _, entry in ipairs(r[1][2]) do
+      local event = ''
+      local fields = entry[2]
+      if fields then
+        for f = 1, #fields, 2 do
+          if fields[f] == 'e' then event = fields[f + 1] end
+        end
+      end
+      out[#out + 1] = s
+      out[#out + 1] = entry[1]
+      out[#out + 1] = event
+      out[#out + 1] = 1
+      budget = budget - 1
+    end
+  end
+end
+return out
+"#;
