@@ -37,6 +37,7 @@ use super::{
     IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
     Store, StoreError, StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
 };
+use super::{numbered_customer, validate_append};
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, IdHash, Status};
 use crate::domain::money::Won;
@@ -53,9 +54,6 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use uuid::Uuid;
-
-/// Customer numbers are `C` and nine digits.
-const MAX_CUSTOMER_NO: u64 = 999_999_999;
 
 /// Expired idempotency records are swept every this many puts.
 const IDEMPOTENCY_SWEEP_EVERY: u64 = 4096;
@@ -701,33 +699,7 @@ impl EnrollmentStore for MemoryStore {
             timers,
         } = append;
         // Malformed appends are refused before anything is locked or written.
-        if state.id != id {
-            return Err(rejected(format!(
-                "the snapshot is of enrollment {}, not {id}",
-                state.id
-            )));
-        }
-        for (i, envelope) in events.iter().enumerate() {
-            let after = expected_version.saturating_add(i as u64 + 1);
-            if envelope.enrollment_id != id || envelope.version != after {
-                return Err(rejected(format!(
-                    "event {} is enrollment {} version {}; this append expects {id} version {after}",
-                    envelope.id, envelope.enrollment_id, envelope.version
-                )));
-            }
-        }
-        if let Some(TimerOp::Set(t)) = timers
-            .iter()
-            .find(|op| matches!(op, TimerOp::Set(t) if t.enrollment_id != id))
-        {
-            return Err(rejected(format!(
-                "a timer of enrollment {} in an append to {id}",
-                t.enrollment_id
-            )));
-        }
-        let new_version = expected_version
-            .checked_add(events.len() as u64)
-            .ok_or_else(|| rejected("the version would overflow"))?;
+        let new_version = validate_append(&append)?;
         let snapshot = Snapshot::Live(Arc::clone(state));
         let events: Vec<Arc<EventEnvelope>> = events.to_vec();
         let partition = self.partition_of(id);
@@ -1069,19 +1041,7 @@ impl EventLog for MemoryStore {
 impl CustomerStore for MemoryStore {
     async fn create_customer(&self, new: NewCustomer, now: DateTime<Utc>) -> StoreResult<Customer> {
         let n = self.next_customer.fetch_add(1, Ordering::Relaxed);
-        if n > MAX_CUSTOMER_NO {
-            return Err(rejected(
-                "every customer number (C000000001 to C999999999) is taken",
-            ));
-        }
-        let customer = Customer {
-            customer_no: CustomerNo::new(n),
-            name: new.name,
-            birth_date: new.birth_date,
-            gender: new.gender,
-            mobile_phone: new.mobile_phone,
-            registered_at: now,
-        };
+        let customer = numbered_customer(n, new, now)?;
         self.customers
             .insert(customer.customer_no, customer.clone());
         Ok(customer)

@@ -354,6 +354,64 @@ pub trait IdempotencyStore: Send + Sync {
     async fn idempotent_release(&self, key: &str) -> StoreResult<()>;
 }
 
+/// Customer numbers are `C` and nine digits.
+const MAX_CUSTOMER_NO: u64 = 999_999_999;
+
+/// The customer record for the `n`-th number a backend handed out, or the refusal when
+/// the numbers have run out.
+fn numbered_customer(n: u64, new: NewCustomer, now: DateTime<Utc>) -> StoreResult<Customer> {
+    if n > MAX_CUSTOMER_NO {
+        return Err(StoreError::Rejected(
+            "every customer number (C000000001 to C999999999) is taken".to_owned(),
+        ));
+    }
+    Ok(Customer {
+        customer_no: CustomerNo::new(n),
+        name: new.name,
+        birth_date: new.birth_date,
+        gender: new.gender,
+        mobile_phone: new.mobile_phone,
+        registered_at: now,
+    })
+}
+
+/// Checks an append before anything is written (the snapshot, every event and every timer
+/// are of the enrollment appended to, events numbered after the expected version);
+/// returns the new version. Every backend refuses the same appends the same way.
+fn validate_append(append: &Append<'_>) -> StoreResult<u64> {
+    let rejected = |m: String| StoreError::Rejected(m);
+    let id = append.id;
+    if append.state.id != id {
+        return Err(rejected(format!(
+            "the snapshot is of enrollment {}, not {id}",
+            append.state.id
+        )));
+    }
+    for (i, envelope) in append.events.iter().enumerate() {
+        let after = append.expected_version.saturating_add(i as u64 + 1);
+        if envelope.enrollment_id != id || envelope.version != after {
+            return Err(rejected(format!(
+                "event {} is enrollment {} version {}; this append expects {id} version {after}",
+                envelope.id, envelope.enrollment_id, envelope.version
+            )));
+        }
+    }
+    if let Some(TimerOp::Set(t)) = append
+        .timers
+        .iter()
+        .find(|op| matches!(op, TimerOp::Set(t) if t.enrollment_id != id))
+    {
+        return Err(rejected(format!(
+            "a timer of enrollment {} in an append to {id}",
+            t.enrollment_id
+        )));
+    }
+    append
+        .expected_version
+        .checked_add(append.events.len() as u64)
+        .ok_or_else(|| rejected("the version would overflow".to_owned()))
+}
+
 /// Everything the engine needs of a backend.
 #[async_trait]
 pub trait Store:

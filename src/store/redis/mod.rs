@@ -44,6 +44,7 @@ use super::{
     IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
     Store, StoreError, StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
 };
+use super::{numbered_customer, validate_append};
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Status};
 use crate::domain::money::Won;
@@ -70,9 +71,6 @@ use std::time::Duration;
 pub fn append_script() -> String {
     scripts::append()
 }
-
-/// Customer numbers are `C` and nine digits.
-const MAX_CUSTOMER_NO: u64 = 999_999_999;
 
 /// Blocking-read connections kept for reuse.
 const BLOCKING_POOL: usize = 16;
@@ -888,40 +886,6 @@ impl RedisStore {
     }
 }
 
-/// Checks an append before anything is written; returns the new version.
-fn validate_append(append: &Append<'_>) -> StoreResult<u64> {
-    let id = append.id;
-    if append.state.id != id {
-        return Err(rejected(format!(
-            "the snapshot is of enrollment {}, not {id}",
-            append.state.id
-        )));
-    }
-    for (i, envelope) in append.events.iter().enumerate() {
-        let after = append.expected_version.saturating_add(i as u64 + 1);
-        if envelope.enrollment_id != id || envelope.version != after {
-            return Err(rejected(format!(
-                "event {} is enrollment {} version {}; this append expects {id} version {after}",
-                envelope.id, envelope.enrollment_id, envelope.version
-            )));
-        }
-    }
-    if let Some(TimerOp::Set(t)) = append
-        .timers
-        .iter()
-        .find(|op| matches!(op, TimerOp::Set(t) if t.enrollment_id != id))
-    {
-        return Err(rejected(format!(
-            "a timer of enrollment {} in an append to {id}",
-            t.enrollment_id
-        )));
-    }
-    append
-        .expected_version
-        .checked_add(append.events.len() as u64)
-        .ok_or_else(|| rejected("the version would overflow"))
-}
-
 #[async_trait]
 impl EnrollmentStore for RedisStore {
     async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Enrollment)>> {
@@ -1428,19 +1392,7 @@ impl CustomerStore for RedisStore {
         let n: u64 = self
             .query(redis::cmd("INCR").arg(self.key("customer:seq")))
             .await?;
-        if n > MAX_CUSTOMER_NO {
-            return Err(rejected(
-                "every customer number (C000000001 to C999999999) is taken",
-            ));
-        }
-        let customer = Customer {
-            customer_no: CustomerNo::new(n),
-            name: new.name,
-            birth_date: new.birth_date,
-            gender: new.gender,
-            mobile_phone: new.mobile_phone,
-            registered_at: now,
-        };
+        let customer = numbered_customer(n, new, now)?;
         let key = self.key(&format!("customer:{}", customer.customer_no));
         let json = encode_json(&key, &customer)?;
         self.query::<Value>(redis::cmd("SET").arg(&key).arg(json))
