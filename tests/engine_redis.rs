@@ -9,23 +9,12 @@ mod engine_suite;
 mod redis_fixture;
 
 use ezenroll::store::Store;
-use ezenroll::store::redis::{RedisConfig, RedisStore};
-use redis_fixture::TestRedis;
+use ezenroll::store::redis::RedisStore;
 use std::sync::Arc;
 
-/// A store on a fresh Redis, and the URL to reach that Redis; the server lives as long as
-/// the store.
+/// A store on a fresh Redis, and the URL to reach that Redis.
 async fn redis_store() -> (Arc<RedisStore>, String) {
-    let redis = TestRedis::new();
-    let url = redis.url();
-    let config = RedisConfig::new(url.clone())
-        .with_prefix(redis.prefix())
-        .with_partitions(4);
-    let store = RedisStore::connect(config)
-        .await
-        .expect("connect to the test's redis-server")
-        .with_guard(redis);
-    (Arc::new(store), url)
+    redis_fixture::ezenroll_store(4).await
 }
 
 async fn redis() -> Arc<dyn Store> {

@@ -30,21 +30,11 @@ mod event_feed_suite;
 mod redis_fixture;
 
 use ezenroll::store::Store;
-use ezenroll::store::redis::{RedisConfig, RedisStore};
-use redis_fixture::TestRedis;
 use std::sync::Arc;
 
 /// A store on a fresh Redis; the server lives as long as the store.
 async fn redis() -> Arc<dyn Store> {
-    let redis = TestRedis::new();
-    let config = RedisConfig::new(redis.url())
-        .with_prefix(redis.prefix())
-        .with_partitions(4);
-    let store = RedisStore::connect(config)
-        .await
-        .expect("connect to the test's redis-server")
-        .with_guard(redis);
-    Arc::new(store)
+    redis_fixture::ezenroll_store(4).await.0
 }
 
 mod http {

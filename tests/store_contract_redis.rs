@@ -15,16 +15,7 @@ use std::sync::Arc;
 
 /// A store on a fresh Redis; the server lives as long as the store.
 async fn redis_store() -> (Arc<RedisStore>, String) {
-    let redis = TestRedis::new();
-    let url = redis.url();
-    let config = RedisConfig::new(url.clone())
-        .with_prefix(redis.prefix())
-        .with_partitions(4);
-    let store = RedisStore::connect(config)
-        .await
-        .expect("connect to the test's redis-server")
-        .with_guard(redis);
-    (Arc::new(store), url)
+    redis_fixture::ezenroll_store(4).await
 }
 
 async fn redis() -> Arc<dyn Store> {
@@ -58,17 +49,8 @@ async fn corrupt_snapshot_is_an_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_log_contract_holds_for_any_partition_count() {
     for partitions in [1, 7] {
-        let make = || async move {
-            let redis = TestRedis::new();
-            let config = RedisConfig::new(redis.url())
-                .with_prefix(redis.prefix())
-                .with_partitions(partitions);
-            let store = RedisStore::connect(config)
-                .await
-                .expect("connect")
-                .with_guard(redis);
-            Arc::new(store) as Arc<dyn Store>
-        };
+        let make =
+            || async move { redis_fixture::ezenroll_store(partitions).await.0 as Arc<dyn Store> };
         store_contract::events_reach_their_partition_once(make().await).await;
         store_contract::consumers_of_a_group_share_entries(make().await).await;
         store_contract::lag_counts_unread_and_pending(make().await).await;

@@ -37,7 +37,7 @@ use super::{
     IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
     Store, StoreError, StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
 };
-use super::{numbered_customer, validate_append};
+use super::{numbered_customer, stored_version, validate_append};
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, IdHash, Status};
 use crate::domain::money::Won;
@@ -1107,12 +1107,7 @@ impl CustomerStore for MemoryStore {
 #[async_trait]
 impl ProductStore for MemoryStore {
     async fn put_product(&self, spec: &ProductSpec) -> StoreResult<()> {
-        let Some(version) = spec.version else {
-            return Err(rejected(format!(
-                "product {} carries no version; the catalog numbers versions before storing",
-                spec.code
-            )));
-        };
+        let version = stored_version(spec)?;
         let mut products = lock(&self.products);
         let key = (spec.code.clone(), version);
         if products.contains_key(&key) {

@@ -375,6 +375,17 @@ fn numbered_customer(n: u64, new: NewCustomer, now: DateTime<Utc>) -> StoreResul
     })
 }
 
+/// The version a product spec is stored under; a spec without one is refused (the catalog
+/// numbers versions before storing).
+fn stored_version(spec: &ProductSpec) -> StoreResult<u32> {
+    spec.version.ok_or_else(|| {
+        StoreError::Rejected(format!(
+            "product {} carries no version; the catalog numbers versions before storing",
+            spec.code
+        ))
+    })
+}
+
 /// Checks an append before anything is written (the snapshot, every event and every timer
 /// are of the enrollment appended to, events numbered after the expected version);
 /// returns the new version. Every backend refuses the same appends the same way.

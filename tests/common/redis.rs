@@ -891,3 +891,22 @@ fn log_tail(path: &Path) -> String {
         Err(e) => format!("(no log: {e})"),
     }
 }
+
+/// An ezenroll Redis store on a fresh [`TestRedis`] (its own server, or `REDIS_URL` under
+/// a key prefix of its own) with `partitions` log partitions, and the URL of that Redis
+/// for tests that reach into it. The server lives as long as the store.
+pub async fn ezenroll_store(
+    partitions: u16,
+) -> (std::sync::Arc<ezenroll::store::redis::RedisStore>, String) {
+    use ezenroll::store::redis::{RedisConfig, RedisStore};
+    let redis = TestRedis::new();
+    let url = redis.url();
+    let config = RedisConfig::new(url.clone())
+        .with_prefix(redis.prefix())
+        .with_partitions(partitions);
+    let store = RedisStore::connect(config)
+        .await
+        .expect("connect to the test's redis-server")
+        .with_guard(redis);
+    (std::sync::Arc::new(store), url)
+}

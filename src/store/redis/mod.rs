@@ -44,7 +44,7 @@ use super::{
     IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
     Store, StoreError, StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
 };
-use super::{numbered_customer, validate_append};
+use super::{numbered_customer, stored_version, validate_append};
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Status};
 use crate::domain::money::Won;
@@ -500,6 +500,15 @@ impl RedisStore {
         }
     }
 
+    /// How a script over several partitions is called: once with every partition's keys on
+    /// a single server, once per partition (one hash slot each) on a cluster.
+    fn script_batches<'p>(&self, partitions: &'p [usize]) -> Vec<&'p [usize]> {
+        match self.conn {
+            Conn::Single(_) => vec![partitions],
+            Conn::Cluster(_) => partitions.chunks(1).collect(),
+        }
+    }
+
     /// Partition indexes starting at a rotating turn, so no partition is always last.
     fn rotation(&self, turn: &AtomicUsize) -> Vec<usize> {
         let n = self.parts.len();
@@ -722,12 +731,8 @@ impl RedisStore {
         max: usize,
         partitions: &[usize],
     ) -> StoreResult<Vec<RawEntry>> {
-        let batches: Vec<&[usize]> = match self.conn {
-            Conn::Single(_) => vec![partitions],
-            Conn::Cluster(_) => partitions.chunks(1).collect(),
-        };
         let mut raw = Vec::new();
-        for batch in batches {
+        for batch in self.script_batches(partitions) {
             let room = max.saturating_sub(raw.len());
             if room == 0 {
                 break;
@@ -994,18 +999,13 @@ impl TimerStore for RedisStore {
             .and_then(|d| now.checked_add_signed(d))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         let order = self.rotation(&self.timer_turn);
-        // One script over every partition on a single server; slot by slot on a cluster.
-        let batches: Vec<Vec<usize>> = match self.conn {
-            Conn::Single(_) => vec![order],
-            Conn::Cluster(_) => order.into_iter().map(|p| vec![p]).collect(),
-        };
-        for batch in batches {
+        for batch in self.script_batches(&order) {
             let room = max - out.len();
             if room == 0 {
                 break;
             }
             let mut invocation = self.scripts.claim_timers.prepare_invoke();
-            for &p in &batch {
+            for &p in batch {
                 invocation
                     .key(&self.parts[p].timers)
                     .key(&self.parts[p].timer_attempts);
@@ -1157,17 +1157,13 @@ impl EventLog for RedisStore {
             return Ok(Vec::new());
         }
         let order = self.rotation(&self.read_turn);
-        let batches: Vec<Vec<usize>> = match self.conn {
-            Conn::Single(_) => vec![order],
-            Conn::Cluster(_) => order.into_iter().map(|p| vec![p]).collect(),
-        };
-        for batch in batches {
+        for batch in self.script_batches(&order) {
             let room = max - raw.len();
             if room == 0 {
                 break;
             }
             let mut invocation = self.scripts.claim_stale.prepare_invoke();
-            for &p in &batch {
+            for &p in batch {
                 invocation.key(&self.parts[p].log);
             }
             invocation
@@ -1179,7 +1175,7 @@ impl EventLog for RedisStore {
                 .invoke_async(&mut self.con())
                 .await
                 .map_err(|e| self.read_error(e))?;
-            raw.extend(self.parse_claimed(&value, &batch)?);
+            raw.extend(self.parse_claimed(&value, batch)?);
         }
         self.deliveries(group, raw).await
     }
@@ -1454,12 +1450,7 @@ impl CustomerStore for RedisStore {
 #[async_trait]
 impl ProductStore for RedisStore {
     async fn put_product(&self, spec: &ProductSpec) -> StoreResult<()> {
-        let Some(version) = spec.version else {
-            return Err(rejected(format!(
-                "product {} carries no version; the catalog numbers versions before storing",
-                spec.code
-            )));
-        };
+        let version = stored_version(spec)?;
         let key = self.key("products");
         let field = format!("{}:{version}", spec.code);
         let json = encode_json(&field, spec)?;
