@@ -237,7 +237,7 @@ fn document(plan_revision: u32) -> ProductDocument {
 fn plan_saved() -> Event {
     Event::PlanSaved {
         customer_no: CUSTOMER,
-        plan: term_plan(),
+        plan: term_plan().into(),
         expires_at: plan_expires_at(),
     }
 }
@@ -307,7 +307,7 @@ fn up_to_document_issued() -> Vec<Event> {
         plan_saved(),
         Event::DocumentRequested { plan_revision: 1 },
         Event::DocumentIssued {
-            document: document(1),
+            document: document(1).into(),
         },
     ]
 }
@@ -338,7 +338,7 @@ fn save_plan() -> Command {
     Command::SavePlan {
         id: enrollment_id(),
         customer_no: CUSTOMER,
-        plan: term_plan(),
+        plan: term_plan().into(),
         now: now(),
         expires_at: plan_expires_at(),
     }
@@ -346,7 +346,7 @@ fn save_plan() -> Command {
 
 fn resave_plan(plan: PlanTerms) -> Command {
     Command::ResavePlan {
-        plan,
+        plan: plan.into(),
         now: now(),
         expires_at: resaved_expires_at(),
     }
@@ -358,7 +358,7 @@ fn request_document() -> Command {
 
 fn issue_document(plan_revision: u32) -> Command {
     Command::IssueDocument {
-        document: document(plan_revision),
+        document: document(plan_revision).into(),
         now: now(),
     }
 }
@@ -512,7 +512,7 @@ fn re_saving_a_planned_plan_takes_the_new_quote_as_the_next_revision() {
     let state = given(history(Status::Planned))
         .when(resave_plan(endowment_plan()))
         .then_expect_events(vec![Event::PlanResaved {
-            plan: endowment_plan(),
+            plan: endowment_plan().into(),
             revision: 2,
             expires_at: resaved_expires_at(),
         }]);
@@ -532,7 +532,7 @@ fn re_saving_while_the_document_is_being_issued_returns_to_planned() {
     let state = given(history(Status::DocumentRequested))
         .when(resave_plan(endowment_plan()))
         .then_expect_events(vec![Event::PlanResaved {
-            plan: endowment_plan(),
+            plan: endowment_plan().into(),
             revision: 2,
             expires_at: resaved_expires_at(),
         }]);
@@ -548,7 +548,7 @@ fn re_saving_after_the_document_was_issued_drops_the_document() {
     let state = given(history(Status::DocumentIssued))
         .when(resave_plan(endowment_plan()))
         .then_expect_events(vec![Event::PlanResaved {
-            plan: endowment_plan(),
+            plan: endowment_plan().into(),
             revision: 2,
             expires_at: resaved_expires_at(),
         }]);
@@ -564,13 +564,13 @@ fn every_re_save_is_one_revision_more() {
         let state = given(events.clone())
             .when(resave_plan(term_plan()))
             .then_expect_events(vec![Event::PlanResaved {
-                plan: term_plan(),
+                plan: term_plan().into(),
                 revision,
                 expires_at: resaved_expires_at(),
             }]);
         assert_eq!(state.plan_revision, revision);
         events.push(Event::PlanResaved {
-            plan: term_plan(),
+            plan: term_plan().into(),
             revision,
             expires_at: resaved_expires_at(),
         });
@@ -586,7 +586,7 @@ fn requesting_the_document_of_a_planned_plan_names_its_revision() {
 
     let mut resaved = history(Status::Planned);
     resaved.push(Event::PlanResaved {
-        plan: endowment_plan(),
+        plan: endowment_plan().into(),
         revision: 2,
         expires_at: resaved_expires_at(),
     });
@@ -600,7 +600,7 @@ fn the_issued_document_is_kept_with_the_enrollment() {
     let state = given(history(Status::DocumentRequested))
         .when(issue_document(1))
         .then_expect_events(vec![Event::DocumentIssued {
-            document: document(1),
+            document: document(1).into(),
         }]);
     assert_eq!(state.status, Status::DocumentIssued);
     assert_eq!(state.document.as_deref(), Some(&document(1)));
@@ -612,7 +612,7 @@ fn a_document_for_an_older_plan_revision_is_stale() {
     // late answer for revision 1 must not pass for the new terms.
     let mut events = history(Status::DocumentRequested);
     events.push(Event::PlanResaved {
-        plan: endowment_plan(),
+        plan: endowment_plan().into(),
         revision: 2,
         expires_at: resaved_expires_at(),
     });
@@ -626,7 +626,7 @@ fn a_document_for_an_older_plan_revision_is_stale() {
     given(events)
         .when(issue_document(2))
         .then_expect_events(vec![Event::DocumentIssued {
-            document: document(2),
+            document: document(2).into(),
         }]);
 }
 
@@ -652,13 +652,13 @@ fn the_proposal_charges_the_re_saved_quote_not_the_first() {
     let events = vec![
         plan_saved(),
         Event::PlanResaved {
-            plan: endowment_plan(),
+            plan: endowment_plan().into(),
             revision: 2,
             expires_at: resaved_expires_at(),
         },
         Event::DocumentRequested { plan_revision: 2 },
         Event::DocumentIssued {
-            document: document(2),
+            document: document(2).into(),
         },
     ];
     given(events)
@@ -816,7 +816,7 @@ fn a_plan_does_not_expire_before_its_time() {
 fn a_re_save_moves_the_expiry_so_the_old_timer_finds_nothing_to_expire() {
     let mut events = history(Status::Planned);
     events.push(Event::PlanResaved {
-        plan: endowment_plan(),
+        plan: endowment_plan().into(),
         revision: 2,
         expires_at: resaved_expires_at(),
     });
@@ -1099,13 +1099,13 @@ fn every_event() -> Vec<Event> {
     let events = vec![
         plan_saved(),
         Event::PlanResaved {
-            plan: whole_life_plan(),
+            plan: whole_life_plan().into(),
             revision: 2,
             expires_at: resaved_expires_at(),
         },
         Event::DocumentRequested { plan_revision: 2 },
         Event::DocumentIssued {
-            document: document(2),
+            document: document(2).into(),
         },
         proposal_submitted(),
         paid(),
@@ -1297,7 +1297,7 @@ fn a_snapshot_in_every_status_decodes_to_the_same_enrollment() {
     whole_life.insert(
         1,
         Event::PlanResaved {
-            plan: whole_life_plan(),
+            plan: whole_life_plan().into(),
             revision: 2,
             expires_at: resaved_expires_at(),
         },
@@ -1307,7 +1307,7 @@ fn a_snapshot_in_every_status_decodes_to_the_same_enrollment() {
             *plan_revision = 2;
         }
         if let Event::DocumentIssued { document: d } = event {
-            *d = document(2);
+            *d = document(2).into();
         }
         if let Event::ProposalSubmitted { amount, .. } = event {
             *amount = whole_life_plan().quote.installment;

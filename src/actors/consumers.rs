@@ -5,7 +5,7 @@
 //! often. Handlers are idempotent on the event id, so redelivery never doubles an effect.
 
 use crate::domain::customer::Customer;
-use crate::domain::enrollment::{Event, PaymentFailure};
+use crate::domain::enrollment::{Enrollment, EnrollmentId, Event, IdHash, PaymentFailure};
 use crate::store::{Alarm, Delivery, EventEnvelope, MyPageView, Store, StoreResult};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -376,13 +376,28 @@ impl EventHandler for Notifier {
     /// Customers looked up at the same time, every alarm recorded in one go, then the new
     /// ones handed to the channel in log order.
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
-        let mut wanted: Vec<crate::domain::enrollment::CustomerNo> =
-            batch.iter().map(|d| d.envelope.customer_no).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
+        // Cached customers first; only the others are looked up (at the same time).
+        let mut customers: std::collections::HashMap<
+            crate::domain::enrollment::CustomerNo,
+            Result<Option<Arc<Customer>>, String>,
+            IdHash,
+        > = std::collections::HashMap::with_capacity_and_hasher(batch.len(), IdHash::default());
+        let mut wanted: Vec<crate::domain::enrollment::CustomerNo> = Vec::new();
+        for delivery in batch {
+            let no = delivery.envelope.customer_no;
+            if customers.contains_key(&no) || wanted.contains(&no) {
+                continue;
+            }
+            match self.customers.get(&no) {
+                Some(c) => {
+                    customers.insert(no, Ok(Some(Arc::clone(&c))));
+                }
+                None => wanted.push(no),
+            }
+        }
         let found =
             futures_util::future::join_all(wanted.iter().map(|&no| self.customer(no))).await;
-        let customers: std::collections::HashMap<_, _> = wanted.into_iter().zip(found).collect();
+        customers.extend(wanted.into_iter().zip(found));
         let mut results: Vec<Result<(), String>> = Vec::with_capacity(batch.len());
         let mut alarms = Vec::with_capacity(batch.len());
         let mut of_alarm = Vec::with_capacity(batch.len());
@@ -390,7 +405,7 @@ impl EventHandler for Notifier {
             let event = &delivery.envelope;
             match customers.get(&event.customer_no) {
                 Some(Ok(customer)) => {
-                    alarms.push(Self::alarm(event, customer.as_deref()));
+                    alarms.push(Arc::new(Self::alarm(event, customer.as_deref())));
                     of_alarm.push(i);
                     results.push(Ok(()));
                 }
@@ -524,39 +539,53 @@ impl EventHandler for MyPageProjector {
         self.project(event.enrollment_id).await
     }
 
-    /// Several events of one enrollment in a batch need one snapshot read; the reads of
-    /// different enrollments run at the same time, and every view is written in one go.
+    /// Several events of one enrollment in a batch need one snapshot read; the snapshots
+    /// of the whole batch are read in one go ([`EnrollmentStore::load_many`]: one
+    /// pipeline on Redis, no futures at all in memory), and every view is written in one go.
+    ///
+    /// [`EnrollmentStore::load_many`]: crate::store::EnrollmentStore::load_many
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
-        let views: std::sync::Mutex<Vec<MyPageView>> = std::sync::Mutex::new(Vec::new());
-        let views_ref = &views;
-        let read = by_enrollment(batch, |deliveries| async move {
-            let Some(first) = deliveries.first() else {
-                return Vec::new();
-            };
-            let id = first.envelope.enrollment_id;
-            let result = self.view_of(id).await.map(|view| {
-                views_ref
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(view);
-            });
-            vec![result; deliveries.len()]
-        })
-        .await;
-        let views = views.into_inner().unwrap_or_else(|e| e.into_inner());
-        match self.store.upsert_views(&views).await {
-            Ok(_) => read,
-            Err(e) => {
-                // Nothing is known written: every event stays pending for another try.
-                let failed = e.to_string();
-                read.into_iter().map(|_| Err(failed.clone())).collect()
+        let mut ids: Vec<EnrollmentId> = Vec::with_capacity(batch.len());
+        let mut seen: std::collections::HashSet<EnrollmentId, IdHash> =
+            std::collections::HashSet::with_capacity_and_hasher(batch.len(), IdHash::default());
+        for delivery in batch {
+            if seen.insert(delivery.envelope.enrollment_id) {
+                ids.push(delivery.envelope.enrollment_id);
             }
         }
+        let all_failed = |reason: String| batch.iter().map(|_| Err(reason.clone())).collect();
+        let loaded = match self.store.load_many(&ids).await {
+            Ok(loaded) => loaded,
+            Err(e) => return all_failed(e.to_string()),
+        };
+        let mut views = Vec::with_capacity(ids.len());
+        let mut missing: Vec<EnrollmentId> = Vec::new();
+        for (&id, found) in ids.iter().zip(loaded) {
+            match found {
+                Some((version, state)) => views.push(Self::view(version, &state)),
+                None => missing.push(id),
+            }
+        }
+        // Nothing is known written on failure: every event stays pending for another try.
+        if let Err(e) = self.store.upsert_views(&views).await {
+            return all_failed(e.to_string());
+        }
+        batch
+            .iter()
+            .map(|d| {
+                let id = d.envelope.enrollment_id;
+                if missing.contains(&id) {
+                    Err(format!("enrollment {id} has events but no snapshot"))
+                } else {
+                    Ok(())
+                }
+            })
+            .collect()
     }
 }
 
 impl MyPageProjector {
-    async fn project(&self, id: crate::domain::enrollment::EnrollmentId) -> Result<(), String> {
+    async fn project(&self, id: EnrollmentId) -> Result<(), String> {
         let view = self.view_of(id).await?;
         self.store
             .upsert_view(&view)
@@ -566,14 +595,15 @@ impl MyPageProjector {
     }
 
     /// The view of an enrollment as the store holds it now.
-    async fn view_of(
-        &self,
-        id: crate::domain::enrollment::EnrollmentId,
-    ) -> Result<MyPageView, String> {
-        let Some((version, state)) = self.store.load(id).await.map_err(|e| e.to_string())? else {
-            return Err(format!("enrollment {id} has events but no snapshot"));
-        };
-        let view = MyPageView {
+    async fn view_of(&self, id: EnrollmentId) -> Result<MyPageView, String> {
+        match self.store.load(id).await.map_err(|e| e.to_string())? {
+            Some((version, state)) => Ok(Self::view(version, &state)),
+            None => Err(format!("enrollment {id} has events but no snapshot")),
+        }
+    }
+
+    fn view(version: u64, state: &Enrollment) -> MyPageView {
+        MyPageView {
             enrollment_id: state.id,
             customer_no: state.customer_no,
             product_code: state.plan.product_code.clone(),
@@ -588,7 +618,6 @@ impl MyPageProjector {
             contract_no: state.contract_no.clone(),
             version,
             updated_at: state.updated_at,
-        };
-        Ok(view)
+        }
     }
 }

@@ -586,7 +586,7 @@ impl EngineHandle {
         let command = Command::SavePlan {
             id,
             customer_no: request.customer_no,
-            plan,
+            plan: Arc::new(plan),
             now,
             expires_at: self.plan_expiry(now),
         };
@@ -613,7 +613,7 @@ impl EngineHandle {
         let now = crate::domain::time::now();
         let plan = self.plan_terms(&request, now).await?;
         let command = Command::ResavePlan {
-            plan,
+            plan: Arc::new(plan),
             now,
             expires_at: self.plan_expiry(now),
         };

@@ -175,10 +175,7 @@ impl Handler<Do> for EnrollmentActor {
 
 async fn load(deps: &Deps, id: EnrollmentId) -> Result<Loaded, EngineError> {
     match deps.store.load(id).await? {
-        Some((version, state)) => Ok(Loaded::Present {
-            version,
-            state: Arc::new(state),
-        }),
+        Some((version, state)) => Ok(Loaded::Present { version, state }),
         None => Ok(Loaded::Missing),
     }
 }
@@ -259,13 +256,13 @@ async fn run(deps: &Deps, id: EnrollmentId, loaded: Loaded, op: Op) -> Step {
                     let catalog = deps.catalog();
                     let product =
                         catalog.version(&state.plan.product_code, state.plan.product_version);
-                    crate::domain::document::render(
+                    Arc::new(crate::domain::document::render(
                         id,
                         &state.plan,
                         state.plan_revision,
                         product.map(|p| p.product()),
                         crate::domain::time::now(),
-                    )
+                    ))
                 }
                 // Re-saved, expired or already issued: nothing to issue.
                 _ => return unchanged(loaded),

@@ -359,12 +359,12 @@ pub enum Command {
     SavePlan {
         id: EnrollmentId,
         customer_no: CustomerNo,
-        plan: PlanTerms,
+        plan: std::sync::Arc<PlanTerms>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     },
     ResavePlan {
-        plan: PlanTerms,
+        plan: std::sync::Arc<PlanTerms>,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     },
@@ -372,7 +372,7 @@ pub enum Command {
         now: DateTime<Utc>,
     },
     IssueDocument {
-        document: ProductDocument,
+        document: std::sync::Arc<ProductDocument>,
         now: DateTime<Utc>,
     },
     SubmitProposal {
@@ -446,11 +446,11 @@ impl Command {
 pub enum Event {
     PlanSaved {
         customer_no: CustomerNo,
-        plan: PlanTerms,
+        plan: std::sync::Arc<PlanTerms>,
         expires_at: DateTime<Utc>,
     },
     PlanResaved {
-        plan: PlanTerms,
+        plan: std::sync::Arc<PlanTerms>,
         revision: u32,
         expires_at: DateTime<Utc>,
     },
@@ -458,7 +458,7 @@ pub enum Event {
         plan_revision: u32,
     },
     DocumentIssued {
-        document: ProductDocument,
+        document: std::sync::Arc<ProductDocument>,
     },
     ProposalSubmitted {
         method: PaymentMethod,
@@ -758,7 +758,7 @@ pub fn apply(
                 id,
                 customer_no: *customer_no,
                 status: Status::Planned,
-                plan: std::sync::Arc::new(plan.clone()),
+                plan: std::sync::Arc::clone(plan),
                 plan_revision: 1,
                 plan_expires_at: *expires_at,
                 document: None,
@@ -786,7 +786,7 @@ pub fn apply(
         Event::PlanSaved {
             plan, expires_at, ..
         } => {
-            s.plan = std::sync::Arc::new(plan.clone());
+            s.plan = std::sync::Arc::clone(plan);
             s.plan_expires_at = *expires_at;
         }
         Event::PlanResaved {
@@ -794,15 +794,13 @@ pub fn apply(
             revision,
             expires_at,
         } => {
-            s.plan = std::sync::Arc::new(plan.clone());
+            s.plan = std::sync::Arc::clone(plan);
             s.plan_revision = *revision;
             s.plan_expires_at = *expires_at;
             s.document = None;
         }
         Event::DocumentRequested { .. } => {}
-        Event::DocumentIssued { document } => {
-            s.document = Some(std::sync::Arc::new(document.clone()))
-        }
+        Event::DocumentIssued { document } => s.document = Some(std::sync::Arc::clone(document)),
         Event::ProposalSubmitted {
             method,
             amount,

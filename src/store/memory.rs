@@ -371,8 +371,31 @@ fn status_slot(status: Status) -> Option<usize> {
     Status::ALL.iter().position(|&s| s == status)
 }
 
-/// Alarms in the order `(sent_at, arrival)`; read backwards for newest first.
-type AlarmList = BTreeMap<(DateTime<Utc>, u64), Arc<Alarm>>;
+/// Alarms in the order `(sent_at, arrival)`; read backwards for newest first. A sorted
+/// vector, not a tree: alarms arrive in (nearly) the order they were sent, so an insert
+/// is a push at the end, or a short shift when two threads' clocks cross.
+#[derive(Default)]
+struct AlarmList(Vec<((DateTime<Utc>, u64), Arc<Alarm>)>);
+
+impl AlarmList {
+    fn insert(&mut self, key: (DateTime<Utc>, u64), alarm: Arc<Alarm>) {
+        let at = if self.0.last().is_none_or(|(last, _)| *last < key) {
+            self.0.len()
+        } else {
+            self.0.partition_point(|(k, _)| *k < key)
+        };
+        self.0.insert(at, (key, alarm));
+    }
+
+    fn newest(&self, limit: usize) -> Vec<Alarm> {
+        self.0
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|(_, a)| (**a).clone())
+            .collect()
+    }
+}
 
 #[derive(Default)]
 struct AlarmBook {
@@ -380,6 +403,23 @@ struct AlarmBook {
     arrivals: u64,
     all: AlarmList,
     by_customer: HashMap<CustomerNo, AlarmList, IdHash>,
+}
+
+impl AlarmBook {
+    /// Records the alarm unless its event already has one; returns whether it was new.
+    fn record(&mut self, alarm: Arc<Alarm>) -> bool {
+        if !self.seen.insert(alarm.event_id) {
+            return false;
+        }
+        self.arrivals += 1;
+        let key = (alarm.sent_at, self.arrivals);
+        self.by_customer
+            .entry(alarm.customer_no)
+            .or_default()
+            .insert(key, Arc::clone(&alarm));
+        self.all.insert(key, alarm);
+        true
+    }
 }
 
 struct Remembered {
@@ -475,6 +515,23 @@ impl MemoryStore {
     pub fn with_log_retention(mut self, max_entries: usize) -> MemoryStore {
         self.log_retention = Some(max_entries.max(1));
         self
+    }
+
+    fn load_now(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>> {
+        let Some((version, snapshot)) = self
+            .enrollments
+            .get(&id)
+            .map(|r| (r.version, r.snapshot.clone()))
+        else {
+            return Ok(None);
+        };
+        let state = match snapshot {
+            Snapshot::Live(state) => state,
+            Snapshot::Encoded(bytes) => {
+                Arc::new(codec::decode_snapshot(&enrollment_key(id), &bytes)?)
+            }
+        };
+        Ok(Some((version, state)))
     }
 
     /// Overwrites a stored snapshot with bytes that do not decode, for recovery tests.
@@ -675,19 +732,16 @@ impl MemoryStore {
 
 #[async_trait]
 impl EnrollmentStore for MemoryStore {
-    async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Enrollment)>> {
-        let Some((version, snapshot)) = self
-            .enrollments
-            .get(&id)
-            .map(|r| (r.version, r.snapshot.clone()))
-        else {
-            return Ok(None);
-        };
-        let state = match snapshot {
-            Snapshot::Live(state) => Arc::unwrap_or_clone(state),
-            Snapshot::Encoded(bytes) => codec::decode_snapshot(&enrollment_key(id), &bytes)?,
-        };
-        Ok(Some((version, state)))
+    async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>> {
+        self.load_now(id)
+    }
+
+    /// Nothing to wait for in memory: one after another, without a future per load.
+    async fn load_many(
+        &self,
+        ids: &[EnrollmentId],
+    ) -> StoreResult<Vec<Option<(u64, Arc<Enrollment>)>>> {
+        ids.iter().map(|&id| self.load_now(id)).collect()
     }
 
     async fn append(&self, append: Append<'_>) -> StoreResult<u64> {
@@ -1221,36 +1275,28 @@ impl ReadModelStore for MemoryStore {
     }
 
     async fn record_alarm(&self, alarm: &Alarm) -> StoreResult<bool> {
+        Ok(lock(&self.alarms).record(Arc::new(alarm.clone())))
+    }
+
+    /// One lock for the whole batch; the alarms are shared, not copied.
+    async fn record_alarms(&self, alarms: &[Arc<Alarm>]) -> StoreResult<Vec<bool>> {
         let mut book = lock(&self.alarms);
-        if !book.seen.insert(alarm.event_id) {
-            return Ok(false);
-        }
-        book.arrivals += 1;
-        let key = (alarm.sent_at, book.arrivals);
-        let alarm = Arc::new(alarm.clone());
-        book.by_customer
-            .entry(alarm.customer_no)
-            .or_default()
-            .insert(key, Arc::clone(&alarm));
-        book.all.insert(key, alarm);
-        Ok(true)
+        Ok(alarms
+            .iter()
+            .map(|alarm| book.record(Arc::clone(alarm)))
+            .collect())
     }
 
     async fn alarms(&self, customer: Option<CustomerNo>, limit: usize) -> StoreResult<Vec<Alarm>> {
         let book = lock(&self.alarms);
-        let list = match customer {
-            Some(no) => match book.by_customer.get(&no) {
-                Some(list) => list,
-                None => return Ok(Vec::new()),
-            },
-            None => &book.all,
-        };
-        Ok(list
-            .values()
-            .rev()
-            .take(limit)
-            .map(|a| (**a).clone())
-            .collect())
+        Ok(match customer {
+            Some(no) => book
+                .by_customer
+                .get(&no)
+                .map(|list| list.newest(limit))
+                .unwrap_or_default(),
+            None => book.all.newest(limit),
+        })
     }
 }
 

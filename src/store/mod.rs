@@ -25,6 +25,7 @@ use crate::domain::product::ProductSpec;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -125,8 +126,18 @@ pub struct Append<'a> {
 
 #[async_trait]
 pub trait EnrollmentStore: Send + Sync {
-    /// The snapshot and its version, or `None` if the enrollment does not exist.
-    async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Enrollment)>>;
+    /// The snapshot and its version, or `None` if the enrollment does not exist. Shared:
+    /// the state is immutable once appended, and the memory store hands out what it holds.
+    async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>>;
+    /// [`load`](Self::load) for several enrollments, one answer per id, in order. By
+    /// default the loads run at the same time (their round trips overlap); a store that
+    /// can do better (one pipeline, or no waiting at all) overrides it.
+    async fn load_many(
+        &self,
+        ids: &[EnrollmentId],
+    ) -> StoreResult<Vec<Option<(u64, Arc<Enrollment>)>>> {
+        futures_util::future::try_join_all(ids.iter().map(|&id| self.load(id))).await
+    }
     /// Writes atomically; returns the new version (expected + number of events).
     async fn append(&self, append: Append<'_>) -> StoreResult<u64>;
     /// Every event of one enrollment, oldest first.
@@ -315,7 +326,7 @@ pub trait ReadModelStore: Send + Sync {
     async fn record_alarm(&self, alarm: &Alarm) -> StoreResult<bool>;
     /// [`record_alarm`](Self::record_alarm) for several alarms at once (one round trip on
     /// a remote store); one answer per alarm, in order.
-    async fn record_alarms(&self, alarms: &[Alarm]) -> StoreResult<Vec<bool>> {
+    async fn record_alarms(&self, alarms: &[Arc<Alarm>]) -> StoreResult<Vec<bool>> {
         let mut new = Vec::with_capacity(alarms.len());
         for alarm in alarms {
             new.push(self.record_alarm(alarm).await?);

@@ -316,11 +316,12 @@ pub fn has_hangul(text: &str) -> bool {
 
 /// The enrollment's version and snapshot, read straight from the store (no actor).
 pub async fn stored(store: &Arc<dyn Store>, id: EnrollmentId) -> (u64, Enrollment) {
-    store
+    let (version, state) = store
         .load(id)
         .await
         .expect("the store answers")
-        .expect("the enrollment exists")
+        .expect("the enrollment exists");
+    (version, Arc::unwrap_or_clone(state))
 }
 
 /// Asserts two states are the same as far as the store can tell: a live actor's state has

@@ -173,7 +173,7 @@ impl Journey {
             Step::SavePlan => Command::SavePlan {
                 id: self.id,
                 customer_no: self.customer_no,
-                plan: plan(),
+                plan: plan().into(),
                 now,
                 expires_at: days_30,
             },
@@ -185,7 +185,8 @@ impl Journey {
                     issued_at: now,
                     title: "이지 정기보험 상품설명서".to_owned(),
                     body: "보장내용".to_owned(),
-                },
+                }
+                .into(),
                 now,
             },
             Step::SubmitProposal => Command::SubmitProposal {
@@ -333,7 +334,7 @@ pub async fn append_and_load_round_trip(store: Arc<dyn Store>) {
     journey.commit(store, Step::SavePlan, &[]).await;
     let (version, state) = store.load(journey.id).await.expect("load").expect("stored");
     assert_eq!(version, 1);
-    assert_eq!(Some(state), journey.state);
+    assert_eq!(Some(Arc::unwrap_or_clone(state)), journey.state);
 
     journey
         .run(
@@ -351,7 +352,7 @@ pub async fn append_and_load_round_trip(store: Arc<dyn Store>) {
     let (version, state) = store.load(journey.id).await.expect("load").expect("stored");
     assert_eq!(version, 6);
     assert_eq!(state.status, Status::Withdrawn);
-    assert_eq!(Some(state), journey.state);
+    assert_eq!(Some(Arc::unwrap_or_clone(state)), journey.state);
 }
 
 pub async fn stale_append_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
@@ -412,7 +413,7 @@ pub async fn stale_append_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
     // Nothing of the refused appends is visible anywhere.
     let (version, stored) = store.load(journey.id).await.expect("load").expect("stored");
     assert_eq!(version, 1);
-    assert_eq!(Some(stored), journey.state);
+    assert_eq!(Some(Arc::unwrap_or_clone(stored)), journey.state);
     assert_eq!(store.history(journey.id).await.expect("history"), saved);
     let delivered = drain(store, "g", "c", 100).await;
     assert_eq!(event_ids(&delivered), vec![saved[0].id]);
@@ -475,7 +476,9 @@ pub async fn concurrent_appends_one_wins(store: Arc<dyn Store>) {
             .await
             .expect("load")
             .expect("stored")
-            .1,
+            .1
+            .as_ref()
+            .clone(),
     );
     at_one.version = 1;
     let mut tasks = Vec::new();
@@ -1752,7 +1755,7 @@ where
     assert_eq!(store.history(broken.id).await.expect("history").len(), 1);
     let (version, state) = store.load(fine.id).await.expect("load").expect("stored");
     assert_eq!(version, 4);
-    assert_eq!(Some(state), fine.state);
+    assert_eq!(Some(Arc::unwrap_or_clone(state)), fine.state);
 }
 
 /// Events as appends take them: shared.
@@ -1850,7 +1853,7 @@ pub async fn batches_of_alarms_and_views_behave_like_one_at_a_time(store: Arc<dy
     again.message = "다시".to_owned();
     assert_eq!(
         store
-            .record_alarms(&[a1.clone(), b2.clone(), a3.clone(), again])
+            .record_alarms(&[a1.clone(), b2.clone(), a3.clone(), again].map(Arc::new))
             .await
             .expect("record"),
         vec![false, true, true, false],

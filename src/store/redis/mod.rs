@@ -893,16 +893,17 @@ impl RedisStore {
 
 #[async_trait]
 impl EnrollmentStore for RedisStore {
-    async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Enrollment)>> {
+    async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>> {
         let key = self.enrollment_key(id);
         let (version, snapshot): (Option<u64>, Option<Vec<u8>>) = self
             .query(redis::cmd("HMGET").arg(&key).arg("v").arg("s"))
             .await?;
         match (version, snapshot) {
             (None, None) => Ok(None),
-            (Some(version), Some(bytes)) => {
-                Ok(Some((version, codec::decode_snapshot(&key, &bytes)?)))
-            }
+            (Some(version), Some(bytes)) => Ok(Some((
+                version,
+                Arc::new(codec::decode_snapshot(&key, &bytes)?),
+            ))),
             _ => Err(StoreError::Corrupt {
                 key,
                 reason: "the record lacks its version or its snapshot".to_owned(),
@@ -1610,7 +1611,7 @@ impl ReadModelStore for RedisStore {
         Ok(new == 1)
     }
 
-    async fn record_alarms(&self, alarms: &[Alarm]) -> StoreResult<Vec<bool>> {
+    async fn record_alarms(&self, alarms: &[Arc<Alarm>]) -> StoreResult<Vec<bool>> {
         if alarms.is_empty() {
             return Ok(Vec::new());
         }
