@@ -375,10 +375,13 @@ fn status_slot(status: Status) -> Option<usize> {
 /// vector, not a tree: alarms arrive in (nearly) the order they were sent, so an insert
 /// is a push at the end, or a short shift when two threads' clocks cross.
 #[derive(Default)]
-struct AlarmList(Vec<((DateTime<Utc>, u64), Arc<Alarm>)>);
+struct AlarmList(Vec<(AlarmKey, Arc<Alarm>)>);
+
+/// `(sent_at, arrival)`: arrival breaks ties between alarms sent at the same instant.
+type AlarmKey = (DateTime<Utc>, u64);
 
 impl AlarmList {
-    fn insert(&mut self, key: (DateTime<Utc>, u64), alarm: Arc<Alarm>) {
+    fn insert(&mut self, key: AlarmKey, alarm: Arc<Alarm>) {
         let at = if self.0.last().is_none_or(|(last, _)| *last < key) {
             self.0.len()
         } else {
