@@ -224,6 +224,8 @@ fn once(n: u64) {
 criterion_group!(benches, enrollment, busy_answer);
 
 fn main() {
+    // As `ezenroll` itself runs (src/main.rs).
+    ezenroll::os::disable_transparent_huge_pages();
     match std::env::var("BENCH_ONCE")
         .ok()
         .and_then(|n| n.parse().ok())

@@ -16,9 +16,11 @@
 //! - [`actors`]: the engine: enrollment actors, registry, payment gateway, document
 //!   issuer, durable timers, notifier and MyPage consumers, and the `EngineHandle`.
 //! - [`http`]: the warp gateway over the engine handle.
+//! - [`os`]: process-wide operating-system settings (huge pages).
 
 pub mod actors;
 pub mod api;
 pub mod domain;
 pub mod http;
+pub mod os;
 pub mod store;

@@ -276,6 +276,7 @@ fn korean_today() -> NaiveDate {
 }
 
 fn main() -> ExitCode {
+    ezenroll::os::disable_transparent_huge_pages();
     let cli = Cli::parse();
     match cli.command {
         Command::Quote { today, pretty } => quote(today.unwrap_or_else(korean_today), pretty),
