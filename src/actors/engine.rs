@@ -184,13 +184,25 @@ pub struct Deps {
     /// Wakes the timer loop when a timer is set that is due before its next poll.
     pub timer_wake: tokio::sync::Notify,
     /// Callers waiting for an enrollment to change (see `wait_for`), woken after each
-    /// append of that enrollment in this process.
+    /// operation that appended to that enrollment in this process, with its final state.
     pub waiters: dashmap::DashMap<EnrollmentId, Vec<Waiter>, crate::domain::enrollment::IdHash>,
     /// Readers take a snapshot (an `Arc` clone) and never hold the lock while pricing.
     catalog: RwLock<Arc<Catalog>>,
 }
 
 impl Deps {
+    /// Wakes the callers waiting for this enrollment (`wait_for`) with its new state.
+    /// Called by its actor once an operation is done and its state committed.
+    pub fn wake_waiters(&self, id: EnrollmentId, version: u64, state: Arc<Enrollment>) {
+        if !self.waiters.is_empty()
+            && let Some((_, waiting)) = self.waiters.remove(&id)
+        {
+            for waiter in waiting {
+                let _ = waiter.send((version, Arc::clone(&state)));
+            }
+        }
+    }
+
     pub fn catalog(&self) -> Arc<Catalog> {
         match self.catalog.read() {
             Ok(c) => Arc::clone(&c),
@@ -687,13 +699,25 @@ impl EngineHandle {
         .await
     }
 
+    /// The enrollment's current state: what its live actor last committed, read without
+    /// a message when it has one (the common case: a client polling the enrollment it is
+    /// working on), else from the actor, which is activated and loads it.
     pub async fn enrollment(&self, id: EnrollmentId) -> Result<EnrollmentSnapshot, EngineError> {
+        if let Some((version, state)) = self.inner.registry.peek(id) {
+            return Ok(EnrollmentSnapshot {
+                version,
+                state,
+                events: Vec::new(),
+            });
+        }
         self.send(id, Op::Get).await
     }
 
     /// Waits until the enrollment satisfies `done` (e.g. its document is issued), or
-    /// `timeout` passes (`Ok(None)`). Woken by appends in this process; it also re-reads
-    /// every 100 ms, for changes made by another process on a shared store.
+    /// `timeout` passes (`Ok(None)`). Woken with the new state whenever an operation on
+    /// the enrollment finishes in this process (a state that an operation passes through,
+    /// e.g. `ProposalSubmitted` on the way to `Contracted`, may go unseen); it also
+    /// re-reads every 100 ms, for changes made by another process on a shared store.
     pub async fn wait_for(
         &self,
         id: EnrollmentId,

@@ -82,28 +82,50 @@ pub struct Outcome {
 #[rtype(result = "Result<Outcome, EngineError>")]
 pub struct Do(pub Op);
 
+/// The last state an enrollment's actor committed, readable without a message (see
+/// [`Registry::peek`](super::registry::Registry::peek)). `None` while the actor does not
+/// know its state (starting, restarting after a failure, or after an unclear store error).
+pub type Committed = std::sync::Mutex<Option<(u64, Arc<Enrollment>)>>;
+
 pub struct EnrollmentActor {
     id: EnrollmentId,
     deps: Arc<Deps>,
     state: Loaded,
+    committed: Arc<Committed>,
 }
 
 impl EnrollmentActor {
-    pub fn new(id: EnrollmentId, deps: Arc<Deps>) -> EnrollmentActor {
+    pub fn new(id: EnrollmentId, deps: Arc<Deps>, committed: Arc<Committed>) -> EnrollmentActor {
         EnrollmentActor {
             id,
             deps,
             state: Loaded::Unknown,
+            committed,
         }
     }
 
     /// The actor of an enrollment that does not exist yet: nothing to load.
-    pub fn new_enrollment(id: EnrollmentId, deps: Arc<Deps>) -> EnrollmentActor {
+    pub fn new_enrollment(
+        id: EnrollmentId,
+        deps: Arc<Deps>,
+        committed: Arc<Committed>,
+    ) -> EnrollmentActor {
         EnrollmentActor {
             id,
             deps,
             state: Loaded::Missing,
+            committed,
         }
+    }
+
+    /// Keeps what the actor knows and what it shows to readers the same.
+    fn set_state(&mut self, loaded: Loaded) {
+        let shown = match &loaded {
+            Loaded::Present { version, state } => Some((*version, Arc::clone(state))),
+            Loaded::Unknown | Loaded::Missing => None,
+        };
+        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = shown;
+        self.state = loaded;
     }
 }
 
@@ -114,7 +136,7 @@ impl Actor for EnrollmentActor {
 impl Supervised for EnrollmentActor {
     /// Forget what the failed incarnation knew and reload before the next message.
     fn restarting(&mut self, ctx: &mut Context<Self>) {
-        self.state = Loaded::Unknown;
+        self.set_state(Loaded::Unknown);
         self.deps
             .stats
             .restarts
@@ -130,7 +152,7 @@ impl Supervised for EnrollmentActor {
             .into_actor(self)
             .map(|loaded, act, _| {
                 // A failed reload stays Unknown: the next message tries again.
-                act.state = loaded.unwrap_or_default();
+                act.set_state(loaded.unwrap_or_default());
             }),
         );
     }
@@ -152,12 +174,30 @@ impl Handler<Do> for EnrollmentActor {
         // A copy (an Arc clone), not a take: should anything ever run beside this future,
         // it sees the last committed state and the store's version check catches it.
         let loaded = self.state.clone();
+        let before = loaded.parts().0;
         let (deps, id) = (Arc::clone(&self.deps), self.id);
         AtomicResponse::new(Box::pin(
             async move { run(&deps, id, loaded, op).await }
                 .into_actor(self)
-                .map(|(loaded, result, after), act, ctx| {
-                    act.state = loaded;
+                .map(move |(loaded, result, after), act, ctx| {
+                    // Before the answer goes out and before waiters wake: whoever is told
+                    // "done" then reads (`Registry::peek`) at least this state. A failing
+                    // actor is restarted and reloads (and reconciles) first, so readers
+                    // must wait for that, not see what it knew before.
+                    if after.fail {
+                        act.set_state(Loaded::Unknown);
+                    } else {
+                        let changed = match &loaded {
+                            Loaded::Present { version, state } if *version != before => {
+                                Some((*version, Arc::clone(state)))
+                            }
+                            _ => None,
+                        };
+                        act.set_state(loaded);
+                        if let Some((version, state)) = changed {
+                            act.deps.wake_waiters(act.id, version, state);
+                        }
+                    }
                     if after.refund_now {
                         // Through the mailbox, never ctx.notify: actix polls notified
                         // items without checking for a running AtomicResponse, so a
@@ -363,13 +403,6 @@ async fn execute(deps: &Deps, id: EnrollmentId, loaded: Loaded, command: &Comman
                 .any(|t| matches!(t, TimerOp::Set(t) if t.due <= soon))
             {
                 deps.timer_wake.notify_one();
-            }
-            if !deps.waiters.is_empty()
-                && let Some((_, waiting)) = deps.waiters.remove(&id)
-            {
-                for waiter in waiting {
-                    let _ = waiter.send((new_version, Arc::clone(&state)));
-                }
             }
             let outcome = Outcome {
                 version: new_version,

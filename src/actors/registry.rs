@@ -5,8 +5,8 @@
 //! number of recently active enrollments.
 
 use super::engine::{Deps, EngineError};
-use super::enrollment::{Do, EnrollmentActor, Op, Outcome};
-use crate::domain::enrollment::EnrollmentId;
+use super::enrollment::{Committed, Do, EnrollmentActor, Op, Outcome};
+use crate::domain::enrollment::{Enrollment, EnrollmentId};
 use actix::{Addr, Supervisor};
 use actix_rt::ArbiterHandle;
 use dashmap::DashMap;
@@ -21,6 +21,8 @@ struct Slot {
     /// Calls sent and not answered: an actor with work in hand is never passivated, so
     /// a second activation can't run beside it.
     in_flight: Arc<AtomicUsize>,
+    /// What the actor last committed (it writes, readers peek).
+    committed: Arc<Committed>,
 }
 
 /// Counts a call in flight until dropped.
@@ -104,21 +106,31 @@ impl Registry {
         if let Some(slot) = self.actors.get(&id) {
             return take(&slot);
         }
-        let slot = self.actors.entry(id).or_insert_with(|| Slot {
-            addr: self.start(id, deps, new),
-            last_used: AtomicU64::new(now),
-            in_flight: Arc::new(AtomicUsize::new(0)),
+        let slot = self.actors.entry(id).or_insert_with(|| {
+            let committed = Arc::new(Committed::default());
+            Slot {
+                addr: self.start(id, deps, new, Arc::clone(&committed)),
+                last_used: AtomicU64::new(now),
+                in_flight: Arc::new(AtomicUsize::new(0)),
+                committed,
+            }
         });
         take(&slot)
     }
 
-    fn start(&self, id: EnrollmentId, deps: &Arc<Deps>, new: bool) -> Addr<EnrollmentActor> {
+    fn start(
+        &self,
+        id: EnrollmentId,
+        deps: &Arc<Deps>,
+        new: bool,
+        committed: Arc<Committed>,
+    ) -> Addr<EnrollmentActor> {
         let deps = Arc::clone(deps);
         let make = move |_: &mut actix::Context<EnrollmentActor>| {
             if new {
-                EnrollmentActor::new_enrollment(id, deps)
+                EnrollmentActor::new_enrollment(id, deps, committed)
             } else {
-                EnrollmentActor::new(id, deps)
+                EnrollmentActor::new(id, deps, committed)
             }
         };
         // Spread enrollments over the arbiters (one per core) by their id.
@@ -129,6 +141,21 @@ impl Registry {
                 Supervisor::start_in_arbiter(&self.arbiters[index], make)
             }
         }
+    }
+
+    /// The state the enrollment's live actor last committed, without a message to it (no
+    /// hop to its arbiter and back); `None` if no actor is live or it does not know its
+    /// state yet. It is what an `Op::Get` would answer, less a command still in flight,
+    /// whose caller has not been answered either.
+    pub fn peek(&self, id: EnrollmentId) -> Option<(u64, Arc<Enrollment>)> {
+        let slot = self.actors.get(&id)?;
+        slot.last_used.store(self.now_ms(), Ordering::Relaxed);
+        let committed = slot
+            .committed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        committed
     }
 
     /// Drops the actors idle for at least `idle`; returns how many.
