@@ -150,12 +150,10 @@ impl Registry {
     pub fn peek(&self, id: EnrollmentId) -> Option<(u64, Arc<Enrollment>)> {
         let slot = self.actors.get(&id)?;
         slot.last_used.store(self.now_ms(), Ordering::Relaxed);
-        let committed = slot
-            .committed
+        slot.committed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        committed
+            .clone()
     }
 
     /// Drops the actors idle for at least `idle`; returns how many.
