@@ -81,6 +81,9 @@ const CLUSTER_POLL: Duration = Duration::from_millis(20);
 /// Dead letters kept per group (the oldest go first beyond it).
 const DEAD_LETTERS_KEPT: u64 = 100_000;
 
+/// Commands queued for the shared connection's writer before callers wait (default 50).
+const PIPELINE_BUFFER: usize = 1024;
+
 /// Customer records kept in memory (all are dropped when it is reached).
 const CUSTOMERS_KEPT: usize = 100_000;
 
@@ -410,7 +413,10 @@ impl RedisStore {
                         .set_connection_timeout(Some(config.connect_timeout))
                         .set_response_timeout(Some(config.response_timeout))
                         .set_number_of_retries(2)
-                        .set_max_delay(Duration::from_secs(1)),
+                        .set_max_delay(Duration::from_secs(1))
+                        // Room for a consumer's whole batch of reads (256 at a time) and
+                        // the actors' commands: a full queue parks each further caller.
+                        .set_pipeline_buffer_size(PIPELINE_BUFFER),
                 )
                 .await
                 .map_err(unavailable)?;
