@@ -14,6 +14,7 @@
 #
 #   scripts/load-redis.sh
 #   ROUNDS=5 DURATION=15s FLOWS=64 PAYMENT_LATENCY=0ms scripts/load-redis.sh
+#   WRK_SCRIPT=my-flow.lua scripts/load-redis.sh   # another flow (same RESULT line)
 #
 # Needs wrk and redis-server/redis-benchmark (apt-get installs them when missing).
 set -euo pipefail
@@ -71,7 +72,7 @@ results="$WORK/results"
 for _ in $(seq 1 "$ROUNDS"); do
   before=$(calls)
   cpu_before="$(ticks "$SERVER") $(ticks "$REDIS")"
-  line=$(wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s scripts/wrk/enrollment.lua "$BASE" | grep RESULT)
+  line=$(wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s "${WRK_SCRIPT:-scripts/wrk/enrollment.lua}" "$BASE" | grep RESULT)
   after=$(calls)
   cpu_after="$(ticks "$SERVER") $(ticks "$REDIS")"
   # Consumers behind at the end of the round: a rate they cannot keep up with is not one.
