@@ -14,6 +14,7 @@
 #
 #   scripts/load-redis.sh
 #   ROUNDS=5 DURATION=15s FLOWS=64 PAYMENT_LATENCY=0ms scripts/load-redis.sh
+#   WRK_SCRIPT=my-flow.lua scripts/load-redis.sh   # another flow (same RESULT line)
 #
 # Needs wrk and redis-server/redis-benchmark (apt-get installs them when missing).
 set -euo pipefail
@@ -37,7 +38,7 @@ need redis-benchmark redis-tools
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --quiet --bin ezenroll --example redis_append_script
-BIN=${EZENROLL_BIN:-target/release/ezenroll}
+BIN=${EZENROLL_BIN:-${CARGO_TARGET_DIR:-target}/release/ezenroll}
 WORK=$(mktemp -d)
 RPORT=$(free_port)
 redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly "$AOF" \
@@ -71,10 +72,12 @@ results="$WORK/results"
 for _ in $(seq 1 "$ROUNDS"); do
   before=$(calls)
   cpu_before="$(ticks "$SERVER") $(ticks "$REDIS")"
-  line=$(wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s scripts/wrk/enrollment.lua "$BASE" | grep RESULT)
+  line=$(wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s "${WRK_SCRIPT:-scripts/wrk/enrollment.lua}" "$BASE" | grep RESULT)
   after=$(calls)
   cpu_after="$(ticks "$SERVER") $(ticks "$REDIS")"
   # Consumers behind at the end of the round: a rate they cannot keep up with is not one.
+  printf '%s\n' "$before" >"$WORK/calls_before"; printf '%s\n' "$after" >"$WORK/calls_after"
+  echo "$line" >"$WORK/last_line"
   lag=$(curl -fsS "${BASE}/metrics" | awk '/^ezenroll_consumer_lag/ {s += $2} END {print s + 0}')
   # Appends are the script calls of the command path; the other scripts (timers,
   # reservations, views, alarms) are counted with every other command.
@@ -93,13 +96,25 @@ print(f"http enrollments_per_s={fields['enrollments_per_s']} errors={fields['err
 PY
 done
 
+# Which commands one enrollment costs (the last round), most first.
+python3 - "$WORK/calls_before" "$WORK/calls_after" "$(cat "$WORK/last_line")" "$DURATION" <<'PY'
+import re, sys
+parse = lambda f: {l.split()[0]: int(l.split()[1]) for l in open(f) if l.strip()}
+b, a = parse(sys.argv[1]), parse(sys.argv[2])
+fields = dict(kv.split("=") for kv in sys.argv[3].split()[1:])
+number, unit = re.fullmatch(r"(\d+)([smh]?)", sys.argv[4]).groups()
+made = max(float(fields["enrollments_per_s"]) * int(number) * {"": 1, "s": 1, "m": 60, "h": 3600}[unit], 1e-9)
+delta = sorted(((a[k] - b.get(k, 0)) / made, k) for k in a)
+print("commands per enrollment (last round): " + ", ".join(f"{k} {n:.2f}" for n, k in reversed(delta) if n >= 0.005))
+PY
+
 # Real sizes from what the run stored: one contracted enrollment's snapshot and an event.
 key=$(R --scan --pattern 'ez:{p*}:enr:*' | head -1 || true)
 hist=${key/:enr:/:hist:}
 snapshot_len=$(R hstrlen "$key" s)
 event_len=$(R lindex "$hist" 1 | wc -c)
 events_per_enrollment=$(R llen "$hist")
-sha=$(R script load "$(target/release/examples/redis_append_script)")
+sha=$(R script load "$("${CARGO_TARGET_DIR:-target}"/release/examples/redis_append_script)")
 filler() { head -c "$1" /dev/zero | tr '\0' x; }
 snapshot=$(filler "$snapshot_len")
 event=$(filler "$event_len")

@@ -12,7 +12,7 @@
 //! | `<prefix>{p<N>}:hist:<id>` | list | every event JSON of the enrollment, oldest first |
 //! | `<prefix>{p<N>}:log` | stream | partition N of the event log (`e` = event JSON) |
 //! | `<prefix>{p<N>}:timers` | zset | durable timers `<id>:<kind>`, score = due (µs) |
-//! | `<prefix>{p<N>}:timer-attempts` | hash | timer → how often it fired |
+//! | `<prefix>{p<N>}:timer-attempts` | hash | timer → how often it fired (absent: 0) |
 //! | `<prefix>dead:<group>` | stream | dead letters of a consumer group |
 //! | `<prefix>customer:seq`, `<prefix>customer:<no>` | string | customer numbers, records |
 //! | `<prefix>{c<no>}:limit:<product>` | hash | cumulative-limit holdings, enrollment → won |
@@ -46,7 +46,7 @@ use super::{
 };
 use super::{numbered_customer, stored_version, validate_append};
 use crate::domain::customer::{Customer, NewCustomer};
-use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Status};
+use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, IdHash, Status};
 use crate::domain::money::Won;
 use crate::domain::product::ProductSpec;
 use async_trait::async_trait;
@@ -80,6 +80,12 @@ const CLUSTER_POLL: Duration = Duration::from_millis(20);
 
 /// Dead letters kept per group (the oldest go first beyond it).
 const DEAD_LETTERS_KEPT: u64 = 100_000;
+
+/// Commands queued for the shared connection's writer before callers wait (default 50).
+const PIPELINE_BUFFER: usize = 1024;
+
+/// Customer records kept in memory (all are dropped when it is reached).
+const CUSTOMERS_KEPT: usize = 100_000;
 
 /// The most alarms or views one call returns.
 const MAX_LIST: usize = 10_000;
@@ -359,6 +365,9 @@ pub struct RedisStore {
     leftovers: Mutex<HashMap<LeftoverKey, VecDeque<Delivery>>>,
     read_turn: AtomicUsize,
     timer_turn: AtomicUsize,
+    /// Customer records as read or written: a record never changes once registered (there
+    /// is no update and no delete), so a plan save needs no GET for a customer seen before.
+    customers: dashmap::DashMap<CustomerNo, Customer, IdHash>,
     /// Kept alive as long as the store (a test's own redis-server).
     _guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -404,7 +413,10 @@ impl RedisStore {
                         .set_connection_timeout(Some(config.connect_timeout))
                         .set_response_timeout(Some(config.response_timeout))
                         .set_number_of_retries(2)
-                        .set_max_delay(Duration::from_secs(1)),
+                        .set_max_delay(Duration::from_secs(1))
+                        // Room for a consumer's whole batch of reads (256 at a time) and
+                        // the actors' commands: a full queue parks each further caller.
+                        .set_pipeline_buffer_size(PIPELINE_BUFFER),
                 )
                 .await
                 .map_err(unavailable)?;
@@ -439,6 +451,7 @@ impl RedisStore {
             leftovers: Mutex::new(HashMap::new()),
             read_turn: AtomicUsize::new(0),
             timer_turn: AtomicUsize::new(0),
+            customers: dashmap::DashMap::default(),
             _guard: None,
         };
         store.ping().await?;
@@ -514,6 +527,32 @@ impl RedisStore {
         let n = self.parts.len();
         let start = turn.fetch_add(1, Ordering::Relaxed) % n;
         (0..n).map(|k| (start + k) % n).collect()
+    }
+
+    /// An `EVALSHA` of `script` taking `keys` keys: the caller adds the keys, then the
+    /// arguments, straight into the one command (no per-argument buffers as a
+    /// `ScriptInvocation` keeps, no second copy of the snapshot and the events).
+    fn evalsha(script: &Script, keys: usize, args: usize, bytes: usize) -> Cmd {
+        let mut cmd = Cmd::with_capacity(3 + keys + args, 64 + bytes);
+        cmd.arg("EVALSHA").arg(script.get_hash()).arg(keys);
+        cmd
+    }
+
+    /// Runs an [`evalsha`](Self::evalsha) command, loading the script first when Redis
+    /// does not know it (a restarted or new server).
+    async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        cmd: &Cmd,
+    ) -> Result<T, RedisError> {
+        let mut con = self.con();
+        match cmd.query_async(&mut con).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script.load_async(&mut con).await?;
+                cmd.query_async(&mut con).await
+            }
+            other => other,
+        }
     }
 
     async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> StoreResult<T> {
@@ -616,7 +655,16 @@ impl RedisStore {
                         key: format!("{key} {entry_id}"),
                         reason: format!("not UTF-8: {e}"),
                     })
-                    .and_then(|text| codec::decode_event(&format!("{key} {entry_id}"), text)),
+                    .and_then(|text| {
+                        // The key for the error only: named when it is needed.
+                        codec::decode_event("", text).map_err(|e| match e {
+                            StoreError::Corrupt { reason, .. } => StoreError::Corrupt {
+                                key: format!("{key} {entry_id}"),
+                                reason,
+                            },
+                            other => other,
+                        })
+                    }),
                 None => {
                     self.query::<Value>(redis::cmd("XACK").arg(key).arg(group).arg(&entry_id))
                         .await?;
@@ -666,6 +714,14 @@ impl RedisStore {
             }
         }
         Ok(raw)
+    }
+
+    fn remember_customer(&self, customer: &Customer) {
+        if self.customers.len() >= CUSTOMERS_KEPT {
+            self.customers.clear();
+        }
+        self.customers
+            .insert(customer.customer_no, customer.clone());
     }
 
     fn take_leftovers(&self, group: &str, consumer: &str, max: usize) -> Vec<Delivery> {
@@ -737,13 +793,14 @@ impl RedisStore {
             if room == 0 {
                 break;
             }
-            let mut invocation = self.scripts.read_group.prepare_invoke();
+            let script = &self.scripts.read_group;
+            let mut cmd = Self::evalsha(script, batch.len(), 3, 32 * batch.len());
             for &p in batch {
-                invocation.key(&self.parts[p].log);
+                cmd.arg(&self.parts[p].log);
             }
-            invocation.arg(group).arg(consumer).arg(room);
-            let value: Value = invocation
-                .invoke_async(&mut self.con())
+            cmd.arg(group).arg(consumer).arg(room);
+            let value: Value = self
+                .eval(script, &cmd)
                 .await
                 .map_err(|e| self.read_error(e))?;
             raw.extend(self.parse_claimed(&value, batch)?);
@@ -926,28 +983,29 @@ impl EnrollmentStore for RedisStore {
         }
         let part = &self.parts[self.partition_of(id)];
         let key = self.enrollment_key(id);
-        let mut invocation = self.scripts.append.prepare_invoke();
-        invocation
-            .key(&key)
-            .key(self.history_key(id))
-            .key(&part.log)
-            .key(&part.timers)
-            .key(&part.timer_attempts)
+        let script = &self.scripts.append;
+        let bytes = snapshot.len()
+            + events.iter().map(String::len).sum::<usize>()
+            + timer_args.iter().map(String::len).sum::<usize>()
+            + 256;
+        let mut cmd = Self::evalsha(script, 5, 5 + events.len() + timer_args.len(), bytes);
+        cmd.arg(&key)
+            .arg(self.history_key(id))
+            .arg(&part.log)
+            .arg(&part.timers)
+            .arg(&part.timer_attempts)
             .arg(append.expected_version)
             .arg(new_version)
             .arg(snapshot)
             .arg(self.config.stream_max_len)
             .arg(events.len());
         for e in &events {
-            invocation.arg(e);
+            cmd.arg(e);
         }
         for a in &timer_args {
-            invocation.arg(a);
+            cmd.arg(a);
         }
-        let result: Value = invocation
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
+        let result: Value = self.eval(script, &cmd).await.map_err(unavailable)?;
         match reply::items("append", &result)? {
             [ok, version] => {
                 let version = reply::uint("append version", version)?;
@@ -1005,17 +1063,14 @@ impl TimerStore for RedisStore {
             if room == 0 {
                 break;
             }
-            let mut invocation = self.scripts.claim_timers.prepare_invoke();
+            let script = &self.scripts.claim_timers;
+            let mut cmd = Self::evalsha(script, 2 * batch.len(), 3, 64 * batch.len());
             for &p in batch {
-                invocation
-                    .key(&self.parts[p].timers)
-                    .key(&self.parts[p].timer_attempts);
+                cmd.arg(&self.parts[p].timers)
+                    .arg(&self.parts[p].timer_attempts);
             }
-            invocation.arg(micros(now)).arg(micros(until)).arg(room);
-            let value: Value = invocation
-                .invoke_async(&mut self.con())
-                .await
-                .map_err(unavailable)?;
+            cmd.arg(micros(now)).arg(micros(until)).arg(room);
+            let value: Value = self.eval(script, &cmd).await.map_err(unavailable)?;
             self.parse_timers(&value, &mut out)?;
         }
         Ok(out)
@@ -1394,13 +1449,21 @@ impl CustomerStore for RedisStore {
         let json = encode_json(&key, &customer)?;
         self.query::<Value>(redis::cmd("SET").arg(&key).arg(json))
             .await?;
+        self.remember_customer(&customer);
         Ok(customer)
     }
 
     async fn customer(&self, no: CustomerNo) -> StoreResult<Option<Customer>> {
+        if let Some(known) = self.customers.get(&no) {
+            return Ok(Some(known.clone()));
+        }
         let key = self.key(&format!("customer:{no}"));
         let json: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&key)).await?;
-        json.map(|j| decode_json(&key, &j)).transpose()
+        let found: Option<Customer> = json.map(|j| decode_json(&key, &j)).transpose()?;
+        if let Some(customer) = &found {
+            self.remember_customer(customer);
+        }
+        Ok(found)
     }
 
     async fn reserve_limit(
@@ -1412,16 +1475,13 @@ impl CustomerStore for RedisStore {
         limit: Won,
     ) -> StoreResult<Reservation> {
         let key = self.key(&format!("{{c{no}}}:limit:{product_code}"));
-        let value: Value = self
-            .scripts
-            .reserve
-            .key(&key)
+        let script = &self.scripts.reserve;
+        let mut cmd = Self::evalsha(script, 1, 3, 128);
+        cmd.arg(&key)
             .arg(enrollment.to_string())
             .arg(amount.get())
-            .arg(limit.get())
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
+            .arg(limit.get());
+        let value: Value = self.eval(script, &cmd).await.map_err(unavailable)?;
         match reply::items("reserve", &value)? {
             [ok, total] => {
                 let total = Won::new(reply::uint("reserve total", total)?);
@@ -1517,30 +1577,34 @@ impl ReadModelStore for RedisStore {
         if views.is_empty() {
             return Ok(Vec::new());
         }
-        let mut invocation = self.scripts.upsert_views.prepare_invoke();
+        let script = &self.scripts.upsert_views;
         let first = self.rm(&format!("view:{}", views[0].enrollment_id));
-        invocation
-            .key(&first)
-            .key(self.rm("views"))
-            .key(self.rm("status"))
-            .arg(self.rm("views:c:"));
-        for view in views {
-            let id = view.enrollment_id.to_string();
-            let key = self.rm(&format!("view:{id}"));
-            let json = encode_json(&key, view)?;
-            invocation
-                .key(key)
-                .arg(view.version)
+        let ids: Vec<String> = views.iter().map(|v| v.enrollment_id.to_string()).collect();
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| self.rm(&format!("view:{id}")))
+            .collect();
+        let jsons = views
+            .iter()
+            .zip(&keys)
+            .map(|(view, key)| encode_json(key, view))
+            .collect::<StoreResult<Vec<String>>>()?;
+        let bytes = jsons.iter().map(|j| j.len() + 160).sum::<usize>();
+        let mut cmd = Self::evalsha(script, 3 + views.len(), 1 + 6 * views.len(), bytes);
+        cmd.arg(&first).arg(self.rm("views")).arg(self.rm("status"));
+        for key in &keys {
+            cmd.arg(key);
+        }
+        cmd.arg(self.rm("views:c:"));
+        for ((view, json), id) in views.iter().zip(&jsons).zip(&ids) {
+            cmd.arg(view.version)
                 .arg(view.status.as_str())
                 .arg(view.customer_no.to_string())
                 .arg(json)
                 .arg(micros(view.updated_at))
                 .arg(id);
         }
-        let written: Vec<i64> = invocation
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
+        let written: Vec<i64> = self.eval(script, &cmd).await.map_err(unavailable)?;
         if written.len() != views.len() {
             return Err(StoreError::Corrupt {
                 key: first,
@@ -1616,19 +1680,23 @@ impl ReadModelStore for RedisStore {
             return Ok(Vec::new());
         }
         let key = self.rm("alarms");
-        let mut invocation = self.scripts.record_alarms.prepare_invoke();
-        invocation.key(&key).key(self.rm("alarms:all"));
+        let jsons = alarms
+            .iter()
+            .map(|alarm| encode_json(&key, alarm))
+            .collect::<StoreResult<Vec<String>>>()?;
+        let script = &self.scripts.record_alarms;
+        let bytes = jsons.iter().map(|j| j.len() + 96).sum::<usize>();
+        let mut cmd = Self::evalsha(script, 2 + alarms.len(), 3 * alarms.len(), bytes);
+        cmd.arg(&key).arg(self.rm("alarms:all"));
         for alarm in alarms {
-            invocation
-                .key(self.rm(&format!("alarms:c:{}", alarm.customer_no)))
-                .arg(alarm.event_id.to_string())
-                .arg(encode_json(&key, alarm)?)
+            cmd.arg(self.rm(&format!("alarms:c:{}", alarm.customer_no)));
+        }
+        for (alarm, json) in alarms.iter().zip(&jsons) {
+            cmd.arg(alarm.event_id.to_string())
+                .arg(json)
                 .arg(micros(alarm.sent_at));
         }
-        let new: Vec<i64> = invocation
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
+        let new: Vec<i64> = self.eval(script, &cmd).await.map_err(unavailable)?;
         if new.len() != alarms.len() {
             return Err(StoreError::Corrupt {
                 key,

@@ -8,13 +8,19 @@
 
 /// Timer operations, shared by [`APPEND`] and [`TIMER_OPS`]: from ARGV position `i`, each
 /// op is `S member score attempt` (set or move) or `C member` (cancel). KEYS[t] is the
-/// partition's timer zset (member → due, µs) and KEYS[t+1] its hash member → attempt.
+/// partition's timer zset (member → due, µs) and KEYS[t+1] its hash member → attempt,
+/// which holds only attempts other than 0 (most timers never get one: an HDEL of a field
+/// that is not there writes nothing, not even to the AOF).
 const TIMER_OPS_FN: &str = r#"
 local function timer_ops(t, i)
   while i <= #ARGV do
     if ARGV[i] == 'S' then
       redis.call('ZADD', KEYS[t], ARGV[i + 2], ARGV[i + 1])
-      redis.call('HSET', KEYS[t + 1], ARGV[i + 1], ARGV[i + 3])
+      if ARGV[i + 3] == '0' then
+        redis.call('HDEL', KEYS[t + 1], ARGV[i + 1])
+      else
+        redis.call('HSET', KEYS[t + 1], ARGV[i + 1], ARGV[i + 3])
+      end
       i = i + 4
     else
       redis.call('ZREM', KEYS[t], ARGV[i + 1])
