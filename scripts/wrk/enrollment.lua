@@ -1,6 +1,6 @@
 -- Full enrollments over HTTP, one state machine per wrk thread (run with -c equal to -t,
 -- so each thread's requests and responses alternate on its one connection):
---   customer → plan → document → (poll until issued) → proposal (paid) → next plan.
+--   customer → plan → document → (long poll until issued) → proposal (paid) → next plan.
 -- A customer is reused for 10 plans (the EZ-TERM cumulative limit allows 20 of 1억).
 
 local threads = {}
@@ -30,7 +30,9 @@ function request()
   elseif step == "document" then
     return json_request("POST", "/enrollments/" .. enrollment .. "/document", nil)
   elseif step == "poll" then
-    return json_request("GET", "/enrollments/" .. enrollment, nil)
+    -- A long poll: answered when the document is issued (or after 10 s), not at once.
+    return json_request("GET", "/enrollments/" .. enrollment ..
+      "?waitWhileStatus=DocumentRequested&waitSeconds=10", nil)
   else -- proposal
     return json_request("POST", "/enrollments/" .. enrollment .. "/proposal", '{"paymentMethod":"card"}')
   end

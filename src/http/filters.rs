@@ -352,7 +352,8 @@ fn get_enrollment(
         .and(warp::get())
         .and(with_api(api.clone()))
         .and(authed(api))
-        .and_then(|id, api, who| handlers::get_enrollment(api, who, id))
+        .and(query())
+        .and_then(|id, api, who, query| handlers::get_enrollment(api, who, id, query))
 }
 
 fn get_events(

@@ -15,6 +15,7 @@ use crate::store::ViewFilter;
 use serde::Serialize;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::hyper::body::Bytes;
 use warp::reply::Response;
@@ -364,12 +365,42 @@ pub async fn withdraw(api: Arc<Api>, who: Principal, idem: Idem, id: String) -> 
     Ok(response)
 }
 
-pub async fn get_enrollment(api: Arc<Api>, who: Principal, id: String) -> Reply {
+pub async fn get_enrollment(api: Arc<Api>, who: Principal, id: String, query: String) -> Reply {
     answer(
         async {
-            let s = api.engine.enrollment(enrollment_id(&id)?).await?;
+            let q: models::EnrollmentQuery = models::parse_query(&query)?;
+            let wait_while =
+                models::parse_status_named("waitWhileStatus", q.wait_while_status.as_deref())?;
+            let wait = match q.wait_seconds.as_deref().map(str::parse::<u64>) {
+                None => Duration::from_secs(10),
+                Some(Ok(s)) if s <= models::MAX_WAIT_SECONDS => Duration::from_secs(s),
+                Some(_) => {
+                    return Err(ApiError::BadQuery(format!(
+                        "waitSeconds: {:?} is not a whole number of seconds from 0 to {}",
+                        q.wait_seconds.unwrap_or_default(),
+                        models::MAX_WAIT_SECONDS
+                    )));
+                }
+            };
+            let id = enrollment_id(&id)?;
+            let mut s = api.engine.enrollment(id).await?;
             if !who.may_see(s.state.customer_no) {
                 return Err(no_such_enrollment());
+            }
+            if let Some(status) = wait_while
+                && s.state.status == status
+                && !wait.is_zero()
+            {
+                // Whatever it is when the wait ends (moved on, or still there) is the answer.
+                if let Some(moved) = api
+                    .engine
+                    .wait_for(id, wait, |e| e.status != status)
+                    .await?
+                {
+                    s = moved;
+                } else {
+                    s = api.engine.enrollment(id).await?;
+                }
             }
             enrollment(StatusCode::OK, &s)
         }

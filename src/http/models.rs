@@ -133,6 +133,21 @@ pub struct MyPageQuery {
     pub limit: Option<usize>,
 }
 
+/// `GET /enrollments/{id}?waitWhileStatus=&waitSeconds=`: a long poll. While the
+/// enrollment is in `waitWhileStatus`, the answer waits (up to `waitSeconds`, default
+/// 10, at most 30) for it to move on, so a client waiting for its document need not
+/// ask again and again.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnrollmentQuery {
+    pub wait_while_status: Option<String>,
+    /// Text, parsed by the handler, so that a bad value is named in the error.
+    pub wait_seconds: Option<String>,
+}
+
+/// The longest a long poll may wait.
+pub const MAX_WAIT_SECONDS: u64 = 30;
+
 /// `GET /alarms?customerNo=&limit=`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -155,11 +170,16 @@ pub fn parse_customer_no(text: Option<&str>) -> Result<Option<CustomerNo>, ApiEr
 }
 
 pub fn parse_status(text: Option<&str>) -> Result<Option<Status>, ApiError> {
+    parse_status_named("status", text)
+}
+
+/// A status given in the query parameter `name`; an unknown one is named in the error.
+pub fn parse_status_named(name: &str, text: Option<&str>) -> Result<Option<Status>, ApiError> {
     text.map(|t| {
         Status::parse(t).ok_or_else(|| {
             let known: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
             ApiError::BadQuery(format!(
-                "status: {t:?} is not a status (one of {})",
+                "{name}: {t:?} is not a status (one of {})",
                 known.join(", ")
             ))
         })

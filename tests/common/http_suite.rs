@@ -38,6 +38,7 @@ macro_rules! http_suite {
             a_repeated_idempotency_key_answers_the_first_response_and_acts_once,
             two_servers_on_one_store_do_a_keyed_request_once_and_share_data,
             graceful_shutdown_stops_accepting,
+            a_long_poll_answers_when_the_document_is_issued,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -667,4 +668,82 @@ pub async fn graceful_shutdown_stops_accepting(store: Arc<dyn Store>) {
         .expect("a client");
     let refused = client.get(format!("http://{addr}/livez")).send().await;
     assert!(refused.is_err(), "the stopped server still answered");
+}
+
+/// `GET /enrollments/{id}?waitWhileStatus=DocumentRequested` waits for the document (one
+/// request instead of a poll loop); bad wait parameters are 400 and change nothing.
+pub async fn a_long_poll_answers_when_the_document_is_issued(store: Arc<dyn Store>) {
+    let config = ezenroll::actors::EngineConfig {
+        document_delay: Duration::from_millis(400),
+        ..engine_config()
+    };
+    let mut app = spawn_app_with(store, config, healthy(), http_config()).await;
+    let customer_no = app.customer("최장기").await;
+    let id = app.plan(&customer_no).await;
+
+    let planned = app
+        .get(&format!(
+            "/enrollments/{id}?waitWhileStatus=DocumentRequested"
+        ))
+        .await;
+    assert_eq!(planned.status, 200, "{}", planned.text);
+    assert_eq!(
+        planned.body["status"], "Planned",
+        "not in the status to wait on: answered at once"
+    );
+
+    for bad in [
+        "waitWhileStatus=Sleeping",
+        "waitWhileStatus=DocumentRequested&waitSeconds=31",
+        "waitWhileStatus=DocumentRequested&waitSeconds=soon",
+        "waitFor=DocumentIssued",
+    ] {
+        let problem = app.get(&format!("/enrollments/{id}?{bad}")).await;
+        let detail = problem.assert_problem(400, "malformed-query")["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let field = bad.split('=').next().unwrap_or_default();
+        let named = if bad.contains("waitSeconds") {
+            "waitSeconds"
+        } else {
+            field
+        };
+        assert!(detail.contains(named), "{bad}: {detail}");
+    }
+
+    let requested = app.post_empty(&format!("/enrollments/{id}/document")).await;
+    assert_eq!(requested.status, 202, "{}", requested.text);
+    let started = std::time::Instant::now();
+    let issued = app
+        .get(&format!(
+            "/enrollments/{id}?waitWhileStatus=DocumentRequested&waitSeconds=10"
+        ))
+        .await;
+    assert_eq!(issued.status, 200, "{}", issued.text);
+    assert_eq!(
+        issued.body["status"], "DocumentIssued",
+        "the one request waited for the document"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it answered when the document came, not at the end of the wait"
+    );
+
+    // Still requested when the wait ends: the current state, not an error.
+    let other = app.plan(&customer_no).await;
+    assert_eq!(
+        app.post_empty(&format!("/enrollments/{other}/document"))
+            .await
+            .status,
+        202
+    );
+    let unchanged = app
+        .get(&format!(
+            "/enrollments/{other}?waitWhileStatus=DocumentRequested&waitSeconds=0"
+        ))
+        .await;
+    assert_eq!(unchanged.status, 200, "{}", unchanged.text);
+    assert_eq!(unchanged.body["status"], "DocumentRequested");
+    app.stop().await;
 }
