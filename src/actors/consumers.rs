@@ -296,7 +296,6 @@ pub async fn start_notifier(
     let handler = Arc::new(Notifier {
         store: Arc::clone(&store),
         channel,
-        customers: dashmap::DashMap::default(),
     });
     start(
         store,
@@ -327,34 +326,19 @@ pub async fn start_projector(
 }
 
 /// 알림: renders a message per event, records it once per event id, then delivers it.
+/// Customer lookups go to the store, which keeps them at hand (the memory store holds
+/// them; the Redis store caches them, as a record never changes once registered).
 pub struct Notifier {
     store: Arc<dyn Store>,
     channel: Arc<dyn AlarmChannel>,
-    /// Customer records never change once registered: names and phones are cached.
-    customers: dashmap::DashMap<
-        crate::domain::enrollment::CustomerNo,
-        Arc<Customer>,
-        crate::domain::enrollment::IdHash,
-    >,
 }
 
 impl Notifier {
     async fn customer(
         &self,
         no: crate::domain::enrollment::CustomerNo,
-    ) -> Result<Option<Arc<Customer>>, String> {
-        if let Some(c) = self.customers.get(&no) {
-            return Ok(Some(Arc::clone(&c)));
-        }
-        let found = self.store.customer(no).await.map_err(|e| e.to_string())?;
-        Ok(found.map(|c| {
-            let c = Arc::new(c);
-            if self.customers.len() >= 100_000 {
-                self.customers.clear();
-            }
-            self.customers.insert(no, Arc::clone(&c));
-            c
-        }))
+    ) -> Result<Option<Customer>, String> {
+        self.store.customer(no).await.map_err(|e| e.to_string())
     }
 }
 
@@ -376,28 +360,14 @@ impl EventHandler for Notifier {
     /// Customers looked up at the same time, every alarm recorded in one go, then the new
     /// ones handed to the channel in log order.
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
-        // Cached customers first; only the others are looked up (at the same time).
-        let mut customers: std::collections::HashMap<
-            crate::domain::enrollment::CustomerNo,
-            Result<Option<Arc<Customer>>, String>,
-            IdHash,
-        > = std::collections::HashMap::with_capacity_and_hasher(batch.len(), IdHash::default());
-        let mut wanted: Vec<crate::domain::enrollment::CustomerNo> = Vec::new();
-        for delivery in batch {
-            let no = delivery.envelope.customer_no;
-            if customers.contains_key(&no) || wanted.contains(&no) {
-                continue;
-            }
-            match self.customers.get(&no) {
-                Some(c) => {
-                    customers.insert(no, Ok(Some(Arc::clone(&c))));
-                }
-                None => wanted.push(no),
-            }
-        }
+        let mut wanted: Vec<crate::domain::enrollment::CustomerNo> =
+            batch.iter().map(|d| d.envelope.customer_no).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
         let found =
             futures_util::future::join_all(wanted.iter().map(|&no| self.customer(no))).await;
-        customers.extend(wanted.into_iter().zip(found));
+        let customers: std::collections::HashMap<_, _, IdHash> =
+            wanted.into_iter().zip(found).collect();
         let mut results: Vec<Result<(), String>> = Vec::with_capacity(batch.len());
         let mut alarms = Vec::with_capacity(batch.len());
         let mut of_alarm = Vec::with_capacity(batch.len());
@@ -405,7 +375,7 @@ impl EventHandler for Notifier {
             let event = &delivery.envelope;
             match customers.get(&event.customer_no) {
                 Some(Ok(customer)) => {
-                    alarms.push(Arc::new(Self::alarm(event, customer.as_deref())));
+                    alarms.push(Arc::new(Self::alarm(event, customer.as_ref())));
                     of_alarm.push(i);
                     results.push(Ok(()));
                 }
@@ -428,7 +398,7 @@ impl EventHandler for Notifier {
                 let customer = customers
                     .get(&alarm.customer_no)
                     .and_then(|c| c.as_ref().ok())
-                    .and_then(|c| c.as_deref());
+                    .and_then(|c| c.as_ref());
                 results[i] = self.channel.deliver(alarm, customer).await;
             }
         }
@@ -437,14 +407,14 @@ impl EventHandler for Notifier {
 
     async fn handle(&self, event: &EventEnvelope) -> Result<(), String> {
         let customer = self.customer(event.customer_no).await?;
-        let alarm = Self::alarm(event, customer.as_deref());
+        let alarm = Self::alarm(event, customer.as_ref());
         if self
             .store
             .record_alarm(&alarm)
             .await
             .map_err(|e| e.to_string())?
         {
-            self.channel.deliver(&alarm, customer.as_deref()).await?;
+            self.channel.deliver(&alarm, customer.as_ref()).await?;
         }
         Ok(())
     }

@@ -392,15 +392,14 @@ pub async fn get_enrollment(api: Arc<Api>, who: Principal, id: String, query: St
                 && !wait.is_zero()
             {
                 // Whatever it is when the wait ends (moved on, or still there) is the answer.
-                if let Some(moved) = api
+                s = match api
                     .engine
                     .wait_for(id, wait, |e| e.status != status)
                     .await?
                 {
-                    s = moved;
-                } else {
-                    s = api.engine.enrollment(id).await?;
-                }
+                    Some(moved) => moved,
+                    None => api.engine.enrollment(id).await?,
+                };
             }
             enrollment(StatusCode::OK, &s)
         }
