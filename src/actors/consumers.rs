@@ -6,6 +6,7 @@
 
 use crate::domain::customer::Customer;
 use crate::domain::enrollment::{Enrollment, EnrollmentId, Event, IdHash, PaymentFailure};
+use crate::domain::text::Text;
 use crate::store::{Alarm, Delivery, EventEnvelope, MyPageView, Store, StoreResult};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -422,78 +423,80 @@ impl EventHandler for Notifier {
 
 /// The alimtalk text for one event.
 pub fn render_alarm(event: &EventEnvelope, customer: Option<&Customer>) -> String {
-    use std::fmt::Write;
     let name = customer.map_or("고객", |c| c.name.as_str());
-    // One buffer for the whole message. Writing to a String cannot fail.
-    let mut out = String::with_capacity(320);
-    let _ = write!(out, "[이지보험] {name}님, ");
-    let _ = match &event.event {
-        Event::PlanSaved { plan, .. } => write!(
-            out,
-            "{} 가입설계가 저장되었습니다. 보험료는 회당 {}입니다.",
-            plan.product_name, plan.quote.installment
-        ),
-        Event::PlanResaved { plan, revision, .. } => write!(
-            out,
-            "{} 가입설계가 변경 저장되었습니다 ({revision}차). 보험료는 회당 {}입니다.",
-            plan.product_name, plan.quote.installment
-        ),
+    // One buffer for the whole message, pushed piece by piece (see domain::text).
+    let mut out = Text::with_capacity(320);
+    out.s("[이지보험] ").s(name).s("님, ");
+    match &event.event {
+        Event::PlanSaved { plan, .. } => out
+            .s(&plan.product_name)
+            .s(" 가입설계가 저장되었습니다. 보험료는 회당 ")
+            .won(plan.quote.installment)
+            .s("입니다."),
+        Event::PlanResaved { plan, revision, .. } => out
+            .s(&plan.product_name)
+            .s(" 가입설계가 변경 저장되었습니다 (")
+            .n(*revision)
+            .s("차). 보험료는 회당 ")
+            .won(plan.quote.installment)
+            .s("입니다."),
         Event::DocumentRequested { .. } => {
-            out.write_str("상품설명서 발행을 요청하셨습니다. 잠시 후 발행됩니다.")
+            out.s("상품설명서 발행을 요청하셨습니다. 잠시 후 발행됩니다.")
         }
-        Event::DocumentIssued { document } => write!(
-            out,
-            "상품설명서가 발행되었습니다 (문서번호 {}). 내용을 확인하신 후 청약을 진행해 주세요.",
-            document.document_no
-        ),
-        Event::ProposalSubmitted { amount, .. } => {
-            write!(
-                out,
-                "청약이 접수되었습니다. 초회보험료 {amount} 결제를 진행합니다."
-            )
-        }
+        Event::DocumentIssued { document } => out
+            .s("상품설명서가 발행되었습니다 (문서번호 ")
+            .s(&document.document_no)
+            .s("). 내용을 확인하신 후 청약을 진행해 주세요."),
+        Event::ProposalSubmitted { amount, .. } => out
+            .s("청약이 접수되었습니다. 초회보험료 ")
+            .won(*amount)
+            .s(" 결제를 진행합니다."),
         Event::PaymentSucceeded {
             amount,
             contract_no,
             ..
-        } => write!(
-            out,
-            "초회보험료 {amount} 결제가 완료되어 계약이 성립되었습니다 (증권번호 {contract_no})."
-        ),
+        } => out
+            .s("초회보험료 ")
+            .won(*amount)
+            .s(" 결제가 완료되어 계약이 성립되었습니다 (증권번호 ")
+            .s(contract_no)
+            .s(")."),
         Event::PaymentFailed { failure } => match failure {
-            PaymentFailure::Declined { reason } => {
-                write!(
-                    out,
-                    "초회보험료 결제가 승인되지 않았습니다 ({reason}). 결제수단을 확인하신 후 다시 시도해 주세요."
-                )
-            }
+            PaymentFailure::Declined { reason } => out
+                .s("초회보험료 결제가 승인되지 않았습니다 (")
+                .s(reason)
+                .s("). 결제수단을 확인하신 후 다시 시도해 주세요."),
             PaymentFailure::Unavailable {
                 retry_after_secs, ..
-            } => write!(
-                out,
-                "결제 요청이 많아 초회보험료 결제를 완료하지 못했습니다. {retry_after_secs}초 후 다시 시도해 주세요."
-            ),
+            } => out
+                .s("결제 요청이 많아 초회보험료 결제를 완료하지 못했습니다. ")
+                .n(*retry_after_secs)
+                .s("초 후 다시 시도해 주세요."),
         },
-        Event::PaymentRetried { attempt } => {
-            write!(out, "초회보험료 결제를 다시 진행합니다 ({attempt}회차).")
-        }
+        Event::PaymentRetried { attempt } => out
+            .s("초회보험료 결제를 다시 진행합니다 (")
+            .n(*attempt)
+            .s("회차)."),
         Event::WithdrawalRequested { refund_due } => match refund_due {
-            Some(amount) => {
-                write!(
-                    out,
-                    "청약철회가 접수되었습니다. 납입하신 보험료 {amount}은 환불 처리됩니다."
-                )
-            }
-            None => out.write_str("청약철회가 접수되었습니다."),
+            Some(amount) => out
+                .s("청약철회가 접수되었습니다. 납입하신 보험료 ")
+                .won(*amount)
+                .s("은 환불 처리됩니다."),
+            None => out.s("청약철회가 접수되었습니다."),
         },
         Event::RefundConfirmed { amount, .. } => {
-            write!(out, "보험료 {amount} 환불이 완료되었습니다.")
+            out.s("보험료 ").won(*amount).s(" 환불이 완료되었습니다.")
         }
-        Event::Withdrawn {} => out.write_str("청약철회가 완료되었습니다."),
-        Event::PlanExpired {} => out.write_str("가입설계 유효기간이 지나 만료되었습니다."),
+        Event::Withdrawn {} => out.s("청약철회가 완료되었습니다."),
+        Event::PlanExpired {} => out.s("가입설계 유효기간이 지나 만료되었습니다."),
     };
-    let _ = write!(out, "\n▶ 가입번호: {}", event.enrollment_id);
-    out
+    let mut id = uuid::Uuid::encode_buffer();
+    out.s("\n▶ 가입번호: ").s(event
+        .enrollment_id
+        .as_uuid()
+        .hyphenated()
+        .encode_lower(&mut id));
+    out.into_string()
 }
 
 /// 내보험 조회: projects the enrollment's current snapshot into its view. Reading the
@@ -588,6 +591,178 @@ impl MyPageProjector {
             contract_no: state.contract_no.clone(),
             version,
             updated_at: state.updated_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalog::Catalog;
+    use crate::domain::customer::{BirthDate, CustomerName, Gender, Insured, MobilePhone};
+    use crate::domain::enrollment::{CustomerNo, PaymentMethod, PlanTerms};
+    use crate::domain::money::Won;
+    use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
+    use crate::domain::premium::QuoteInput;
+    use chrono::NaiveDate;
+
+    const ID: &str = "0190f5a4-7c2e-7d3b-9a41-5e6f7a8b9c0d";
+
+    fn plan() -> Arc<PlanTerms> {
+        let catalog = Catalog::demo();
+        let product = catalog.latest("EZ-TERM").expect("a demo product");
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+        let input = QuoteInput {
+            insured: Insured {
+                birth_date: BirthDate::new(date(1986, 5, 1)).expect("a birth date"),
+                gender: Gender::Male,
+            },
+            quote_date: date(2026, 11, 24),
+            sum_insured: Won::new(100_000_000),
+            coverage: CoveragePeriod::Years(Years::new(20).expect("years")),
+            payment_period: Years::new(20).expect("years"),
+            cycle: PaymentCycle::Monthly,
+        };
+        Arc::new(PlanTerms::quote(product, &input).expect("an acceptable quote"))
+    }
+
+    fn alarm_text(event: Event, customer: Option<&Customer>) -> String {
+        let id = EnrollmentId::parse(ID).expect("an id");
+        let envelope = EventEnvelope::new(event, id, CustomerNo::new(7), 1, Utc::now());
+        render_alarm(&envelope, customer)
+    }
+
+    /// Every event's alimtalk text, word for word, with and without the customer's name.
+    #[test]
+    fn every_event_has_its_message() {
+        let customer = Customer {
+            customer_no: CustomerNo::new(7),
+            name: CustomerName::parse("김이지").expect("a name"),
+            birth_date: BirthDate::parse("1986-05-01").expect("a birth date"),
+            gender: Gender::Male,
+            mobile_phone: MobilePhone::parse("010-1234-5678").expect("a phone"),
+            registered_at: Utc::now(),
+        };
+        let plan = plan();
+        let installment = plan.quote.installment;
+        assert_eq!(
+            installment,
+            Won::new(16_709),
+            "the quote the texts below show"
+        );
+        let id = EnrollmentId::parse(ID).expect("an id");
+        let document = Arc::new(crate::domain::document::render(
+            id,
+            &plan,
+            1,
+            None,
+            Utc::now(),
+        ));
+        let document_no = document.document_no.clone();
+        let later = Utc::now();
+        let cases: Vec<(Event, String)> = vec![
+            (
+                Event::PlanSaved {
+                    customer_no: CustomerNo::new(7),
+                    plan: Arc::clone(&plan),
+                    expires_at: later,
+                },
+                "이지 정기보험 가입설계가 저장되었습니다. 보험료는 회당 16,709원입니다.".into(),
+            ),
+            (
+                Event::PlanResaved {
+                    plan: Arc::clone(&plan),
+                    revision: 3,
+                    expires_at: later,
+                },
+                "이지 정기보험 가입설계가 변경 저장되었습니다 (3차). 보험료는 회당 16,709원입니다."
+                    .into(),
+            ),
+            (
+                Event::DocumentRequested { plan_revision: 1 },
+                "상품설명서 발행을 요청하셨습니다. 잠시 후 발행됩니다.".into(),
+            ),
+            (
+                Event::DocumentIssued { document },
+                format!(
+                    "상품설명서가 발행되었습니다 (문서번호 {document_no}). 내용을 확인하신 후 청약을 진행해 주세요."
+                ),
+            ),
+            (
+                Event::ProposalSubmitted {
+                    method: PaymentMethod::Card,
+                    amount: Won::new(16_709),
+                    withdrawal_deadline: later,
+                },
+                "청약이 접수되었습니다. 초회보험료 16,709원 결제를 진행합니다.".into(),
+            ),
+            (
+                Event::PaymentSucceeded {
+                    payment_id: "PAY-1".into(),
+                    amount: Won::new(16_709),
+                    contract_no: "CT-20261124-7a8b9c0d".into(),
+                },
+                "초회보험료 16,709원 결제가 완료되어 계약이 성립되었습니다 (증권번호 CT-20261124-7a8b9c0d)."
+                    .into(),
+            ),
+            (
+                Event::PaymentFailed {
+                    failure: PaymentFailure::Declined {
+                        reason: "한도 초과".into(),
+                    },
+                },
+                "초회보험료 결제가 승인되지 않았습니다 (한도 초과). 결제수단을 확인하신 후 다시 시도해 주세요."
+                    .into(),
+            ),
+            (
+                Event::PaymentFailed {
+                    failure: PaymentFailure::Unavailable {
+                        reason: "busy".into(),
+                        retry_after_secs: 5,
+                    },
+                },
+                "결제 요청이 많아 초회보험료 결제를 완료하지 못했습니다. 5초 후 다시 시도해 주세요."
+                    .into(),
+            ),
+            (
+                Event::PaymentRetried { attempt: 2 },
+                "초회보험료 결제를 다시 진행합니다 (2회차).".into(),
+            ),
+            (
+                Event::WithdrawalRequested {
+                    refund_due: Some(Won::new(16_709)),
+                },
+                "청약철회가 접수되었습니다. 납입하신 보험료 16,709원은 환불 처리됩니다.".into(),
+            ),
+            (
+                Event::WithdrawalRequested { refund_due: None },
+                "청약철회가 접수되었습니다.".into(),
+            ),
+            (
+                Event::RefundConfirmed {
+                    refund_id: "RF-1".into(),
+                    amount: Won::new(1_234_567),
+                },
+                "보험료 1,234,567원 환불이 완료되었습니다.".into(),
+            ),
+            (Event::Withdrawn {}, "청약철회가 완료되었습니다.".into()),
+            (
+                Event::PlanExpired {},
+                "가입설계 유효기간이 지나 만료되었습니다.".into(),
+            ),
+        ];
+        for (event, middle) in cases {
+            let kind = event.event_type();
+            assert_eq!(
+                alarm_text(event.clone(), Some(&customer)),
+                format!("[이지보험] 김이지님, {middle}\n▶ 가입번호: {ID}"),
+                "{kind}"
+            );
+            assert_eq!(
+                alarm_text(event, None),
+                format!("[이지보험] 고객님, {middle}\n▶ 가입번호: {ID}"),
+                "{kind} without the customer"
+            );
         }
     }
 }

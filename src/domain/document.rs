@@ -4,6 +4,7 @@
 use super::enrollment::{EnrollmentId, PlanTerms, ProductDocument};
 use super::period::CoveragePeriod;
 use super::product::{CoverageKind, Product};
+use super::text::Text;
 use chrono::{DateTime, Utc};
 use std::fmt::Write;
 
@@ -89,68 +90,172 @@ pub fn render(
     product: Option<&Product>,
     issued_at: DateTime<Utc>,
 ) -> ProductDocument {
-    let document_no = format!(
-        "DOC-{}-{}-{revision}",
-        yyyymmdd(issued_at.date_naive()),
-        id.short()
-    );
-    let title = format!(
-        "{} 상품설명서 (v{})",
-        plan.product_name, plan.product_version
-    );
-    let text = product.map(Product::document_text);
     let q = &plan.quote;
+    let mut no = Text::with_capacity(32);
+    no.s("DOC-")
+        .s(&yyyymmdd(issued_at.date_naive()))
+        .s("-")
+        .s(&id.short())
+        .s("-")
+        .n(revision);
+    let document_no = no.into_string();
+    let mut title = Text::with_capacity(plan.product_name.len() + 32);
+    title
+        .s(&plan.product_name)
+        .s(" 상품설명서 (v")
+        .n(plan.product_version)
+        .s(")");
+    let title = title.into_string();
+    let text = product.map(Product::document_text);
     let mut body =
-        String::with_capacity(768 + text.map_or(0, |t| t.coverage.len() + t.underwriting.len()));
-    // Writing to a String cannot fail; the results are ignored on purpose.
-    let _ = writeln!(body, "■ 문서번호: {document_no}");
-    let _ = writeln!(
-        body,
-        "■ 상품: {} ({} v{})",
-        plan.product_name, plan.product_code, plan.product_version
-    );
-    match text {
-        Some(t) => body.push_str(&t.coverage),
-        None => body.push_str("■ 상품 정의를 찾을 수 없어 보장 내용은 약관을 따릅니다.\n"),
-    }
-    let _ = writeln!(
-        body,
-        "■ 피보험자: {} 생, {} (보험나이 {})",
-        plan.insured.birth_date.date(),
-        match plan.insured.gender {
-            super::customer::Gender::Male => "남",
-            super::customer::Gender::Female => "여",
-        },
-        q.insurance_age
-    );
-    let _ = writeln!(body, "■ 보험가입금액: {}", plan.sum_insured);
-    body.push_str("■ 보험기간: ");
-    let _ = match plan.coverage_period {
-        CoveragePeriod::WholeLife => body.write_str("종신"),
-        CoveragePeriod::Years(y) => write!(body, "{y}"),
+        Text::with_capacity(768 + text.map_or(0, |t| t.coverage.len() + t.underwriting.len()));
+    body.s("■ 문서번호: ").s(&document_no).s("\n");
+    body.s("■ 상품: ")
+        .s(&plan.product_name)
+        .s(" (")
+        .s(&plan.product_code)
+        .s(" v")
+        .n(plan.product_version)
+        .s(")\n");
+    body.s(match text {
+        Some(t) => &t.coverage,
+        None => "■ 상품 정의를 찾을 수 없어 보장 내용은 약관을 따릅니다.\n",
+    });
+    body.s("■ 피보험자: ")
+        .date(plan.insured.birth_date.date())
+        .s(match plan.insured.gender {
+            super::customer::Gender::Male => " 생, 남 (보험나이 ",
+            super::customer::Gender::Female => " 생, 여 (보험나이 ",
+        })
+        .n(q.insurance_age.years())
+        .s("세)\n");
+    body.s("■ 보험가입금액: ").won(plan.sum_insured).s("\n");
+    body.s("■ 보험기간: ");
+    match plan.coverage_period {
+        CoveragePeriod::WholeLife => body.s("종신"),
+        CoveragePeriod::Years(y) => body.n(y.get()).s("년"),
     };
-    let _ = writeln!(
-        body,
-        "  납입기간: {}  납입주기: {}",
-        plan.payment_period, plan.payment_cycle
-    );
-    let _ = writeln!(
-        body,
-        "■ 보험료: 회당 {} (연 {}), 순보험료 연 {}",
-        q.installment, q.annualized_premium, q.net_annual_premium
-    );
-    let _ = writeln!(body, "■ 산출기준일: {}", plan.quote_date);
+    body.s("  납입기간: ")
+        .n(plan.payment_period.get())
+        .s("년  납입주기: ")
+        .s(plan.payment_cycle.label())
+        .s("\n");
+    body.s("■ 보험료: 회당 ")
+        .won(q.installment)
+        .s(" (연 ")
+        .won(q.annualized_premium)
+        .s("), 순보험료 연 ")
+        .won(q.net_annual_premium)
+        .s("\n");
+    body.s("■ 산출기준일: ").date(plan.quote_date).s("\n");
     if let Some(t) = text {
-        body.push_str(&t.underwriting);
+        body.s(&t.underwriting);
     }
-    body.push_str(
+    body.s(
         "■ 청약철회: 청약일로부터 정해진 기간 안에 철회할 수 있으며, 납입한 보험료는 환급됩니다.\n",
     );
+    let body = body.into_string();
     ProductDocument {
         document_no,
         plan_revision: revision,
         issued_at,
         title,
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalog::Catalog;
+    use crate::domain::customer::{BirthDate, Gender, Insured};
+    use crate::domain::money::Won;
+    use crate::domain::period::{PaymentCycle, Years};
+    use crate::domain::premium::QuoteInput;
+    use chrono::{NaiveDate, TimeZone};
+
+    fn document(code: &str, gender: Gender, coverage: CoveragePeriod) -> ProductDocument {
+        let catalog = Catalog::demo();
+        let product = catalog.latest(code).expect("a demo product");
+        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+        let input = QuoteInput {
+            insured: Insured {
+                birth_date: BirthDate::new(date(1986, 5, 1)).expect("a birth date"),
+                gender,
+            },
+            quote_date: date(2026, 11, 24),
+            sum_insured: Won::new(100_000_000),
+            coverage,
+            payment_period: Years::new(20).expect("years"),
+            cycle: PaymentCycle::Monthly,
+        };
+        let plan = PlanTerms::quote(product, &input).expect("an acceptable quote");
+        let id = EnrollmentId::parse("0190f5a4-7c2e-7d3b-9a41-5e6f7a8b9c0d").expect("an id");
+        let issued_at = Utc
+            .with_ymd_and_hms(2026, 11, 24, 9, 30, 0)
+            .single()
+            .expect("a time");
+        render(id, &plan, 2, Some(product.product()), issued_at)
+    }
+
+    /// The whole text, line by line, for a term plan and a whole-life plan (the two
+    /// coverage-period branches, both genders): what a customer reads.
+    #[test]
+    fn a_document_reads_in_full() {
+        let term = document(
+            "EZ-TERM",
+            Gender::Male,
+            CoveragePeriod::Years(Years::new(20).expect("years")),
+        );
+        assert_eq!(term.document_no, "DOC-20261124-7a8b9c0d-2");
+        assert_eq!(term.title, "이지 정기보험 상품설명서 (v1)");
+        assert_eq!(
+            term.body,
+            concat!(
+                "■ 문서번호: DOC-20261124-7a8b9c0d-2\n",
+                "■ 상품: 이지 정기보험 (EZ-TERM v1)\n",
+                "■ 보장유형: 정기보험\n",
+                "  보험기간 중 사망 시 보험가입금액을 지급합니다. 만기 시 지급금은 없습니다.\n",
+                "■ 예정이율: 2.50%\n",
+                "■ 피보험자: 1986-05-01 생, 남 (보험나이 41세)\n",
+                "■ 보험가입금액: 100,000,000원\n",
+                "■ 보험기간: 20년  납입기간: 20년  납입주기: 월납\n",
+                "■ 보험료: 회당 16,709원 (연 200,508원), 순보험료 연 138,588원\n",
+                "■ 산출기준일: 2026-11-24\n",
+                "■ 인수조건\n",
+                "  - 가입나이: 20세 ~ 60세\n",
+                "  - 만기나이: 80세 이하\n",
+                "  - 보험가입금액: 10,000,000원 ~ 1,000,000,000원 (1,000,000원 단위)\n",
+                "  - 1인 누적 가입한도: 2,000,000,000원\n",
+                "  - 최저 보험료: 10,000원\n",
+                "  - 위 가입조건을 모두 충족하여 보험료가 산출되었습니다.\n",
+                "■ 청약철회: 청약일로부터 정해진 기간 안에 철회할 수 있으며, 납입한 보험료는 환급됩니다.\n"
+            )
+        );
+        let whole_life = document("EZ-WL", Gender::Female, CoveragePeriod::WholeLife);
+        assert_eq!(whole_life.document_no, "DOC-20261124-7a8b9c0d-2");
+        assert_eq!(whole_life.title, "이지 종신보험 상품설명서 (v1)");
+        assert_eq!(
+            whole_life.body,
+            concat!(
+                "■ 문서번호: DOC-20261124-7a8b9c0d-2\n",
+                "■ 상품: 이지 종신보험 (EZ-WL v1)\n",
+                "■ 보장유형: 종신보험\n",
+                "  평생 보장: 사망 시 보험가입금액을 지급합니다.\n",
+                "■ 예정이율: 2.25%\n",
+                "■ 피보험자: 1986-05-01 생, 여 (보험나이 41세)\n",
+                "■ 보험가입금액: 100,000,000원\n",
+                "■ 보험기간: 종신  납입기간: 20년  납입주기: 월납\n",
+                "■ 보험료: 회당 214,727원 (연 2,576,724원), 순보험료 연 2,327,484원\n",
+                "■ 산출기준일: 2026-11-24\n",
+                "■ 인수조건\n",
+                "  - 가입나이: 20세 ~ 65세\n",
+                "  - 보험가입금액: 10,000,000원 ~ 500,000,000원 (1,000,000원 단위)\n",
+                "  - 1인 누적 가입한도: 1,000,000,000원\n",
+                "  - 최저 보험료: 30,000원\n",
+                "  - 위 가입조건을 모두 충족하여 보험료가 산출되었습니다.\n",
+                "■ 청약철회: 청약일로부터 정해진 기간 안에 철회할 수 있으며, 납입한 보험료는 환급됩니다.\n"
+            )
+        );
     }
 }

@@ -12,4 +12,5 @@ pub mod mortality;
 pub mod period;
 pub mod premium;
 pub mod product;
+pub mod text;
 pub mod time;

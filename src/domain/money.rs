@@ -51,12 +51,12 @@ impl Won {
     }
 }
 
-impl fmt::Display for Won {
-    /// `12,345원`: thousands separators, as amounts are shown to Korean customers.
-    /// Written from a stack buffer: documents and notifications print many amounts.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // u64::MAX has 20 digits: 20 + 6 separators fit in 26 bytes.
-        let mut buf = [0u8; 26];
+impl Won {
+    /// Bytes [`grouped`](Self::grouped) needs: u64::MAX has 20 digits, plus 6 separators.
+    pub const GROUPED_LEN: usize = 26;
+
+    /// The amount with thousands separators (`12,345`), written into `buf`.
+    pub fn grouped(self, buf: &mut [u8; Won::GROUPED_LEN]) -> &str {
         let mut at = buf.len();
         let mut n = self.0;
         let mut digits = 0;
@@ -74,7 +74,14 @@ impl fmt::Display for Won {
             }
         }
         // Only ASCII digits and commas were written.
-        f.write_str(std::str::from_utf8(&buf[at..]).unwrap_or("?"))?;
+        std::str::from_utf8(&buf[at..]).unwrap_or("?")
+    }
+}
+
+impl fmt::Display for Won {
+    /// `12,345원`: thousands separators, as amounts are shown to Korean customers.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.grouped(&mut [0; Won::GROUPED_LEN]))?;
         f.write_str("원")
     }
 }

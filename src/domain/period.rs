@@ -153,16 +153,21 @@ impl PaymentCycle {
             PaymentCycle::Monthly => 8,
         }
     }
-}
 
-impl fmt::Display for PaymentCycle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+    /// What customers read (`월납`); also its `Display`.
+    pub const fn label(self) -> &'static str {
+        match self {
             PaymentCycle::Annual => "연납",
             PaymentCycle::Semiannual => "6개월납",
             PaymentCycle::Quarterly => "3개월납",
             PaymentCycle::Monthly => "월납",
-        })
+        }
+    }
+}
+
+impl fmt::Display for PaymentCycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
     }
 }
 
