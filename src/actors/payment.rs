@@ -173,7 +173,17 @@ impl PaymentProvider for SimulatedProvider {
             });
         }
         let n = self.charges.fetch_add(1, Ordering::Relaxed) + 1;
-        let payment_id = format!("PAY-{n:010}-{}", request.reference);
+        // PAY-0000000042-<reference>, built without core::fmt (once per enrollment).
+        let mut payment_id = crate::domain::text::Text::with_capacity(16 + request.reference.len());
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(n);
+        payment_id
+            .s("PAY-")
+            .s(&"0000000000"[digits.len().min(10)..])
+            .s(digits)
+            .s("-")
+            .s(&request.reference);
+        let payment_id = payment_id.into_string();
         approved.insert(request.reference.clone(), payment_id.clone());
         Ok(ChargeOutcome::Approved { payment_id })
     }

@@ -57,24 +57,22 @@ impl Won {
 
     /// The amount with thousands separators (`12,345`), written into `buf`.
     pub fn grouped(self, buf: &mut [u8; Won::GROUPED_LEN]) -> &str {
-        let mut at = buf.len();
-        let mut n = self.0;
-        let mut digits = 0;
-        loop {
-            if digits > 0 && digits % 3 == 0 {
-                at -= 1;
-                buf[at] = b',';
-            }
-            at -= 1;
-            buf[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            digits += 1;
-            if n == 0 {
-                break;
-            }
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(self.0).as_bytes();
+        // The first group has 1 to 3 digits, every later one 3, each after a comma.
+        let first = match digits.len() % 3 {
+            0 => 3,
+            r => r,
+        };
+        buf[..first].copy_from_slice(&digits[..first]);
+        let mut at = first;
+        for group in digits[first..].chunks_exact(3) {
+            buf[at] = b',';
+            buf[at + 1..at + 4].copy_from_slice(group);
+            at += 4;
         }
         // Only ASCII digits and commas were written.
-        std::str::from_utf8(&buf[at..]).unwrap_or("?")
+        std::str::from_utf8(&buf[..at]).unwrap_or("?")
     }
 }
 
@@ -106,6 +104,14 @@ mod tests {
         assert_eq!(Won::new(1_000).to_string(), "1,000원");
         assert_eq!(Won::new(100_000_000).to_string(), "100,000,000원");
         assert_eq!(Won::new(12_345).to_string(), "12,345원");
+        for (n, text) in [
+            (7, "7"),
+            (42, "42"),
+            (123_456, "123,456"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(Won::new(n).to_string(), format!("{text}원"));
+        }
         assert_eq!(
             Won::new(u64::MAX).to_string(),
             "18,446,744,073,709,551,615원"

@@ -40,26 +40,22 @@ impl Text {
         let (year, month, day) = (date.year(), date.month(), date.day());
         match u16::try_from(year) {
             Ok(y) if y <= 9999 => {
-                let digits = [
-                    y / 1000,
-                    y / 100 % 10,
-                    y / 10 % 10,
-                    y % 10,
-                    0,
-                    month as u16 / 10,
-                    month as u16 % 10,
-                    0,
-                    day as u16 / 10,
-                    day as u16 % 10,
+                let (m, d) = (month as u8, day as u8);
+                let digit = |n: u16| b'0' + (n % 10) as u8;
+                let text = [
+                    digit(y / 1000),
+                    digit(y / 100),
+                    digit(y / 10),
+                    digit(y),
+                    b'-',
+                    b'0' + m / 10,
+                    b'0' + m % 10,
+                    b'-',
+                    b'0' + d / 10,
+                    b'0' + d % 10,
                 ];
-                for (i, d) in digits.into_iter().enumerate() {
-                    // Positions 4 and 7 are the dashes; the rest are single digits.
-                    self.0.push(if i == 4 || i == 7 {
-                        '-'
-                    } else {
-                        char::from(b'0' + d as u8)
-                    });
-                }
+                // Only ASCII digits and dashes were written.
+                self.0.push_str(std::str::from_utf8(&text).unwrap_or("?"));
             }
             _ => self.0.push_str(&date.to_string()),
         }
