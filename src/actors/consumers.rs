@@ -424,8 +424,12 @@ impl EventHandler for Notifier {
 /// The alimtalk text for one event.
 pub fn render_alarm(event: &EventEnvelope, customer: Option<&Customer>) -> String {
     let name = customer.map_or("고객", |c| c.name.as_str());
-    // One buffer for the whole message, pushed piece by piece (see domain::text).
-    let mut out = Text::with_capacity(320);
+    // Pushed piece by piece (see domain::text) into a reused buffer; the message is kept
+    // with the alarm, so it gets an exact-size copy.
+    Text::exact(|out| render_alarm_into(out, name, event))
+}
+
+fn render_alarm_into(out: &mut Text, name: &str, event: &EventEnvelope) {
     out.s("[이지보험] ").s(name).s("님, ");
     match &event.event {
         Event::PlanSaved { plan, .. } => out
@@ -496,7 +500,6 @@ pub fn render_alarm(event: &EventEnvelope, customer: Option<&Customer>) -> Strin
         .as_uuid()
         .hyphenated()
         .encode_lower(&mut id));
-    out.into_string()
 }
 
 /// 내보험 조회: projects the enrollment's current snapshot into its view. Reading the

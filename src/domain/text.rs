@@ -6,6 +6,12 @@
 
 use super::money::Won;
 use chrono::{Datelike, NaiveDate};
+use std::cell::RefCell;
+
+thread_local! {
+    /// The buffer [`Text::exact`] builds in, kept per thread between calls.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
 
 /// A growing piece of text. Every method appends and returns `self` for chaining.
 #[derive(Debug, Default)]
@@ -14,6 +20,21 @@ pub struct Text(String);
 impl Text {
     pub fn with_capacity(capacity: usize) -> Text {
         Text(String::with_capacity(capacity))
+    }
+
+    /// Builds a text in a reused buffer and returns an exact-size copy: for texts that
+    /// are kept (alimtalk messages, one per event), where a generous capacity would be
+    /// kept with them.
+    pub fn exact(build: impl FnOnce(&mut Text)) -> String {
+        SCRATCH.with(|scratch| {
+            // A nested call finds the buffer taken and starts an empty one: still right.
+            let mut text = Text(scratch.take());
+            text.0.clear();
+            build(&mut text);
+            let out = String::from(text.0.as_str());
+            scratch.replace(text.0);
+            out
+        })
     }
 
     pub fn s(&mut self, s: &str) -> &mut Text {
@@ -89,6 +110,24 @@ mod tests {
             .s(" ")
             .won(Won::new(1_234_567));
         assert_eq!(t.into_string(), "a 0 -12 1,234,567원");
+    }
+
+    #[test]
+    fn exact_texts_are_as_built_and_hold_no_spare_room() {
+        let long = Text::exact(|t| {
+            t.s("x").n(1u8);
+            // Nested: the inner one gets a buffer of its own.
+            let inner = Text::exact(|u| {
+                u.s("inner");
+            });
+            t.s(&inner);
+        });
+        assert_eq!(long, "x1inner");
+        assert_eq!(long.capacity(), long.len());
+        let next = Text::exact(|t| {
+            t.s("y");
+        });
+        assert_eq!(next, "y", "the reused buffer starts empty");
     }
 
     #[test]
