@@ -16,11 +16,13 @@
 //! - [`actors`]: the engine: enrollment actors, registry, payment gateway, document
 //!   issuer, durable timers, notifier and MyPage consumers, and the `EngineHandle`.
 //! - [`http`]: the warp gateway over the engine handle.
+//! - [`logging`]: log output batched in memory, written by a background thread.
 //! - [`os`]: process-wide operating-system settings (huge pages).
 
 pub mod actors;
 pub mod api;
 pub mod domain;
 pub mod http;
+pub mod logging;
 pub mod os;
 pub mod store;

@@ -344,20 +344,22 @@ fn serve_keys(secret: Option<String>) -> anyhow::Result<AuthKeys> {
     Ok(keys)
 }
 
-/// Logs to stderr. The lines (one per request, one per alarm, ...) are formatted where
-/// they happen and written by a background thread, which writes what has queued up in
-/// one go: a write(2) per line on the request threads cost the Redis load run 7–10% of
-/// the server's CPU. When the queue is full, loggers wait rather than lose lines. Keep the
-/// returned guard alive: dropping it writes out what is still queued.
-fn init_tracing(format: LogFormat) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+/// Logs to stderr, batched in memory and written by a background thread (see
+/// `ezenroll::logging`): lines wait at most 50 ms and are never dropped. Keep the returned
+/// guard alive: dropping it writes out what is still waiting.
+fn init_tracing(format: LogFormat) -> Option<ezenroll::logging::LogGuard> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a person at a terminal, not in files or log collectors.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("ezenroll-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, guard) =
+        match ezenroll::logging::BatchedLog::start(std::io::stderr(), "ezenroll-log") {
+            Ok(started) => started,
+            Err(e) => {
+                eprintln!("ezenroll: logging is not available: {e}");
+                return None;
+            }
+        };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
