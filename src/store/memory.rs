@@ -47,7 +47,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -504,19 +504,27 @@ fn status_slot(status: Status) -> Option<usize> {
 /// vector, not a tree: alarms arrive in (nearly) the order they were sent, so an insert
 /// is a push at the end, or a short shift when two threads' clocks cross.
 #[derive(Default)]
-struct AlarmList(Vec<(AlarmKey, Arc<Alarm>)>);
+struct AlarmList(VecDeque<(AlarmKey, Arc<Alarm>)>);
 
 /// `(sent_at, arrival)`: arrival breaks ties between alarms sent at the same instant.
 type AlarmKey = (DateTime<Utc>, u64);
 
 impl AlarmList {
-    fn insert(&mut self, key: AlarmKey, alarm: Arc<Alarm>) {
-        let at = if self.0.last().is_none_or(|(last, _)| *last < key) {
-            self.0.len()
+    /// Inserts in order and drops the oldest beyond `keep`.
+    fn insert(&mut self, key: AlarmKey, alarm: Arc<Alarm>, keep: usize) {
+        if self.0.back().is_none_or(|(last, _)| *last < key) {
+            self.0.push_back((key, alarm));
         } else {
-            self.0.partition_point(|(k, _)| *k < key)
-        };
-        self.0.insert(at, (key, alarm));
+            let at = self.0.partition_point(|(k, _)| *k < key);
+            self.0.insert(at, (key, alarm));
+        }
+        while self.0.len() > keep {
+            self.0.pop_front();
+        }
+    }
+
+    fn has(&self, event_id: Uuid) -> bool {
+        self.0.iter().any(|(_, a)| a.event_id == event_id)
     }
 
     fn newest(&self, limit: usize) -> Vec<Alarm> {
@@ -529,27 +537,43 @@ impl AlarmList {
     }
 }
 
+/// How many alarms are kept: the newest of each customer, and the newest of everyone in
+/// the global index. The same defaults as the Redis store's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlarmRetention {
+    pub per_customer: usize,
+    pub index: usize,
+}
+
+impl Default for AlarmRetention {
+    fn default() -> Self {
+        AlarmRetention {
+            per_customer: 100,
+            index: 100_000,
+        }
+    }
+}
+
 #[derive(Default)]
 struct AlarmBook {
-    seen: HashSet<Uuid, IdHash>,
+    retention: AlarmRetention,
     arrivals: u64,
     all: AlarmList,
     by_customer: HashMap<CustomerNo, AlarmList, IdHash>,
 }
 
 impl AlarmBook {
-    /// Records the alarm unless its event already has one; returns whether it was new.
+    /// Records the alarm unless its event already has one among the customer's kept
+    /// alarms; returns whether it was new.
     fn record(&mut self, alarm: Arc<Alarm>) -> bool {
-        if !self.seen.insert(alarm.event_id) {
+        let mine = self.by_customer.entry(alarm.customer_no).or_default();
+        if mine.has(alarm.event_id) {
             return false;
         }
         self.arrivals += 1;
         let key = (alarm.sent_at, self.arrivals);
-        self.by_customer
-            .entry(alarm.customer_no)
-            .or_default()
-            .insert(key, Arc::clone(&alarm));
-        self.all.insert(key, alarm);
+        mine.insert(key, Arc::clone(&alarm), self.retention.per_customer);
+        self.all.insert(key, alarm, self.retention.index);
         true
     }
 }
@@ -646,6 +670,17 @@ impl MemoryStore {
     /// Histories are kept whole. Without this the log grows with every event.
     pub fn with_log_retention(mut self, max_entries: usize) -> MemoryStore {
         self.log_retention = Some(max_entries.max(1));
+        self
+    }
+
+    /// Keeps the newest `retention.per_customer` alarms of each customer and the newest
+    /// `retention.index` of everyone (each at least 1); an event whose alarm is no longer
+    /// kept is no longer recognised as alarmed. Defaults: [`AlarmRetention::default`].
+    pub fn with_alarm_retention(self, retention: AlarmRetention) -> MemoryStore {
+        lock(&self.alarms).retention = AlarmRetention {
+            per_customer: retention.per_customer.max(1),
+            index: retention.index.max(1),
+        };
         self
     }
 
@@ -1596,5 +1631,57 @@ mod tests {
         let mut keys: Vec<&str> = few.keys().map(|k| &**k).collect();
         keys.sort_unstable();
         assert_eq!(keys, ["a", "c"]);
+    }
+
+    fn alarm(customer: u64, n: i64) -> Arc<Alarm> {
+        Arc::new(Alarm {
+            event_id: Uuid::now_v7(),
+            enrollment_id: EnrollmentId::new(),
+            customer_no: CustomerNo::new(customer),
+            status: Status::Planned,
+            message: format!("alarm {n}"),
+            sent_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::seconds(n),
+        })
+    }
+
+    fn messages(list: Vec<Alarm>) -> Vec<String> {
+        list.into_iter().map(|a| a.message).collect()
+    }
+
+    #[test]
+    fn alarms_are_kept_newest_first_within_the_retention() {
+        let mut book = AlarmBook {
+            retention: AlarmRetention {
+                per_customer: 3,
+                index: 5,
+            },
+            ..AlarmBook::default()
+        };
+        // Customer 1 gets alarms 0..6, customer 2 gets 2 late ones, one of them out of order.
+        let first = alarm(1, 0);
+        assert!(book.record(Arc::clone(&first)));
+        assert!(!book.record(Arc::clone(&first)), "once per event");
+        for n in 1..6 {
+            assert!(book.record(alarm(1, n)));
+        }
+        assert!(book.record(alarm(2, 10)));
+        assert!(book.record(alarm(2, 4)));
+        let of = |book: &AlarmBook, c| {
+            messages(
+                book.by_customer
+                    .get(&CustomerNo::new(c))
+                    .map(|l| l.newest(100))
+                    .unwrap_or_default(),
+            )
+        };
+        assert_eq!(of(&book, 1), ["alarm 5", "alarm 4", "alarm 3"]);
+        assert_eq!(of(&book, 2), ["alarm 10", "alarm 4"]);
+        assert_eq!(
+            messages(book.all.newest(100)),
+            ["alarm 10", "alarm 5", "alarm 4", "alarm 4", "alarm 3"]
+        );
+        assert_eq!(messages(book.all.newest(2)), ["alarm 10", "alarm 5"]);
+        // Beyond the customer's retention, an event is no longer recognised.
+        assert!(book.record(first));
     }
 }
