@@ -341,32 +341,65 @@ if redis.call('GET', KEYS[1]) == 'P' then redis.call('DEL', KEYS[1]) end
 return 1
 "#;
 
-/// Reads never-delivered entries for a consumer, at most max in all, taking the streams
-/// in the order given (XREADGROUP without BLOCK, as scripts run it). KEYS: partition
-/// streams; ARGV: 1 group, 2 consumer, 3 max. Returns a flat list `stream index
-/// (1-based), entry id, event JSON, 1` per entry, as [`CLAIM_STALE`] does.
+/// Reads never-delivered entries for a consumer, at most max in all (XREADGROUP without
+/// BLOCK, as scripts run it). KEYS: partition streams; ARGV: 1 group, 2 consumer, 3 max.
+/// Returns a flat list `stream index (1-based), entry id, event JSON, 1` per entry, as
+/// [`CLAIM_STALE`] does.
+///
+/// First one XREADGROUP over every stream, COUNT max ÷ streams each (so at most max in
+/// all); then, while room is left, one stream at a time, but only those that filled their
+/// share and may hold more. Most reads find little or nothing: one command, not one per
+/// partition.
 pub const READ_GROUP: &str = r#"
 local budget = tonumber(ARGV[3])
 local out = {}
-for s = 1, #KEYS do
-  if budget <= 0 then break end
-  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', budget, 'STREAMS', KEYS[s], '>')
-  if r then
-    for _, entry in ipairs(r[1][2]) do
-      local event = ''
-      local fields = entry[2]
-      if fields then
-        for f = 1, #fields, 2 do
-          if fields[f] == 'e' then event = fields[f + 1] end
-        end
+local function take(s, entries)
+  for _, entry in ipairs(entries) do
+    local event = ''
+    local fields = entry[2]
+    if fields then
+      for f = 1, #fields, 2 do
+        if fields[f] == 'e' then event = fields[f + 1] end
       end
-      out[#out + 1] = s
-      out[#out + 1] = entry[1]
-      out[#out + 1] = event
-      out[#out + 1] = 1
-      budget = budget - 1
+    end
+    out[#out + 1] = s
+    out[#out + 1] = entry[1]
+    out[#out + 1] = event
+    out[#out + 1] = 1
+    budget = budget - 1
+  end
+end
+local rest = {}
+local per = math.floor(budget / #KEYS)
+if per >= 1 then
+  local args = {'XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', per, 'STREAMS'}
+  local index = {}
+  for s = 1, #KEYS do
+    args[#args + 1] = KEYS[s]
+    index[KEYS[s]] = s
+  end
+  for _ = 1, #KEYS do args[#args + 1] = '>' end
+  local filled = {}
+  local r = redis.call(unpack(args))
+  if r then
+    for _, stream in ipairs(r) do
+      local s = index[stream[1]]
+      if s then
+        take(s, stream[2])
+        if #stream[2] >= per then filled[s] = true end
+      end
     end
   end
+  for s = 1, #KEYS do
+    if filled[s] then rest[#rest + 1] = s end
+  end
+else
+  for s = 1, #KEYS do rest[#rest + 1] = s end
+end
+for _, s in ipairs(rest) do
+  if budget <= 0 then break end
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', budget, 'STREAMS', KEYS[s], '>')
+  if r then take(s, r[1][2]) end
 end
 return out
 "#;
