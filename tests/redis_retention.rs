@@ -3,10 +3,9 @@
 //! Each test runs on a redis-server of its own (or, with `REDIS_URL`, under a prefix of
 //! its own) with small caps.
 
-#[allow(dead_code)]
 #[path = "common/redis.rs"]
 mod redis_fixture;
-#[allow(dead_code)]
+#[allow(dead_code, unused_macros)]
 #[path = "common/store_contract.rs"]
 mod store_contract;
 
