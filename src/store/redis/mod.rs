@@ -1728,12 +1728,20 @@ impl ReadModelStore for RedisStore {
             return Ok(Vec::new());
         }
         let index = self.rm("alarm-index");
-        let jsons = alarms
+        // Stored as `<sent at, µs> <JSON>`, the time first for trimming by age.
+        let stored = alarms
             .iter()
-            .map(|alarm| encode_json(&index, alarm))
+            .map(|alarm| {
+                let json = encode_json(&index, alarm)?;
+                let mut value = micros(alarm.sent_at).to_string();
+                value.reserve(1 + json.len());
+                value.push(' ');
+                value.push_str(&json);
+                Ok(value)
+            })
             .collect::<StoreResult<Vec<String>>>()?;
         let script = &self.scripts.record_alarms;
-        let bytes = jsons.iter().map(|j| j.len() + 112).sum::<usize>();
+        let bytes = stored.iter().map(|j| j.len() + 112).sum::<usize>();
         let mut cmd = Self::evalsha(script, 1 + alarms.len(), 2 + 4 * alarms.len(), bytes);
         cmd.arg(&index);
         for alarm in alarms {
@@ -1741,11 +1749,12 @@ impl ReadModelStore for RedisStore {
         }
         cmd.arg(self.config.alarm_index_len)
             .arg(self.config.alarms_per_customer);
-        for (alarm, json) in alarms.iter().zip(&jsons) {
-            cmd.arg(alarm.event_id.to_string())
-                .arg(json)
+        for (alarm, value) in alarms.iter().zip(&stored) {
+            let id = alarm.event_id.to_string();
+            cmd.arg(&id)
+                .arg(value)
                 .arg(micros(alarm.sent_at))
-                .arg(alarm.customer_no.to_string());
+                .arg(format!("{}:{id}", alarm.customer_no));
         }
         let new: Vec<i64> = self.eval(script, &cmd).await.map_err(unavailable)?;
         if new.len() != alarms.len() {

@@ -207,7 +207,9 @@ return out
 /// the global index (zset, member `<customer no>:<event id>`, score = sent at).
 /// KEYS: 1 the global index, then the customer hash of each alarm. ARGV: 1 how many
 /// entries the global index keeps, 2 how many alarms a customer keeps, then four values
-/// per alarm (event id, JSON, score, customer no). Returns a list of 1 (new) / 0.
+/// per alarm (event id, the stored value `<score> <JSON>`, score, the index member
+/// `<customer no>:<event id>`), made by the caller: a string built in Lua is one more
+/// Lua string, which Redis hashes byte by byte. Returns a list of 1 (new) / 0.
 ///
 /// Retention, once per call: a customer hash that grew beyond its cap loses its oldest
 /// alarms, and the global index keeps its newest entries (an entry whose alarm its
@@ -218,10 +220,10 @@ local touched = {}
 for k = 2, #KEYS do
   local a = (k - 2) * 4 + 3
   local id, score = ARGV[a], ARGV[a + 2]
-  if redis.call('HSETNX', KEYS[k], id, score .. ' ' .. ARGV[a + 1]) == 0 then
+  if redis.call('HSETNX', KEYS[k], id, ARGV[a + 1]) == 0 then
     out[#out + 1] = 0
   else
-    redis.call('ZADD', KEYS[1], score, ARGV[a + 3] .. ':' .. id)
+    redis.call('ZADD', KEYS[1], score, ARGV[a + 3])
     touched[KEYS[k]] = true
     out[#out + 1] = 1
   end
