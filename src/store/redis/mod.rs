@@ -17,7 +17,9 @@
 //! | `<prefix>customer:seq`, `<prefix>customer:<no>` | string | customer numbers, records |
 //! | `<prefix>{c<no>}:limit:<product>` | hash | cumulative-limit holdings, enrollment → won |
 //! | `<prefix>products` | hash | `<code>:<version>` → product JSON |
-//! | `<prefix>{rm}:…` | hashes, zsets | the MyPage read model and the alarms sent |
+//! | `<prefix>{rm}:view:<id>`, `{rm}:views`, `{rm}:views:c:<no>`, `{rm}:status` | hashes, zsets | the MyPage read model: views, the global index (capped), per-customer indexes, counts by status |
+//! | `<prefix>{rm}:alarms:of:<no>` | hash | a customer's alarms, event id → `<sent at µs> <JSON>` (capped) |
+//! | `<prefix>{rm}:alarm-index` | zset | every customer's alarms, `<no>:<event id>` → sent at (capped) |
 //! | `<prefix>idem:<key>` | string with TTL | idempotency records |
 //!
 //! So [`EnrollmentStore::append`] is ONE Lua script on one slot (the transactional outbox:
@@ -106,10 +108,46 @@ pub struct RedisConfig {
     /// A command that takes longer fails as unavailable.
     pub response_timeout: Duration,
     pub connect_timeout: Duration,
+    /// Alarms kept per customer (the oldest go first beyond it); at least 1.
+    pub alarms_per_customer: u64,
+    /// Entries of the index of every customer's alarms (`GET /alarms` as admin); at least 1.
+    pub alarm_index_len: u64,
+    /// Entries of the index of every MyPage view (`GET /mypage` as admin); the views
+    /// themselves and the per-customer indexes are kept. At least 1.
+    pub view_index_len: u64,
+    /// A retention setting from the environment that did not parse (`connect` refuses it).
+    env_error: Option<String>,
+}
+
+/// Default of [`RedisConfig::alarms_per_customer`].
+pub const ALARMS_PER_CUSTOMER: u64 = 100;
+/// Default of [`RedisConfig::alarm_index_len`].
+pub const ALARM_INDEX_LEN: u64 = 100_000;
+/// Default of [`RedisConfig::view_index_len`].
+pub const VIEW_INDEX_LEN: u64 = 100_000;
+
+/// A retention setting: the default, or the environment variable `name` when it is set.
+fn retention_from_env(name: &str, default: u64, errors: &mut Option<String>) -> u64 {
+    match std::env::var(name) {
+        Err(_) => default,
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                errors.get_or_insert_with(|| {
+                    format!("{name}={text:?}: expected a whole number of at least 1")
+                });
+                default
+            }
+        },
+    }
 }
 
 impl RedisConfig {
+    /// The defaults, with the retention of alarms and indexes taken from the environment
+    /// when set: `EZENROLL_REDIS_ALARMS_PER_CUSTOMER` (default 100),
+    /// `EZENROLL_REDIS_ALARM_INDEX` (100,000) and `EZENROLL_REDIS_VIEW_INDEX` (100,000).
     pub fn new(url: impl Into<String>) -> RedisConfig {
+        let mut env_error = None;
         RedisConfig {
             url: url.into(),
             prefix: "ez:".to_owned(),
@@ -117,7 +155,36 @@ impl RedisConfig {
             stream_max_len: 1_000_000,
             response_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
+            alarms_per_customer: retention_from_env(
+                "EZENROLL_REDIS_ALARMS_PER_CUSTOMER",
+                ALARMS_PER_CUSTOMER,
+                &mut env_error,
+            ),
+            alarm_index_len: retention_from_env(
+                "EZENROLL_REDIS_ALARM_INDEX",
+                ALARM_INDEX_LEN,
+                &mut env_error,
+            ),
+            view_index_len: retention_from_env(
+                "EZENROLL_REDIS_VIEW_INDEX",
+                VIEW_INDEX_LEN,
+                &mut env_error,
+            ),
+            env_error,
         }
+    }
+
+    /// How much history of alarms and views is kept (each at least 1).
+    pub fn with_retention(
+        mut self,
+        alarms_per_customer: u64,
+        alarm_index_len: u64,
+        view_index_len: u64,
+    ) -> RedisConfig {
+        self.alarms_per_customer = alarms_per_customer;
+        self.alarm_index_len = alarm_index_len;
+        self.view_index_len = view_index_len;
+        self
     }
 
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> RedisConfig {
@@ -307,11 +374,9 @@ struct Scripts {
     claim_timers: Script,
     claim_stale: Script,
     reserve: Script,
-    upsert_view: Script,
     upsert_views: Script,
     record_alarms: Script,
     views: Script,
-    record_alarm: Script,
     alarms: Script,
     compact: Script,
     read_group: Script,
@@ -328,11 +393,9 @@ impl Scripts {
             claim_timers: Script::new(scripts::CLAIM_TIMERS),
             claim_stale: Script::new(scripts::CLAIM_STALE),
             reserve: Script::new(scripts::RESERVE),
-            upsert_view: Script::new(&scripts::upsert_view()),
-            upsert_views: Script::new(&scripts::upsert_views()),
+            upsert_views: Script::new(scripts::UPSERT_VIEWS),
             record_alarms: Script::new(scripts::RECORD_ALARMS),
             views: Script::new(scripts::VIEWS),
-            record_alarm: Script::new(scripts::RECORD_ALARM),
             alarms: Script::new(scripts::ALARMS),
             compact: Script::new(scripts::COMPACT),
             read_group: Script::new(scripts::READ_GROUP),
@@ -387,6 +450,17 @@ impl RedisStore {
     /// Connects (and checks the connection with a PING). Fails as unavailable when Redis
     /// cannot be reached; once connected, the store reconnects by itself.
     pub async fn connect(config: RedisConfig) -> StoreResult<RedisStore> {
+        if let Some(e) = &config.env_error {
+            return Err(rejected(e.clone()));
+        }
+        if config.alarms_per_customer == 0
+            || config.alarm_index_len == 0
+            || config.view_index_len == 0
+        {
+            return Err(rejected(
+                "alarms per customer and the alarm and view index lengths must be at least 1",
+            ));
+        }
         if config.prefix.contains(['{', '}']) {
             return Err(rejected(format!(
                 "the key prefix {:?} may not contain braces (they pick hash slots)",
@@ -495,6 +569,11 @@ impl RedisStore {
 
     fn rm(&self, rest: &str) -> String {
         format!("{}{{rm}}:{rest}", self.config.prefix)
+    }
+
+    /// A customer's alarms: hash event id → `<sent at, µs> <JSON>`.
+    fn customer_alarms_key(&self, no: CustomerNo) -> String {
+        self.rm(&format!("alarms:of:{no}"))
     }
 
     fn dead_key(&self, group: &str) -> String {
@@ -1551,26 +1630,8 @@ impl ProductStore for RedisStore {
 #[async_trait]
 impl ReadModelStore for RedisStore {
     async fn upsert_view(&self, view: &MyPageView) -> StoreResult<bool> {
-        let id = view.enrollment_id.to_string();
-        let key = self.rm(&format!("view:{id}"));
-        let json = encode_json(&key, view)?;
-        let written: i64 = self
-            .scripts
-            .upsert_view
-            .key(&key)
-            .key(self.rm("views"))
-            .key(self.rm("status"))
-            .arg(view.version)
-            .arg(view.status.as_str())
-            .arg(view.customer_no.to_string())
-            .arg(json)
-            .arg(micros(view.updated_at))
-            .arg(&id)
-            .arg(self.rm("views:c:"))
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
-        Ok(written == 1)
+        let written = self.upsert_views(std::slice::from_ref(view)).await?;
+        Ok(written.first().copied().unwrap_or(false))
     }
 
     async fn upsert_views(&self, views: &[MyPageView]) -> StoreResult<Vec<bool>> {
@@ -1590,12 +1651,12 @@ impl ReadModelStore for RedisStore {
             .map(|(view, key)| encode_json(key, view))
             .collect::<StoreResult<Vec<String>>>()?;
         let bytes = jsons.iter().map(|j| j.len() + 160).sum::<usize>();
-        let mut cmd = Self::evalsha(script, 3 + views.len(), 1 + 6 * views.len(), bytes);
+        let mut cmd = Self::evalsha(script, 3 + views.len(), 2 + 6 * views.len(), bytes);
         cmd.arg(&first).arg(self.rm("views")).arg(self.rm("status"));
         for key in &keys {
             cmd.arg(key);
         }
-        cmd.arg(self.rm("views:c:"));
+        cmd.arg(self.rm("views:c:")).arg(self.config.view_index_len);
         for ((view, json), id) in views.iter().zip(&jsons).zip(&ids) {
             cmd.arg(view.version)
                 .arg(view.status.as_str())
@@ -1658,48 +1719,47 @@ impl ReadModelStore for RedisStore {
     }
 
     async fn record_alarm(&self, alarm: &Alarm) -> StoreResult<bool> {
-        let key = self.rm("alarms");
-        let json = encode_json(&key, alarm)?;
-        let new: i64 = self
-            .scripts
-            .record_alarm
-            .key(&key)
-            .key(self.rm("alarms:all"))
-            .key(self.rm(&format!("alarms:c:{}", alarm.customer_no)))
-            .arg(alarm.event_id.to_string())
-            .arg(json)
-            .arg(micros(alarm.sent_at))
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
-        Ok(new == 1)
+        let new = self.record_alarms(&[Arc::new(alarm.clone())]).await?;
+        Ok(new.first().copied().unwrap_or(false))
     }
 
     async fn record_alarms(&self, alarms: &[Arc<Alarm>]) -> StoreResult<Vec<bool>> {
         if alarms.is_empty() {
             return Ok(Vec::new());
         }
-        let key = self.rm("alarms");
-        let jsons = alarms
+        let index = self.rm("alarm-index");
+        // Stored as `<sent at, µs> <JSON>`, the time first for trimming by age.
+        let stored = alarms
             .iter()
-            .map(|alarm| encode_json(&key, alarm))
+            .map(|alarm| {
+                let json = encode_json(&index, alarm)?;
+                let mut value = micros(alarm.sent_at).to_string();
+                value.reserve(1 + json.len());
+                value.push(' ');
+                value.push_str(&json);
+                Ok(value)
+            })
             .collect::<StoreResult<Vec<String>>>()?;
         let script = &self.scripts.record_alarms;
-        let bytes = jsons.iter().map(|j| j.len() + 96).sum::<usize>();
-        let mut cmd = Self::evalsha(script, 2 + alarms.len(), 3 * alarms.len(), bytes);
-        cmd.arg(&key).arg(self.rm("alarms:all"));
+        let bytes = stored.iter().map(|j| j.len() + 112).sum::<usize>();
+        let mut cmd = Self::evalsha(script, 1 + alarms.len(), 2 + 4 * alarms.len(), bytes);
+        cmd.arg(&index);
         for alarm in alarms {
-            cmd.arg(self.rm(&format!("alarms:c:{}", alarm.customer_no)));
+            cmd.arg(self.customer_alarms_key(alarm.customer_no));
         }
-        for (alarm, json) in alarms.iter().zip(&jsons) {
-            cmd.arg(alarm.event_id.to_string())
-                .arg(json)
-                .arg(micros(alarm.sent_at));
+        cmd.arg(self.config.alarm_index_len)
+            .arg(self.config.alarms_per_customer);
+        for (alarm, value) in alarms.iter().zip(&stored) {
+            let id = alarm.event_id.to_string();
+            cmd.arg(&id)
+                .arg(value)
+                .arg(micros(alarm.sent_at))
+                .arg(format!("{}:{id}", alarm.customer_no));
         }
         let new: Vec<i64> = self.eval(script, &cmd).await.map_err(unavailable)?;
         if new.len() != alarms.len() {
             return Err(StoreError::Corrupt {
-                key,
+                key: index,
                 reason: format!("{} answers for {} alarms", new.len(), alarms.len()),
             });
         }
@@ -1708,26 +1768,54 @@ impl ReadModelStore for RedisStore {
 
     async fn alarms(&self, customer: Option<CustomerNo>, limit: usize) -> StoreResult<Vec<Alarm>> {
         let limit = limit.min(MAX_LIST);
-        let index = match customer {
-            Some(no) => self.rm(&format!("alarms:c:{no}")),
-            None => self.rm("alarms:all"),
-        };
-        let key = self.rm("alarms");
-        let found: Vec<Option<Vec<u8>>> = self
-            .scripts
-            .alarms
-            .key(&index)
-            .key(&key)
-            .arg(limit)
-            .invoke_async(&mut self.con())
-            .await
-            .map_err(unavailable)?;
-        found
-            .into_iter()
-            .flatten()
-            .map(|j| decode_json(&key, &j))
-            .collect()
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match customer {
+            Some(no) => {
+                // A customer keeps a bounded number of alarms: all of them, sorted here.
+                let key = self.customer_alarms_key(no);
+                let all: Vec<(Vec<u8>, Vec<u8>)> =
+                    self.query(redis::cmd("HGETALL").arg(&key)).await?;
+                let mut found = all
+                    .iter()
+                    .map(|(id, stored)| Ok((stored_alarm(&key, stored)?, id.as_slice())))
+                    .collect::<StoreResult<Vec<_>>>()?;
+                // Newest first; the same time in event id order, newest first too.
+                found.sort_unstable_by(|(a, x), (b, y)| (b.0, *y).cmp(&(a.0, *x)));
+                found
+                    .into_iter()
+                    .take(limit)
+                    .map(|((_, json), _)| decode_json(&key, json))
+                    .collect()
+            }
+            None => {
+                let index = self.rm("alarm-index");
+                let script = &self.scripts.alarms;
+                let mut cmd = Self::evalsha(script, 1, 2, 64);
+                cmd.arg(&index).arg(limit).arg(self.rm("alarms:of:"));
+                let found: Vec<Vec<u8>> = self.eval(script, &cmd).await.map_err(unavailable)?;
+                found
+                    .iter()
+                    .map(|stored| decode_json(&index, stored_alarm(&index, stored)?.1))
+                    .collect()
+            }
+        }
     }
+}
+
+/// An alarm as a customer hash keeps it, `<sent at, µs> <JSON>`: the time and the JSON.
+fn stored_alarm<'a>(key: &str, stored: &'a [u8]) -> StoreResult<(i64, &'a [u8])> {
+    let corrupt = || StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: "an alarm is not stored as `<sent at, µs> <JSON>`".to_owned(),
+    };
+    let space = stored.iter().position(|&b| b == b' ').ok_or_else(corrupt)?;
+    let at = std::str::from_utf8(&stored[..space])
+        .ok()
+        .and_then(|t| t.parse::<i64>().ok())
+        .ok_or_else(corrupt)?;
+    Ok((at, &stored[space + 1..]))
 }
 
 #[async_trait]

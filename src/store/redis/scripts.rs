@@ -141,52 +141,44 @@ end
 return {0, tostring(others)}
 "#;
 
-/// Writes a MyPage view unless the stored one is at the same or a later version, keeping
-/// the indexes. KEYS: 1 view hash (v, s, c, j), 2 zset of all views, 3 status counts.
-/// ARGV: 1 version, 2 status, 3 customer no, 4 JSON, 5 score (updated at, µs), 6 enrollment
-/// id, 7 the per-customer zset key prefix (same slot). Returns 1 if written.
+/// Writes MyPage views, each unless the stored one is at the same or a later version,
+/// keeping the indexes. KEYS: 1 unused (repeats KEYS[4], so the call names a view's slot
+/// first), 2 zset of all views (the global index), 3 status counts, then one view hash
+/// (v, s, c, j) per view. ARGV: 1 the per-customer zset key prefix (same slot), 2 how many
+/// views the global index keeps (the least recently changed go first beyond it), then six
+/// values per view (version, status, customer no, JSON, score = updated at in µs,
+/// enrollment id). Returns a list of 1 (written) / 0.
 ///
-/// Several views at once: KEYS 2 and 3 as above, then one view hash per view from KEYS[4]
-/// (KEYS[1] is unused then and repeats KEYS[4]); ARGV[1] the per-customer zset prefix,
-/// then six values per view (version, status, customer, JSON, score, id). Returns a list
-/// of 1/0.
-const UPSERT_VIEW_FN: &str = r#"
-local function upsert(view, all, counts, prefix, version, status, customer, json, score, id)
-  local old = redis.call('HMGET', view, 'v', 's', 'c')
-  if old[1] and tonumber(old[1]) >= tonumber(version) then
-    return 0
-  end
-  if old[2] then redis.call('HINCRBY', counts, old[2], -1) end
-  redis.call('HINCRBY', counts, status, 1)
-  if old[3] and old[3] ~= customer then
-    redis.call('ZREM', prefix .. old[3], id)
-  end
-  redis.call('ZADD', prefix .. customer, score, id)
-  redis.call('ZADD', all, score, id)
-  redis.call('HSET', view, 'v', version, 's', status, 'c', customer, 'j', json)
-  return 1
-end
-"#;
-
-pub fn upsert_view() -> String {
-    format!(
-        "{UPSERT_VIEW_FN}return upsert(KEYS[1], KEYS[2], KEYS[3], ARGV[7], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6])\n"
-    )
-}
-
-pub fn upsert_views() -> String {
-    format!(
-        "{UPSERT_VIEW_FN}{}",
-        r#"
+/// The status counts move once per status and call (HINCRBY by the sum), not twice per
+/// view; the global index is trimmed once per call.
+pub const UPSERT_VIEWS: &str = r#"
+local deltas = {}
 local out = {}
 for k = 4, #KEYS do
-  local a = 2 + (k - 4) * 6
-  out[#out + 1] = upsert(KEYS[k], KEYS[2], KEYS[3], ARGV[1], ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5])
+  local a = 3 + (k - 4) * 6
+  local view, version, status, customer = KEYS[k], ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local id = ARGV[a + 5]
+  local old = redis.call('HMGET', view, 'v', 's', 'c')
+  if old[1] and tonumber(old[1]) >= tonumber(version) then
+    out[#out + 1] = 0
+  else
+    if old[2] then deltas[old[2]] = (deltas[old[2]] or 0) - 1 end
+    deltas[status] = (deltas[status] or 0) + 1
+    if old[3] and old[3] ~= customer then
+      redis.call('ZREM', ARGV[1] .. old[3], id)
+    end
+    redis.call('ZADD', ARGV[1] .. customer, ARGV[a + 4], id)
+    redis.call('ZADD', KEYS[2], ARGV[a + 4], id)
+    redis.call('HSET', view, 'v', version, 's', status, 'c', customer, 'j', ARGV[a + 3])
+    out[#out + 1] = 1
+  end
 end
+for status, d in pairs(deltas) do
+  if d ~= 0 then redis.call('HINCRBY', KEYS[3], status, d) end
+end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[2]) + 1))
 return out
-"#
-    )
-}
+"#;
 
 /// Views, most recently changed first. KEYS: 1 the index zset (all, or one customer's).
 /// ARGV: 1 limit, 2 status or '', 3 view key prefix (same slot). Returns the JSON of each.
@@ -210,41 +202,85 @@ end
 return out
 "#;
 
-/// Records an alarm once per event. KEYS: 1 alarms hash (event id → JSON), 2 zset of all,
-/// 3 zset of the customer. ARGV: 1 event id, 2 JSON, 3 score (sent at, µs).
-pub const RECORD_ALARM: &str = r#"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
-  return 0
-end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-return 1
-"#;
-
-/// Several alarms at once. KEYS: 1 alarms hash, 2 zset of all, then the customer zset of
-/// each alarm; ARGV: three values per alarm (event id, JSON, score). Returns a list of 1/0.
+/// Records alarms, each once per event. An alarm lives in its customer's hash (event id →
+/// `<sent at, µs> <JSON>`), which is also what makes it once per event (HSETNX), and in
+/// the global index (zset, member `<customer no>:<event id>`, score = sent at).
+/// KEYS: 1 the global index, then the customer hash of each alarm. ARGV: 1 how many
+/// entries the global index keeps, 2 how many alarms a customer keeps, then four values
+/// per alarm (event id, the stored value `<score> <JSON>`, score, the index member
+/// `<customer no>:<event id>`), made by the caller: a string built in Lua is one more
+/// Lua string, which Redis hashes byte by byte. Returns a list of 1 (new) / 0.
+///
+/// Retention, once per call: a customer hash that grew beyond its cap loses its oldest
+/// alarms, and the global index keeps its newest entries (an entry whose alarm its
+/// customer no longer keeps is skipped when listing).
 pub const RECORD_ALARMS: &str = r#"
 local out = {}
-for k = 3, #KEYS do
-  local a = (k - 3) * 3 + 1
-  if redis.call('HSETNX', KEYS[1], ARGV[a], ARGV[a + 1]) == 0 then
+local touched = {}
+for k = 2, #KEYS do
+  local a = (k - 2) * 4 + 3
+  local id, score = ARGV[a], ARGV[a + 2]
+  if redis.call('HSETNX', KEYS[k], id, ARGV[a + 1]) == 0 then
     out[#out + 1] = 0
   else
-    redis.call('ZADD', KEYS[2], ARGV[a + 2], ARGV[a])
-    redis.call('ZADD', KEYS[k], ARGV[a + 2], ARGV[a])
+    redis.call('ZADD', KEYS[1], score, ARGV[a + 3])
+    touched[KEYS[k]] = true
     out[#out + 1] = 1
   end
 end
+local keep = tonumber(ARGV[2])
+for key in pairs(touched) do
+  local n = redis.call('HLEN', key)
+  if n > keep then
+    local all = redis.call('HGETALL', key)
+    local entries = {}
+    for f = 1, #all, 2 do
+      local at = tonumber(string.match(all[f + 1], '^(%-?%d+) ')) or 0
+      entries[#entries + 1] = {at, all[f]}
+    end
+    table.sort(entries, function(x, y)
+      if x[1] ~= y[1] then return x[1] < y[1] end
+      return x[2] < y[2]
+    end)
+    local drop = {}
+    for i = 1, n - keep do
+      drop[#drop + 1] = entries[i][2]
+      if #drop == 1000 then
+        redis.call('HDEL', key, unpack(drop))
+        drop = {}
+      end
+    end
+    if #drop > 0 then redis.call('HDEL', key, unpack(drop)) end
+  end
+end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[1]) + 1))
 return out
 "#;
 
-/// Alarms newest first. KEYS: 1 the index zset, 2 the alarms hash. ARGV: 1 limit.
+/// Alarms of every customer, newest first. KEYS: 1 the global index. ARGV: 1 limit, 2 the
+/// customer hash key prefix (same slot). Returns each alarm's stored value
+/// (`<sent at> <JSON>`).
 pub const ALARMS: &str = r#"
 local limit = tonumber(ARGV[1])
-if limit <= 0 then return {} end
-local ids = redis.call('ZREVRANGE', KEYS[1], 0, limit - 1)
-if #ids == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ids))
+local out = {}
+local start = 0
+local page = math.max(limit, 64)
+while #out < limit do
+  local members = redis.call('ZREVRANGE', KEYS[1], start, start + page - 1)
+  if #members == 0 then break end
+  for _, m in ipairs(members) do
+    local customer, id = string.match(m, '^([^:]+):(.+)$')
+    if customer then
+      local v = redis.call('HGET', ARGV[2] .. customer, id)
+      if v then
+        out[#out + 1] = v
+        if #out >= limit then break end
+      end
+    end
+  end
+  start = start + page
+end
+return out
 "#;
 
 /// Trims a partition stream to what its slowest consumer group still needs: entries
@@ -307,32 +343,65 @@ if redis.call('GET', KEYS[1]) == 'P' then redis.call('DEL', KEYS[1]) end
 return 1
 "#;
 
-/// Reads never-delivered entries for a consumer, at most max in all, taking the streams
-/// in the order given (XREADGROUP without BLOCK, as scripts run it). KEYS: partition
-/// streams; ARGV: 1 group, 2 consumer, 3 max. Returns a flat list `stream index
-/// (1-based), entry id, event JSON, 1` per entry, as [`CLAIM_STALE`] does.
+/// Reads never-delivered entries for a consumer, at most max in all (XREADGROUP without
+/// BLOCK, as scripts run it). KEYS: partition streams; ARGV: 1 group, 2 consumer, 3 max.
+/// Returns a flat list `stream index (1-based), entry id, event JSON, 1` per entry, as
+/// [`CLAIM_STALE`] does.
+///
+/// First one XREADGROUP over every stream, COUNT max ÷ streams each (so at most max in
+/// all); then, while room is left, one stream at a time, but only those that filled their
+/// share and may hold more. Most reads find little or nothing: one command, not one per
+/// partition.
 pub const READ_GROUP: &str = r#"
 local budget = tonumber(ARGV[3])
 local out = {}
-for s = 1, #KEYS do
-  if budget <= 0 then break end
-  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', budget, 'STREAMS', KEYS[s], '>')
-  if r then
-    for _, entry in ipairs(r[1][2]) do
-      local event = ''
-      local fields = entry[2]
-      if fields then
-        for f = 1, #fields, 2 do
-          if fields[f] == 'e' then event = fields[f + 1] end
-        end
+local function take(s, entries)
+  for _, entry in ipairs(entries) do
+    local event = ''
+    local fields = entry[2]
+    if fields then
+      for f = 1, #fields, 2 do
+        if fields[f] == 'e' then event = fields[f + 1] end
       end
-      out[#out + 1] = s
-      out[#out + 1] = entry[1]
-      out[#out + 1] = event
-      out[#out + 1] = 1
-      budget = budget - 1
+    end
+    out[#out + 1] = s
+    out[#out + 1] = entry[1]
+    out[#out + 1] = event
+    out[#out + 1] = 1
+    budget = budget - 1
+  end
+end
+local rest = {}
+local per = math.floor(budget / #KEYS)
+if per >= 1 then
+  local args = {'XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', per, 'STREAMS'}
+  local index = {}
+  for s = 1, #KEYS do
+    args[#args + 1] = KEYS[s]
+    index[KEYS[s]] = s
+  end
+  for _ = 1, #KEYS do args[#args + 1] = '>' end
+  local filled = {}
+  local r = redis.call(unpack(args))
+  if r then
+    for _, stream in ipairs(r) do
+      local s = index[stream[1]]
+      if s then
+        take(s, stream[2])
+        if #stream[2] >= per then filled[s] = true end
+      end
     end
   end
+  for s = 1, #KEYS do
+    if filled[s] then rest[#rest + 1] = s end
+  end
+else
+  for s = 1, #KEYS do rest[#rest + 1] = s end
+end
+for _, s in ipairs(rest) do
+  if budget <= 0 then break end
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', budget, 'STREAMS', KEYS[s], '>')
+  if r then take(s, r[1][2]) end
 end
 return out
 "#;
