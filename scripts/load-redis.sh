@@ -3,8 +3,11 @@
 # allows, on one machine (127.0.0.1 only). In one run:
 #
 #   1. a redis-server of its own (free port, temp dir, AOF everysec unless AOF=no),
-#   2. `ezenroll serve --redis-url` on it, driven by wrk with scripts/wrk/enrollment.lua
-#      (customer, plan, document, poll, paid proposal) for ROUNDS × DURATION;
+#   2. `ezenroll serve --redis-url` on it, driven for ROUNDS × DURATION by FLOWS customers
+#      each clicking through customer, plan, document, poll, paid proposal: by default
+#      examples/enrollment_load.rs (every flow a task on one thread); LOADGEN=wrk runs
+#      scripts/wrk/enrollment.lua instead, which needs a wrk thread per flow and so takes
+#      several times the CPU away from the server (both report their own CPU);
 #      Redis's INFO commandstats before and after say how many append scripts (and Redis
 #      commands in all) one enrollment costs;
 #   3. redis-benchmark driving the very same Lua append script (SCRIPT LOAD of the
@@ -14,7 +17,7 @@
 #
 #   scripts/load-redis.sh
 #   ROUNDS=5 DURATION=15s FLOWS=64 PAYMENT_LATENCY=0ms scripts/load-redis.sh
-#   WRK_SCRIPT=my-flow.lua scripts/load-redis.sh   # another flow (same RESULT line)
+#   LOADGEN=wrk WRK_SCRIPT=my-flow.lua scripts/load-redis.sh   # another flow (same RESULT line)
 #
 # Needs wrk and redis-server/redis-benchmark (apt-get installs them when missing).
 set -euo pipefail
@@ -31,14 +34,20 @@ PORT=${PORT:-18089}
 BASE="http://127.0.0.1:${PORT}"
 
 need() { command -v "$1" >/dev/null || { echo "installing $2" >&2; apt-get install -y "$2" >/dev/null; }; }
-need wrk wrk
+LOADGEN=${LOADGEN:-rust}
+[ "$LOADGEN" = wrk ] && need wrk wrk
 need redis-server redis-server
 need redis-benchmark redis-tools
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --quiet --bin ezenroll --example redis_append_script
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --quiet --bin ezenroll \
+  --example redis_append_script --example enrollment_load
 BIN=${EZENROLL_BIN:-${CARGO_TARGET_DIR:-target}/release/ezenroll}
+EXAMPLES=${CARGO_TARGET_DIR:-target}/release/examples
+for example in redis_append_script enrollment_load; do
+  [ -x "$EXAMPLES/$example" ] || { echo "missing $EXAMPLES/$example (run without SKIP_BUILD=1)" >&2; exit 1; }
+done
 WORK=$(mktemp -d)
 RPORT=$(free_port)
 redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly "$AOF" \
@@ -68,20 +77,29 @@ export EZENROLL_TOKEN
 calls() { R info commandstats | tr -d '\r' | sed -n 's/^cmdstat_\([a-z|]*\):calls=\([0-9]*\),.*/\1 \2/p'; }
 # CPU time (user + system, clock ticks) a process has used so far.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# ... and its children that ended (Redis's AOF rewrites: it waits for each).
+child_ticks() { awk '{print $16 + $17}' "/proc/$1/stat"; }
 results="$WORK/results"
 for _ in $(seq 1 "$ROUNDS"); do
   before=$(calls)
-  cpu_before="$(ticks "$SERVER") $(ticks "$REDIS")"
-  line=$(wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s "${WRK_SCRIPT:-scripts/wrk/enrollment.lua}" "$BASE" | grep RESULT)
+  cpu_before="$(ticks "$SERVER") $(ticks "$REDIS") $(child_ticks "$REDIS")"
+  if [ "$LOADGEN" = wrk ]; then
+    line=$(/usr/bin/time -f "%U %S" -o "$WORK/loadgen_cpu" \
+      wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s "${WRK_SCRIPT:-scripts/wrk/enrollment.lua}" "$BASE" | grep RESULT)
+  else
+    line=$(/usr/bin/time -f "%U %S" -o "$WORK/loadgen_cpu" \
+      "$EXAMPLES/enrollment_load" "127.0.0.1:${PORT}" "$FLOWS" "$DURATION" | grep RESULT)
+  fi
+  loadgen_cpu=$(awk '{print $1 + $2}' "$WORK/loadgen_cpu")
   after=$(calls)
-  cpu_after="$(ticks "$SERVER") $(ticks "$REDIS")"
+  cpu_after="$(ticks "$SERVER") $(ticks "$REDIS") $(child_ticks "$REDIS")"
   # Consumers behind at the end of the round: a rate they cannot keep up with is not one.
   printf '%s\n' "$before" >"$WORK/calls_before"; printf '%s\n' "$after" >"$WORK/calls_after"
   echo "$line" >"$WORK/last_line"
   lag=$(curl -fsS "${BASE}/metrics" | awk '/^ezenroll_consumer_lag/ {s += $2} END {print s + 0}')
   # Appends are the script calls of the command path; the other scripts (timers,
   # reservations, views, alarms) are counted with every other command.
-  python3 - "$before" "$after" "$line" "$lag" "$cpu_before" "$cpu_after" "$(getconf CLK_TCK)" >>"$results" <<'PY'
+  python3 - "$before" "$after" "$line" "$lag" "$cpu_before" "$cpu_after" "$(getconf CLK_TCK)" "$loadgen_cpu" >>"$results" <<'PY'
 import sys
 def parse(text):
     return {l.split()[0]: int(l.split()[1]) for l in text.splitlines() if l.strip()}
@@ -92,7 +110,9 @@ print(f"http enrollments_per_s={fields['enrollments_per_s']} errors={fields['err
       f"commands={sum(delta.values())} scripts={delta.get('evalsha', 0) + delta.get('eval', 0)} "
       f"lag={sys.argv[4]} "
       f"server_cpu_s={(int(sys.argv[6].split()[0]) - int(sys.argv[5].split()[0])) / int(sys.argv[7])} "
-      f"redis_cpu_s={(int(sys.argv[6].split()[1]) - int(sys.argv[5].split()[1])) / int(sys.argv[7])}")
+      f"redis_cpu_s={(int(sys.argv[6].split()[1]) - int(sys.argv[5].split()[1])) / int(sys.argv[7])} "
+      f"redis_children_cpu_s={(int(sys.argv[6].split()[2]) - int(sys.argv[5].split()[2])) / int(sys.argv[7])} "
+      f"loadgen_cpu_s={sys.argv[8]}")
 PY
 done
 
@@ -114,7 +134,8 @@ hist=${key/:enr:/:hist:}
 snapshot_len=$(R hstrlen "$key" s)
 event_len=$(R lindex "$hist" 1 | wc -c)
 events_per_enrollment=$(R llen "$hist")
-sha=$(R script load "$("${CARGO_TARGET_DIR:-target}"/release/examples/redis_append_script)")
+source=$("$EXAMPLES/redis_append_script")
+sha=$(R script load "$source")
 filler() { head -c "$1" /dev/zero | tr '\0' x; }
 snapshot=$(filler "$snapshot_len")
 event=$(filler "$event_len")
@@ -155,8 +176,12 @@ print(f"full enrollments over HTTP on Redis: median {rate:.0f}/s "
 lags = ", ".join("%.0f" % r["lag"] for r in http)
 server_us = statistics.median(r["server_cpu_s"] / made(r) * 1e6 for r in http)
 redis_us = statistics.median(r["redis_cpu_s"] / made(r) * 1e6 for r in http)
+loadgen_us = statistics.median(r["loadgen_cpu_s"] / made(r) * 1e6 for r in http)
+rewrite_us = statistics.median(r["redis_children_cpu_s"] / made(r) * 1e6 for r in http)
 print(f"CPU per enrollment: ezenroll {server_us:.0f} µs, redis-server {redis_us:.0f} µs "
-      f"(the two together on 2 cores allow ≈ {2e6 / (server_us + redis_us):.0f}/s, wrk aside)")
+      f"(the two together on 2 cores allow ≈ {2e6 / (server_us + redis_us):.0f}/s); "
+      f"besides, Redis's AOF rewrites (child processes that ended in the round) {rewrite_us:.0f} µs, "
+      f"the load generator {loadgen_us:.0f} µs")
 print(f"consumer lag at the end of each round (events not yet handled): {lags}")
 print(f"Redis work per enrollment: {scripts_per:.1f} script calls, {statistics.median(cmds):.1f} commands in all; "
       f"{events} events; snapshot {snapshot} B, event {event} B")
