@@ -16,7 +16,8 @@
 #      calls: the Redis-bound limit is appends/s ÷ appends per enrollment.
 #
 #   scripts/load-redis.sh
-#   ROUNDS=5 DURATION=15s FLOWS=64 PAYMENT_LATENCY=0ms scripts/load-redis.sh
+#   ROUNDS=5 DURATION=15s FLOWS=64 PAYMENT_LATENCY=0ms THREADS=2 scripts/load-redis.sh
+#   REDIS_ARGS="--auto-aof-rewrite-percentage 0" scripts/load-redis.sh   # more redis-server options
 #   LOADGEN=wrk WRK_SCRIPT=my-flow.lua scripts/load-redis.sh   # another flow (same RESULT line)
 #
 # Needs wrk and redis-server/redis-benchmark (apt-get installs them when missing).
@@ -26,6 +27,9 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 FLOWS=${FLOWS:-64}
+# The server's threads (`serve --threads`). 1: Redis takes the machine's other core, and
+# one thread doing everything spends the least CPU per enrollment (no hand-offs).
+THREADS=${THREADS:-1}
 PAYMENT_LATENCY=${PAYMENT_LATENCY:-0ms}
 BENCH_N=${BENCH_N:-200000}
 BENCH_CLIENTS=${BENCH_CLIENTS:-50}
@@ -51,7 +55,7 @@ done
 WORK=$(mktemp -d)
 RPORT=$(free_port)
 redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK" --save "" --appendonly "$AOF" \
-  --appendfsync everysec --daemonize no --logfile "$WORK/redis.log" &
+  --appendfsync everysec --daemonize no --logfile "$WORK/redis.log" ${REDIS_ARGS:-} &
 REDIS=$!
 SERVER=
 cleanup() {
@@ -65,7 +69,7 @@ for _ in $(seq 1 50); do [ "$(R ping 2>/dev/null)" = PONG ] && break; sleep 0.1;
 
 export EZENROLL_JWT_SECRET="load-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 "$BIN" serve --listen "127.0.0.1:${PORT}" --redis-url "redis://127.0.0.1:${RPORT}/" \
-  --document-delay 0s --payment-latency "$PAYMENT_LATENCY" --payment-queue 4096 \
+  --threads "$THREADS" --document-delay 0s --payment-latency "$PAYMENT_LATENCY" --payment-queue 4096 \
   >"$WORK/serve.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 50); do curl -fsS "${BASE}/livez" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -149,14 +153,14 @@ for _ in $(seq 1 "$ROUNDS"); do
     | tail -1 | sed 's/^/bench appends_per_s=/' >>"$results"
 done
 
-python3 - "$results" "$snapshot_len" "$event_len" "$events_per_enrollment" "$FLOWS" "$PAYMENT_LATENCY" "$DURATION" <<'PY'
+python3 - "$results" "$snapshot_len" "$event_len" "$events_per_enrollment" "$FLOWS" "$PAYMENT_LATENCY" "$DURATION" "$THREADS" <<'PY'
 import re, statistics, sys
 http, bench = [], []
 for line in open(sys.argv[1]):
     kind, *rest = line.split()
     fields = {k: float(v) for k, v in (kv.split("=") for kv in rest)}
     (http if kind == "http" else bench).append(fields)
-snapshot, event, events, flows, latency, duration = sys.argv[2:8]
+snapshot, event, events, flows, latency, duration, threads = sys.argv[2:9]
 number, unit = re.fullmatch(r"(\d+)([smh]?)", duration).groups()
 seconds = int(number) * {"": 1, "s": 1, "m": 60, "h": 3600}[unit]
 rate = statistics.median(r["enrollments_per_s"] for r in http)
@@ -171,7 +175,7 @@ limit = appends / scripts_per
 http_rounds = ", ".join("%.0f" % r["enrollments_per_s"] for r in http)
 bench_rounds = ", ".join("%.0f" % r["appends_per_s"] for r in bench)
 print(f"full enrollments over HTTP on Redis: median {rate:.0f}/s "
-      f"(rounds: {http_rounds}; {flows} flows, PG {latency}; "
+      f"(rounds: {http_rounds}; {flows} flows, PG {latency}, server threads {threads}; "
       f"errors {sum(r['errors'] for r in http):.0f})")
 lags = ", ".join("%.0f" % r["lag"] for r in http)
 server_us = statistics.median(r["server_cpu_s"] / made(r) * 1e6 for r in http)

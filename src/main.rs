@@ -92,6 +92,11 @@ struct ServeArgs {
     /// Log format on stderr; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "EZENROLL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Threads that serve HTTP, and as many that run the enrollment actors (default: one
+    /// per core). 1 runs the whole server on one thread: no hand-offs between threads, so
+    /// the most enrollments per CPU second; right when Redis has the machine's other core.
+    #[arg(long, env = "EZENROLL_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(flatten)]
     store: StoreArgs,
     /// Which consumers this process runs besides the API (`none` leaves them to
@@ -379,12 +384,22 @@ fn init_tracing(format: LogFormat) -> Option<ezenroll::logging::LogGuard> {
 
 fn serve(args: ServeArgs) -> ExitCode {
     let _log = init_tracing(args.log_format);
-    // Actors need an actix System; warp and hyper want a multi-thread tokio runtime.
-    // The System runs on that runtime, so both live in one process.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // Actors need an actix System, which runs on the tokio runtime that serves HTTP: a
+    // multi-thread one, or with --threads 1 a current-thread one, where the engine puts
+    // its actors on the System's own arbiter and one thread does everything.
+    let built = match args.threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(n))
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match built {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the runtime");
@@ -424,6 +439,18 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
         run_notifier: matches!(args.consumers, Consumers::All | Consumers::Notifier),
         run_projector: matches!(args.consumers, Consumers::All | Consumers::Mypage),
         ..EngineConfig::default()
+    };
+    let config = match args.threads {
+        // On the System's arbiter, this very thread.
+        Some(1) => EngineConfig {
+            arbiters: 0,
+            ..config
+        },
+        Some(n) => EngineConfig {
+            arbiters: usize::from(n),
+            ..config
+        },
+        None => config,
     };
     let store = args.store.open().await?;
     let engine = Engine::start(config, store).await?;

@@ -222,30 +222,43 @@ fn unknown_products_and_nonsense_definitions_exit_2() {
     );
 }
 
-/// `ezenroll serve` until SIGTERM: it stops accepting, ends the open event stream rather
-/// than wait for the client to hang up, stops the engine and exits 0.
+/// A running `ezenroll serve` on a free port, its log lines as they come.
 #[cfg(unix)]
-#[test]
-fn serve_stops_cleanly_on_sigterm_with_a_stream_open() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::net::TcpStream;
-    use std::sync::mpsc;
-    use std::time::{Duration, Instant};
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    lines: std::sync::mpsc::Receiver<String>,
+    log: Vec<String>,
+    token: String,
+}
 
-    let secret = "cli-test-only-secret-0123456789";
+#[cfg(unix)]
+const SECRET: &str = "cli-test-only-secret-0123456789";
+
+/// Starts `ezenroll serve --listen 127.0.0.1:0 --log-format json <extra>` and waits for its
+/// "listening" line, which names the address.
+#[cfg(unix)]
+fn serve(extra: &[&str]) -> Served {
+    use std::io::BufRead;
+    use std::time::Duration;
+
     let mut child = Command::new(env!("CARGO_BIN_EXE_ezenroll"))
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .env("EZENROLL_JWT_SECRET", secret)
+        .args(extra)
+        .env("EZENROLL_JWT_SECRET", SECRET)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start ezenroll serve");
-    let (lines_tx, lines) = mpsc::channel::<String>();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
     let stderr = child.stderr.take().expect("stderr");
     std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if lines_tx.send(line).is_err() {
                 return;
             }
@@ -253,9 +266,13 @@ fn serve_stops_cleanly_on_sigterm_with_a_stream_open() {
     });
     let mut log = Vec::new();
     let addr = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|e| panic!("no 'listening' line ({e}); log: {log:#?}"));
+        let line = match lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no 'listening' line ({e}); log: {log:#?}");
+            }
+        };
         let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
         log.push(line);
         if parsed["fields"]["message"] == "ezenroll is listening" {
@@ -265,8 +282,7 @@ fn serve_stops_cleanly_on_sigterm_with_a_stream_open() {
                 .to_owned();
         }
     };
-
-    let token = ezenroll::http::auth::AuthKeys::from_secret(secret.as_bytes())
+    let token = ezenroll::http::auth::AuthKeys::from_secret(SECRET.as_bytes())
         .expect("keys")
         .mint(
             ezenroll::http::auth::Role::Admin,
@@ -274,13 +290,113 @@ fn serve_stops_cleanly_on_sigterm_with_a_stream_open() {
             Duration::from_secs(60),
         )
         .expect("a token");
+    Served {
+        child,
+        addr,
+        lines,
+        log,
+        token,
+    }
+}
+
+#[cfg(unix)]
+impl Served {
+    /// One request on its own connection; the status and the JSON body.
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        use std::io::Read;
+        let mut stream = std::net::TcpStream::connect(&self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .expect("a read timeout");
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            self.token,
+            body.len()
+        )
+        .expect("send the request");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("the response");
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((text.as_str(), ""));
+        // A chunked body is one chunk here: skip its size line.
+        let json = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            rest.split_once("\r\n").map_or("", |(_, r)| r)
+        } else {
+            rest
+        };
+        let json = json.trim_end_matches("\r\n0\r\n\r\n");
+        (status, serde_json::from_str(json).unwrap_or(Value::Null))
+    }
+
+    /// SIGTERM, then waits (20 s at most) for a clean exit; returns the whole log.
+    fn stop(mut self) -> String {
+        use std::time::{Duration, Instant};
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("the child") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "serve did not stop within 20 s of SIGTERM; log: {:#?}",
+                    self.log
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // The reader thread ends at the end of stderr, closing the channel.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.log.push(line);
+        }
+        assert!(status.success(), "{status}; log: {:#?}", self.log);
+        let text = self.log.join("\n");
+        for expected in [
+            "SIGTERM received",
+            "in-flight requests answered",
+            "engine stopped",
+        ] {
+            assert!(text.contains(expected), "no {expected:?} in {text}");
+        }
+        text
+    }
+}
+
+/// `ezenroll serve` until SIGTERM: it stops accepting, ends the open event stream rather
+/// than wait for the client to hang up, stops the engine and exits 0.
+#[cfg(unix)]
+#[test]
+fn serve_stops_cleanly_on_sigterm_with_a_stream_open() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    let served = serve(&[]);
+    let addr = served.addr.clone();
     let mut stream = TcpStream::connect(&addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("a read timeout");
     write!(
         stream,
-        "GET /events/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        "GET /events/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+        served.token
     )
     .expect("send the request");
     let mut head = [0u8; 256];
@@ -289,36 +405,73 @@ fn serve_stops_cleanly_on_sigterm_with_a_stream_open() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("text/event-stream"), "{head}");
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("the child") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve did not stop within 20 s of SIGTERM; log: {log:#?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // The reader thread ends at the end of stderr, closing the channel.
-    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
-        log.push(line);
-    }
-    assert!(status.success(), "{status}; log: {log:#?}");
-    let text = log.join("\n");
-    for expected in [
-        "SIGTERM received",
-        "in-flight requests answered",
-        "engine stopped",
-    ] {
-        assert!(text.contains(expected), "no {expected:?} in {text}");
-    }
+    served.stop();
     // The stream was ended by the server, not left hanging.
     let mut rest = Vec::new();
     stream.read_to_end(&mut rest).expect("the stream ends");
+}
+
+/// `ezenroll serve --threads 1`: HTTP, the actors, the payment gateway, the document
+/// issuer and the consumers all on one thread. A whole enrollment goes through, the
+/// process runs no arbiter threads, and it stops cleanly.
+#[cfg(unix)]
+#[test]
+fn serve_on_one_thread_enrolls_and_stops() {
+    let served = serve(&[
+        "--threads",
+        "1",
+        "--document-delay",
+        "0s",
+        "--payment-latency",
+        "0ms",
+    ]);
+    let (status, customer) = served.call(
+        "POST",
+        "/customers",
+        Some(
+            json!({"name": "한스레드", "birthDate": "1986-05-01", "gender": "female",
+                    "mobilePhone": "010-1234-5678"}),
+        ),
+    );
+    assert_eq!(status, 201, "{customer}");
+    let no = customer["customerNo"].as_str().expect("a customer number");
+    let (status, plan) = served.call(
+        "POST",
+        "/enrollments",
+        Some(
+            json!({"customerNo": no, "productCode": "EZ-TERM", "sumInsured": 100_000_000,
+                    "coveragePeriod": 20, "paymentPeriod": 20, "paymentCycle": "monthly"}),
+        ),
+    );
+    assert_eq!(status, 201, "{plan}");
+    let id = plan["id"].as_str().expect("an enrollment id").to_owned();
+    let (status, requested) = served.call("POST", &format!("/enrollments/{id}/document"), None);
+    assert_eq!(status, 202, "{requested}");
+    let (status, issued) = served.call(
+        "GET",
+        &format!("/enrollments/{id}?waitWhileStatus=DocumentRequested&waitSeconds=10"),
+        None,
+    );
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!(issued["status"], "DocumentIssued", "{issued}");
+    let (status, contracted) = served.call(
+        "POST",
+        &format!("/enrollments/{id}/proposal"),
+        Some(json!({"paymentMethod": "card"})),
+    );
+    assert_eq!(status, 200, "{contracted}");
+    assert_eq!(contracted["status"], "Contracted", "{contracted}");
+
+    // The main thread and the log writer, nothing else: no arbiter threads
+    // ("actix-rt|system"), no tokio workers ("tokio-rt-worker"), as `--threads 2` has.
+    let mut threads = std::fs::read_dir(format!("/proc/{}/task", served.child.id()))
+        .expect("the server's threads")
+        .filter_map(|t| {
+            let path = t.ok()?.path().join("comm");
+            Some(std::fs::read_to_string(path).ok()?.trim().to_owned())
+        })
+        .collect::<Vec<_>>();
+    threads.sort();
+    assert_eq!(threads, ["ezenroll", "ezenroll-log"]);
+    served.stop();
 }

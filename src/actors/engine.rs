@@ -23,7 +23,7 @@ use crate::domain::premium::{PricedProduct, QuoteInput, Refusal};
 use crate::domain::product::ProductSpec;
 use crate::store::{Alarm, EventEnvelope, EventLog, MyPageView, Store, StoreError, ViewFilter};
 use actix::{Actor, Addr};
-use actix_rt::Arbiter;
+use actix_rt::{Arbiter, ArbiterHandle};
 use chrono::{DateTime, Utc};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,6 +33,8 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Arbiters (threads) the enrollment actors are spread over; default one per core.
+    /// 0: no threads of its own; the actors, the payment gateway and the document issuer
+    /// run on the arbiter of the actix System the engine is started in.
     pub arbiters: usize,
     /// How long document issuance takes (상품설명서 발행).
     pub document_delay: Duration,
@@ -268,16 +270,24 @@ impl Engine {
         let provider = ext.payment_provider.unwrap_or_else(|| {
             Arc::new(SimulatedProvider::new(config.simulation, 0x5EED)) as Arc<dyn PaymentProvider>
         });
-        let arbiters: Vec<Arbiter> = (0..config.arbiters.max(1))
-            .map(|_| Arbiter::new())
-            .collect();
+        let arbiters: Vec<Arbiter> = (0..config.arbiters).map(|_| Arbiter::new()).collect();
+        // No arbiters of its own: everything runs on the System's arbiter, the thread
+        // that runs the System (`serve --threads 1`).
+        let handles: Vec<ArbiterHandle> = if arbiters.is_empty() {
+            match actix_rt::System::try_current() {
+                Some(system) => vec![system.arbiter().clone()],
+                None => {
+                    return Err(EngineError::Internal(
+                        "an engine without arbiters needs a running actix System".to_owned(),
+                    ));
+                }
+            }
+        } else {
+            arbiters.iter().map(Arbiter::handle).collect()
+        };
         // The gateway and the issuer live on arbiters too, not on the caller's thread.
-        let payment = PaymentClient::start(
-            provider,
-            config.payment,
-            arbiters.first().map(Arbiter::handle).as_ref(),
-        );
-        let registry = Registry::new(arbiters.iter().map(Arbiter::handle).collect());
+        let payment = PaymentClient::start(provider, config.payment, handles.first());
+        let registry = Registry::new(handles.clone());
         let deps = Arc::new(Deps {
             store: Arc::clone(&store),
             config: config.clone(),
@@ -292,8 +302,8 @@ impl Engine {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let issuer = {
             let (deps, registry) = (Arc::clone(&deps), Arc::clone(&registry));
-            let arbiter = arbiters[arbiters.len() - 1].handle();
-            DocumentIssuer::start_in_arbiter(&arbiter, move |_| DocumentIssuer::new(deps, registry))
+            let arbiter = &handles[handles.len() - 1];
+            DocumentIssuer::start_in_arbiter(arbiter, move |_| DocumentIssuer::new(deps, registry))
         };
 
         let tasks = vec![

@@ -40,6 +40,7 @@ macro_rules! engine_suite {
             an_interrupted_unpaid_proposal_can_be_retried,
             payments_run_concurrently_up_to_the_limit,
             two_engines_on_one_store_decide_on_fresh_state,
+            without_arbiters_everything_runs_on_the_system_thread,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -1500,4 +1501,65 @@ pub async fn two_engines_on_one_store_decide_on_fresh_state(store: Arc<dyn Store
     }
     a.engine.shutdown().await;
     b.engine.shutdown().await;
+}
+
+/// 17. An engine without arbiters of its own (`serve --threads 1`) runs its actors, the
+///     payment gateway and the document issuer on the arbiter of the System it was started
+///     in: an enrollment goes from plan to refund, the consumers see it, and every command
+///     is handled on the System's thread (with arbiters it would be theirs).
+pub async fn without_arbiters_everything_runs_on_the_system_thread(store: Arc<dyn Store>) {
+    let system_thread = std::thread::current().id();
+    let handled_on: Arc<std::sync::Mutex<HashSet<std::thread::ThreadId>>> = Arc::default();
+    let chaos: ChaosHook = {
+        let handled_on = Arc::clone(&handled_on);
+        Arc::new(move |_: EnrollmentId, _: &Command| {
+            if let Ok(mut threads) = handled_on.lock() {
+                threads.insert(std::thread::current().id());
+            }
+        })
+    };
+    let config = EngineConfig {
+        arbiters: 0,
+        ..test_config()
+    };
+    let h = start_with_chaos(Arc::clone(&store), config, healthy_provider(), Some(chaos)).await;
+    let engine = &h.engine;
+    let customer = register_customer(engine, "단일스레드").await;
+    let no = customer.customer_no;
+    let issued = drive_to_document_issued(engine, term_plan(no, 100_000_000)).await;
+    let id = issued.state.id;
+    let contracted = engine
+        .submit_proposal(id, PaymentMethod::Card)
+        .await
+        .expect("paid and contracted");
+    assert_eq!(contracted.state.status, Status::Contracted);
+    engine.request_withdrawal(id).await.expect("withdrawal");
+    let withdrawn = wait_status(engine, id, Status::Withdrawn).await;
+    assert!(withdrawn.state.refund_id.is_some());
+    assert_eq!(h.calls.charge_calls(), 1);
+    assert_eq!(h.calls.refund_calls(), 1);
+    let statuses: Vec<Status> = eventually("the MyPage view of the withdrawal", || async {
+        let views = engine
+            .mypage(
+                ViewFilter {
+                    customer_no: Some(no),
+                    status: None,
+                },
+                10,
+            )
+            .await
+            .ok()?;
+        let statuses: Vec<Status> = views.iter().map(|v| v.status).collect();
+        (statuses == [Status::Withdrawn]).then_some(statuses)
+    })
+    .await;
+    assert_eq!(statuses, [Status::Withdrawn]);
+
+    let threads = handled_on.lock().map(|t| t.clone()).unwrap_or_default();
+    assert_eq!(
+        threads,
+        HashSet::from([system_thread]),
+        "every command is handled on the System's thread"
+    );
+    engine.shutdown().await;
 }
