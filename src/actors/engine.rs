@@ -87,10 +87,13 @@ impl Default for EngineConfig {
             consumers: ConsumerConfig::default(),
             run_notifier: true,
             run_projector: true,
+            // Short: Redis writes the consumer name (`<instance>-<group>`) into the AOF
+            // with every entry a group reads (an XCLAIM each), ten per enrollment. The
+            // pid and 32 random bits tell processes apart.
             instance: format!(
-                "ezenroll-{}-{}",
+                "{}-{:08x}",
                 std::process::id(),
-                uuid::Uuid::new_v4().simple()
+                uuid::Uuid::new_v4().as_u128() as u32
             ),
             seed_demo_products: true,
             catalog_refresh: Duration::from_secs(5),
