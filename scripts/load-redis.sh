@@ -136,6 +136,7 @@ PY
 key=$(R --scan --pattern 'ez:{p*}:enr:*' | head -1 || true)
 hist=${key/:enr:/:hist:}
 snapshot_len=$(R hstrlen "$key" s)
+document_len=$(R hstrlen "$key" d)
 event_len=$(R lindex "$hist" 1 | wc -c)
 events_per_enrollment=$(R llen "$hist")
 source=$("$EXAMPLES/redis_append_script")
@@ -144,23 +145,24 @@ filler() { head -c "$1" /dev/zero | tr '\0' x; }
 snapshot=$(filler "$snapshot_len")
 event=$(filler "$event_len")
 for _ in $(seq 1 "$ROUNDS"); do
-  # A new enrollment per call (expected version 0, a random key), one event, one timer:
-  # the plan save. Later transitions differ only in the version check's outcome.
+  # A new enrollment per call (expected version 0, a random key), no document, one event,
+  # one timer: the plan save. Later transitions differ only in the version check's outcome
+  # and, once, the document (written with the event that issues it).
   redis-benchmark -p "$RPORT" -c "$BENCH_CLIENTS" -n "$BENCH_N" -r 100000000 -q \
     evalsha "$sha" 5 "b:enr:__rand_int__" "b:hist:__rand_int__" "b:{p0}:log" "b:timers" "b:attempts" \
-    0 1 "$snapshot" 1000000 1 "$event" S "__rand_int__:exp" 1790000000000000 0 \
+    0 1 "$snapshot" 1000000 N "" 1 "$event" S "__rand_int__:exp" 1790000000000000 0 \
     | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | sed 's/ requests per second//' \
     | tail -1 | sed 's/^/bench appends_per_s=/' >>"$results"
 done
 
-python3 - "$results" "$snapshot_len" "$event_len" "$events_per_enrollment" "$FLOWS" "$PAYMENT_LATENCY" "$DURATION" "$THREADS" <<'PY'
+python3 - "$results" "$snapshot_len" "$event_len" "$events_per_enrollment" "$FLOWS" "$PAYMENT_LATENCY" "$DURATION" "$THREADS" "$document_len" <<'PY'
 import re, statistics, sys
 http, bench = [], []
 for line in open(sys.argv[1]):
     kind, *rest = line.split()
     fields = {k: float(v) for k, v in (kv.split("=") for kv in rest)}
     (http if kind == "http" else bench).append(fields)
-snapshot, event, events, flows, latency, duration, threads = sys.argv[2:9]
+snapshot, event, events, flows, latency, duration, threads, document = sys.argv[2:10]
 number, unit = re.fullmatch(r"(\d+)([smh]?)", duration).groups()
 seconds = int(number) * {"": 1, "s": 1, "m": 60, "h": 3600}[unit]
 rate = statistics.median(r["enrollments_per_s"] for r in http)
@@ -188,7 +190,7 @@ print(f"CPU per enrollment: ezenroll {server_us:.0f} µs, redis-server {redis_us
       f"the load generator {loadgen_us:.0f} µs")
 print(f"consumer lag at the end of each round (events not yet handled): {lags}")
 print(f"Redis work per enrollment: {scripts_per:.1f} script calls, {statistics.median(cmds):.1f} commands in all; "
-      f"{events} events; snapshot {snapshot} B, event {event} B")
+      f"{events} events; snapshot {snapshot} B, event {event} B, document {document} B (written once)")
 print(f"redis-benchmark, the append script alone: median {appends:.0f} calls/s "
       f"(rounds: {bench_rounds})")
 print(f"Redis-bound limit ≈ {limit:.0f} enrollments/s (append calls/s ÷ script calls per enrollment); "

@@ -44,3 +44,104 @@ async fn a_corrupt_snapshot_fails_only_its_enrollment() {
     })
     .await;
 }
+
+/// The product document is kept apart from the snapshot (`d`, written once when issued;
+/// `s` is format 2 without it), and a record from before that (format 1: the document in
+/// the snapshot, no `d`) goes on: it loads with its document, and its next transition
+/// writes the document apart.
+#[actix_rt::test]
+async fn the_document_is_kept_apart_and_old_records_go_on() {
+    use engine_suite::fixtures::*;
+    use ezenroll::domain::enrollment::{PaymentMethod, Status};
+    use ezenroll::store::codec;
+
+    let (store, url) = redis_store().await;
+    let client = redis::Client::open(url).expect("url");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let reader = con.clone();
+    let field_len = |key: String, field: &'static str| {
+        let mut con = reader.clone();
+        async move {
+            let len: usize = redis::cmd("HSTRLEN")
+                .arg(key)
+                .arg(field)
+                .query_async(&mut con)
+                .await
+                .expect("HSTRLEN");
+            len
+        }
+    };
+
+    let h = start_default(Arc::clone(&store) as Arc<dyn Store>).await;
+    let customer = register_customer(&h.engine, "문서분리").await;
+    let fresh =
+        drive_to_document_issued(&h.engine, term_plan(customer.customer_no, 100_000_000)).await;
+    let old =
+        drive_to_document_issued(&h.engine, term_plan(customer.customer_no, 100_000_000)).await;
+    let body_len = fresh
+        .state
+        .document
+        .as_ref()
+        .expect("a document")
+        .body
+        .len();
+    assert!(body_len > 500, "a real document: {body_len} bytes");
+
+    // Issued: the document is in `d`, the snapshot is small and says "format 2".
+    let key = store.enrollment_key(fresh.state.id);
+    assert!(field_len(key.clone(), "d").await >= body_len);
+    assert!(field_len(key.clone(), "s").await < body_len);
+    let s: Vec<u8> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("s")
+        .query_async(&mut con)
+        .await
+        .expect("HGET s");
+    assert_eq!(s[0], codec::SPLIT_SNAPSHOT_FORMAT);
+
+    // The other one as an older build wrote it: format 1, no `d`.
+    let old_key = store.enrollment_key(old.state.id);
+    let format1 = codec::encode_snapshot(&old.state).expect("encodes");
+    let _: () = redis::pipe()
+        .cmd("HSET")
+        .arg(&old_key)
+        .arg("s")
+        .arg(format1)
+        .ignore()
+        .cmd("HDEL")
+        .arg(&old_key)
+        .arg("d")
+        .ignore()
+        .query_async(&mut con)
+        .await
+        .expect("rewrite as format 1");
+    h.engine.shutdown().await;
+
+    // A new engine (nothing cached) reads both with their documents and carries both on.
+    let h = start_default(Arc::clone(&store) as Arc<dyn Store>).await;
+    for before in [&fresh, &old] {
+        let id = before.state.id;
+        let loaded = h.engine.enrollment(id).await.expect("loads");
+        assert_eq!(loaded.state.document, before.state.document);
+        let done = h
+            .engine
+            .submit_proposal(id, PaymentMethod::Card)
+            .await
+            .expect("contracted");
+        assert_eq!(done.state.status, Status::Contracted);
+        assert_eq!(done.state.document, before.state.document);
+        let (_, stored) = stored(&(Arc::clone(&store) as Arc<dyn Store>), id).await;
+        assert_eq!(
+            stored.document, before.state.document,
+            "stored with its document"
+        );
+    }
+    // The old record now keeps its document apart too, and both snapshots stayed small.
+    assert!(field_len(old_key.clone(), "d").await >= body_len);
+    assert!(field_len(old_key, "s").await < body_len);
+    assert!(field_len(key, "s").await < body_len);
+    h.engine.shutdown().await;
+}

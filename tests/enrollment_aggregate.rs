@@ -14,7 +14,10 @@ use ezenroll::domain::money::Won;
 use ezenroll::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use ezenroll::domain::premium::QuoteInput;
 use ezenroll::store::StoreError;
-use ezenroll::store::codec::{decode_snapshot, encode_snapshot};
+use ezenroll::store::codec::{
+    WithDocument, decode_snapshot, decode_stored, encode_document, encode_snapshot,
+    encode_split_snapshot,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -1359,4 +1362,103 @@ fn a_damaged_snapshot_is_corrupt_and_names_its_key() {
     let mut trailing = bytes.clone();
     trailing.push(0);
     assert_corrupt(decode_snapshot(&key, &trailing), "a trailing byte");
+}
+
+/// Format 2 (the Redis backend's): the state without its document, which is stored apart.
+/// Every status round-trips with the document put back; asked without it, the state
+/// comes back the same but for `document: None`; and format 1 still reads.
+#[test]
+fn a_split_snapshot_keeps_the_document_apart_and_round_trips() {
+    for state in Status::ALL.map(state_in) {
+        let snapshot = encode_split_snapshot(&state).expect("encodes");
+        assert_eq!(snapshot[0], 2, "format 2");
+        assert_eq!(snapshot[1], u8::from(state.document.is_some()));
+        let document = state
+            .document
+            .as_ref()
+            .map(|d| encode_document(&state, d).expect("encodes the document"));
+        let back = decode_stored(
+            &snapshot_key(),
+            &snapshot,
+            document.as_deref(),
+            WithDocument::Yes,
+        )
+        .expect("decodes");
+        assert_eq!(back, state, "{}", state.status);
+        let lean = decode_stored(&snapshot_key(), &snapshot, None, WithDocument::No)
+            .expect("decodes without the document");
+        assert_eq!(
+            lean,
+            Enrollment {
+                document: None,
+                ..state.clone()
+            }
+        );
+        if let Some(document) = &state.document {
+            // The document is not in the snapshot: it is shorter by about its size.
+            let whole = encode_snapshot(&state).expect("encodes");
+            assert!(
+                snapshot.len() + document.body.len() <= whole.len() + 1,
+                "{} + {} vs {}",
+                snapshot.len(),
+                document.body.len(),
+                whole.len()
+            );
+        }
+        // A format-1 snapshot holds its document: it needs none stored apart.
+        let old = encode_snapshot(&state).expect("encodes");
+        assert_eq!(
+            decode_stored(&snapshot_key(), &old, None, WithDocument::Yes).expect("format 1"),
+            state
+        );
+    }
+}
+
+#[test]
+fn a_damaged_split_snapshot_or_document_is_corrupt() {
+    let state = state_in(Status::Contracted);
+    let key = snapshot_key();
+    let snapshot = encode_split_snapshot(&state).expect("encodes");
+    let document =
+        encode_document(&state, state.document.as_deref().expect("a document")).expect("encodes");
+    assert_corrupt(
+        decode_stored(&key, &snapshot, None, WithDocument::Yes),
+        "the document missing",
+    );
+    for cut in [1, 2, snapshot.len() - 1] {
+        assert_corrupt(
+            decode_stored(&key, &snapshot[..cut], Some(&document), WithDocument::Yes),
+            &format!("snapshot truncated to {cut}"),
+        );
+    }
+    for cut in [0, 1, document.len() - 1] {
+        assert_corrupt(
+            decode_stored(&key, &snapshot, Some(&document[..cut]), WithDocument::Yes),
+            &format!("document truncated to {cut}"),
+        );
+    }
+    let mut flag = snapshot.clone();
+    flag[1] = 7;
+    assert_corrupt(
+        decode_stored(&key, &flag, Some(&document), WithDocument::Yes),
+        "document flag 7",
+    );
+    let mut format = document.clone();
+    format[0] = 9;
+    assert_corrupt(
+        decode_stored(&key, &snapshot, Some(&format), WithDocument::Yes),
+        "document format 9",
+    );
+    for format in [0u8, 3, 255] {
+        let mut wrong = snapshot.clone();
+        wrong[0] = format;
+        assert_corrupt(
+            decode_stored(&key, &wrong, Some(&document), WithDocument::Yes),
+            &format!("format byte {format}"),
+        );
+    }
+    assert_corrupt(
+        decode_stored(&key, &[], Some(&document), WithDocument::Yes),
+        "empty",
+    );
 }

@@ -516,10 +516,11 @@ impl EventHandler for MyPageProjector {
     }
 
     /// Several events of one enrollment in a batch need one snapshot read; the snapshots
-    /// of the whole batch are read in one go ([`EnrollmentStore::load_many`]: one
-    /// pipeline on Redis, no futures at all in memory), and every view is written in one go.
+    /// of the whole batch are read in one go, without the product documents a view does
+    /// not show ([`EnrollmentStore::load_many_without_documents`]: overlapping round trips
+    /// on Redis, no futures at all in memory), and every view is written in one go.
     ///
-    /// [`EnrollmentStore::load_many`]: crate::store::EnrollmentStore::load_many
+    /// [`EnrollmentStore::load_many_without_documents`]: crate::store::EnrollmentStore::load_many_without_documents
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
         let mut ids: Vec<EnrollmentId> = Vec::with_capacity(batch.len());
         let mut seen: std::collections::HashSet<EnrollmentId, IdHash> =
@@ -530,7 +531,7 @@ impl EventHandler for MyPageProjector {
             }
         }
         let all_failed = |reason: String| batch.iter().map(|_| Err(reason.clone())).collect();
-        let loaded = match self.store.load_many(&ids).await {
+        let loaded = match self.store.load_many_without_documents(&ids).await {
             Ok(loaded) => loaded,
             Err(e) => return all_failed(e.to_string()),
         };

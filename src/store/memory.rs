@@ -903,8 +903,9 @@ impl EnrollmentStore for MemoryStore {
         self.load_now(id)
     }
 
-    /// Nothing to wait for in memory: one after another, without a future per load.
-    async fn load_many(
+    /// Nothing to wait for in memory: one after another, without a future per load. The
+    /// documents come along: they are in the states already.
+    async fn load_many_without_documents(
         &self,
         ids: &[EnrollmentId],
     ) -> StoreResult<Vec<Option<(u64, Arc<Enrollment>)>>> {

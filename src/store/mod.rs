@@ -129,10 +129,12 @@ pub trait EnrollmentStore: Send + Sync {
     /// The snapshot and its version, or `None` if the enrollment does not exist. Shared:
     /// the state is immutable once appended, and the memory store hands out what it holds.
     async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>>;
-    /// [`load`](Self::load) for several enrollments, one answer per id, in order. By
-    /// default the loads run at the same time (their round trips overlap); a store that
-    /// can do better (one pipeline, or no waiting at all) overrides it.
-    async fn load_many(
+    /// [`load`](Self::load) for several enrollments, one answer per id, in order, for a
+    /// caller with no use for the product documents (the MyPage projector): a store that
+    /// keeps the document apart from the state (Redis) leaves it out, `document: None`,
+    /// and saves reading it. By default the loads run at the same time (their round trips
+    /// overlap); a store that can do better overrides it.
+    async fn load_many_without_documents(
         &self,
         ids: &[EnrollmentId],
     ) -> StoreResult<Vec<Option<(u64, Arc<Enrollment>)>>> {

@@ -8,7 +8,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `<prefix>{p<N>}:enr:<id>` | hash | `v` version, `s` snapshot (bincode, format byte) |
+//! | `<prefix>{p<N>}:enr:<id>` | hash | `v` version, `s` snapshot (bincode, format byte; format 2 leaves the document out), `d` the product document, written when issued |
 //! | `<prefix>{p<N>}:hist:<id>` | list | every event JSON of the enrollment, oldest first |
 //! | `<prefix>{p<N>}:log` | stream | partition N of the event log (`e` = event JSON) |
 //! | `<prefix>{p<N>}:timers` | zset | durable timers `<id>:<kind>`, score = due (µs) |
@@ -40,7 +40,7 @@
 mod reply;
 mod scripts;
 
-use super::codec;
+use super::codec::{self, WithDocument};
 use super::{
     Alarm, Append, CustomerStore, Delivery, EnrollmentStore, EventEnvelope, EventLog,
     IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
@@ -48,7 +48,7 @@ use super::{
 };
 use super::{numbered_customer, stored_version, validate_append};
 use crate::domain::customer::{Customer, NewCustomer};
-use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, IdHash, Status};
+use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Event, IdHash, Status};
 use crate::domain::money::Won;
 use crate::domain::product::ProductSpec;
 use async_trait::async_trait;
@@ -68,7 +68,8 @@ use std::time::Duration;
 /// The Lua source of the append script (the transactional outbox), for measuring it on
 /// its own (`scripts/load-redis.sh` feeds it to redis-benchmark). KEYS: enrollment hash,
 /// history list, partition stream, timer zset, timer attempts; ARGV: expected version, new
-/// version, snapshot, stream cap, event count n, n events, then timer ops
+/// version, snapshot, stream cap, document mode (`W` write, `K` keep, `D` delete, `N`
+/// none), the document or '', event count n, n events, then timer ops
 /// (`S member due-µs attempt` or `C member`).
 pub fn append_script() -> String {
     scripts::append()
@@ -446,7 +447,70 @@ impl fmt::Debug for RedisStore {
     }
 }
 
+/// What an append does with the product document, which is kept apart from the snapshot
+/// (field `d`, see [`codec`]).
+enum DocumentArg {
+    /// Newly issued: write it.
+    Write(Vec<u8>),
+    /// Unchanged: the stored one stays (and must be there).
+    Keep,
+    /// The state no longer has one (a re-saved plan).
+    Delete,
+    /// There is none, nor was there.
+    None,
+}
+
 impl RedisStore {
+    /// One enrollment: `v`, `s` and, when asked for, `d`.
+    async fn load_state(
+        &self,
+        id: EnrollmentId,
+        with: WithDocument,
+    ) -> StoreResult<Option<(u64, Arc<Enrollment>)>> {
+        let key = self.enrollment_key(id);
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&key).arg("v").arg("s");
+        if with == WithDocument::Yes {
+            cmd.arg("d");
+        }
+        let mut fields: Vec<Option<Vec<u8>>> = self.query(&cmd).await?;
+        let document = if with == WithDocument::Yes {
+            fields.pop().flatten()
+        } else {
+            None
+        };
+        let (version, snapshot) = match fields.as_slice() {
+            [version, snapshot] => (version.as_deref(), snapshot.as_deref()),
+            _ => {
+                return Err(StoreError::Corrupt {
+                    key,
+                    reason: format!("HMGET answered {} fields", fields.len()),
+                });
+            }
+        };
+        match (version, snapshot) {
+            (None, None) => Ok(None),
+            (Some(version), Some(bytes)) => {
+                let version = std::str::from_utf8(version)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .ok_or_else(|| StoreError::Corrupt {
+                        key: key.clone(),
+                        reason: format!(
+                            "version {:?} is not a number",
+                            String::from_utf8_lossy(version)
+                        ),
+                    })?;
+                let state = codec::decode_stored(&key, bytes, document.as_deref(), with)?;
+                Ok(Some((version, Arc::new(state))))
+            }
+            _ => Err(StoreError::Corrupt {
+                key,
+                reason: "the record lacks its version or its snapshot".to_owned(),
+            }),
+        }
+    }
+
     /// Connects (and checks the connection with a PING). Fails as unavailable when Redis
     /// cannot be reached; once connected, the store reconnects by itself.
     pub async fn connect(config: RedisConfig) -> StoreResult<RedisStore> {
@@ -1030,27 +1094,24 @@ impl RedisStore {
 #[async_trait]
 impl EnrollmentStore for RedisStore {
     async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>> {
-        let key = self.enrollment_key(id);
-        let (version, snapshot): (Option<u64>, Option<Vec<u8>>) = self
-            .query(redis::cmd("HMGET").arg(&key).arg("v").arg("s"))
-            .await?;
-        match (version, snapshot) {
-            (None, None) => Ok(None),
-            (Some(version), Some(bytes)) => Ok(Some((
-                version,
-                Arc::new(codec::decode_snapshot(&key, &bytes)?),
-            ))),
-            _ => Err(StoreError::Corrupt {
-                key,
-                reason: "the record lacks its version or its snapshot".to_owned(),
-            }),
-        }
+        self.load_state(id, WithDocument::Yes).await
+    }
+
+    /// Reads `v` and `s` only: the documents (`d`) stay in Redis.
+    async fn load_many_without_documents(
+        &self,
+        ids: &[EnrollmentId],
+    ) -> StoreResult<Vec<Option<(u64, Arc<Enrollment>)>>> {
+        futures_util::future::try_join_all(
+            ids.iter().map(|&id| self.load_state(id, WithDocument::No)),
+        )
+        .await
     }
 
     async fn append(&self, append: Append<'_>) -> StoreResult<u64> {
         let new_version = validate_append(&append)?;
         let id = append.id;
-        let snapshot = codec::encode_snapshot(append.state)?;
+        let snapshot = codec::encode_split_snapshot(append.state)?;
         let events = append
             .events
             .iter()
@@ -1060,45 +1121,76 @@ impl EnrollmentStore for RedisStore {
         for op in append.timers {
             self.timer_args(op, id, &mut timer_args);
         }
+        // The document goes to Redis once, with the event that issued it.
+        let issued = append
+            .events
+            .iter()
+            .any(|e| matches!(e.event, Event::DocumentIssued { .. }));
+        let mut document = match &append.state.document {
+            Some(d) if issued => DocumentArg::Write(codec::encode_document(append.state, d)?),
+            Some(_) => DocumentArg::Keep,
+            // A re-saved plan drops its document.
+            None if append.expected_version > 0 => DocumentArg::Delete,
+            None => DocumentArg::None,
+        };
         let part = &self.parts[self.partition_of(id)];
         let key = self.enrollment_key(id);
         let script = &self.scripts.append;
-        let bytes = snapshot.len()
-            + events.iter().map(String::len).sum::<usize>()
-            + timer_args.iter().map(String::len).sum::<usize>()
-            + 256;
-        let mut cmd = Self::evalsha(script, 5, 5 + events.len() + timer_args.len(), bytes);
-        cmd.arg(&key)
-            .arg(self.history_key(id))
-            .arg(&part.log)
-            .arg(&part.timers)
-            .arg(&part.timer_attempts)
-            .arg(append.expected_version)
-            .arg(new_version)
-            .arg(snapshot)
-            .arg(self.config.stream_max_len)
-            .arg(events.len());
-        for e in &events {
-            cmd.arg(e);
-        }
-        for a in &timer_args {
-            cmd.arg(a);
-        }
-        let result: Value = self.eval(script, &cmd).await.map_err(unavailable)?;
-        match reply::items("append", &result)? {
-            [ok, version] => {
-                let version = reply::uint("append version", version)?;
-                if reply::int("append", ok)? == 1 {
-                    Ok(version)
-                } else {
-                    Err(StoreError::Conflict {
+        loop {
+            let (mode, document_bytes): (&str, &[u8]) = match &document {
+                DocumentArg::Write(bytes) => ("W", bytes),
+                DocumentArg::Keep => ("K", b""),
+                DocumentArg::Delete => ("D", b""),
+                DocumentArg::None => ("N", b""),
+            };
+            let bytes = snapshot.len()
+                + document_bytes.len()
+                + events.iter().map(String::len).sum::<usize>()
+                + timer_args.iter().map(String::len).sum::<usize>()
+                + 256;
+            let mut cmd = Self::evalsha(script, 5, 7 + events.len() + timer_args.len(), bytes);
+            cmd.arg(&key)
+                .arg(self.history_key(id))
+                .arg(&part.log)
+                .arg(&part.timers)
+                .arg(&part.timer_attempts)
+                .arg(append.expected_version)
+                .arg(new_version)
+                .arg(&snapshot)
+                .arg(self.config.stream_max_len)
+                .arg(mode)
+                .arg(document_bytes)
+                .arg(events.len());
+            for e in &events {
+                cmd.arg(e);
+            }
+            for a in &timer_args {
+                cmd.arg(a);
+            }
+            let result: Value = self.eval(script, &cmd).await.map_err(unavailable)?;
+            let [ok, version] = reply::items("append", &result)? else {
+                return Err(reply::unexpected("append", &result));
+            };
+            let version = reply::uint("append version", version)?;
+            match reply::int("append", ok)? {
+                1 => return Ok(version),
+                0 => {
+                    return Err(StoreError::Conflict {
                         key,
                         expected: append.expected_version,
                         actual: version,
-                    })
+                    });
                 }
+                // A record from before documents were kept apart (its snapshot holds
+                // the document): nothing was written; send the document along.
+                2 if matches!(document, DocumentArg::Keep) => {
+                    document = match &append.state.document {
+                        Some(d) => DocumentArg::Write(codec::encode_document(append.state, d)?),
+                        None => DocumentArg::None,
+                    };
+                }
+                _ => return Err(reply::unexpected("append", &result)),
             }
-            _ => Err(reply::unexpected("append", &result)),
         }
     }
 
