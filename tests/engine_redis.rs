@@ -143,5 +143,25 @@ async fn the_document_is_kept_apart_and_old_records_go_on() {
     assert!(field_len(old_key.clone(), "d").await >= body_len);
     assert!(field_len(old_key, "s").await < body_len);
     assert!(field_len(key, "s").await < body_len);
+
+    // A plan re-saved after issuance has no document: `d` goes with it.
+    let resaved =
+        drive_to_document_issued(&h.engine, term_plan(customer.customer_no, 100_000_000)).await;
+    let resaved_key = store.enrollment_key(resaved.state.id);
+    assert!(field_len(resaved_key.clone(), "d").await >= body_len);
+    let again = h
+        .engine
+        .resave_plan(
+            resaved.state.id,
+            term_plan(customer.customer_no, 150_000_000),
+        )
+        .await
+        .expect("re-saved");
+    assert_eq!(again.state.document, None);
+    assert_eq!(
+        field_len(resaved_key, "d").await,
+        0,
+        "the document is dropped"
+    );
     h.engine.shutdown().await;
 }

@@ -1121,16 +1121,20 @@ impl EnrollmentStore for RedisStore {
         for op in append.timers {
             self.timer_args(op, id, &mut timer_args);
         }
-        // The document goes to Redis once, with the event that issued it.
-        let issued = append
-            .events
-            .iter()
-            .any(|e| matches!(e.event, Event::DocumentIssued { .. }));
+        // The document goes to Redis once, with the event that issued it; a re-saved plan
+        // drops it.
+        let (mut issued, mut resaved) = (false, false);
+        for e in append.events {
+            match e.event {
+                Event::DocumentIssued { .. } => issued = true,
+                Event::PlanResaved { .. } => resaved = true,
+                _ => {}
+            }
+        }
         let mut document = match &append.state.document {
             Some(d) if issued => DocumentArg::Write(codec::encode_document(append.state, d)?),
             Some(_) => DocumentArg::Keep,
-            // A re-saved plan drops its document.
-            None if append.expected_version > 0 => DocumentArg::Delete,
+            None if resaved => DocumentArg::Delete,
             None => DocumentArg::None,
         };
         let part = &self.parts[self.partition_of(id)];
