@@ -7,7 +7,9 @@
 #   ROUNDS=5 DURATION=15s CONNECTIONS=64 FLOWS=64 scripts/load.sh
 #
 # Then full enrollments over HTTP (customer, plan, document, poll, paid proposal) with
-# FLOWS concurrent customers, each a wrk thread with one connection. The server's
+# FLOWS concurrent customers: by default examples/enrollment_load.rs, every flow a task on
+# one thread; LOADGEN=wrk runs scripts/wrk/enrollment.lua, a wrk thread per flow, which
+# takes several times the CPU away from the server on a 2-core machine. The server's
 # simulated PG answers in PAYMENT_LATENCY (20 ms), so at FLOWS=64 the flow mostly waits
 # on payments; PAYMENT_LATENCY=0ms measures the server itself.
 #
@@ -46,8 +48,14 @@ if ! command -v wrk >/dev/null; then
   apt-get install -y wrk >/dev/null
 fi
 
-[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --quiet
+LOADGEN=${LOADGEN:-rust}
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --quiet --bin ezenroll --example enrollment_load
 BIN=${EZENROLL_BIN:-${CARGO_TARGET_DIR:-target}/release/ezenroll}
+FLOW_LOAD=${CARGO_TARGET_DIR:-target}/release/examples/enrollment_load
+if [ "$LOADGEN" != wrk ] && [ ! -x "$FLOW_LOAD" ]; then
+  echo "missing $FLOW_LOAD (run without SKIP_BUILD=1)" >&2
+  exit 1
+fi
 LOG=$(mktemp)
 ISO_LOG=$(mktemp)
 # A throwaway secret for this run only (the server refuses to invent none silently).
@@ -88,8 +96,11 @@ results=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do
   run livez -s scripts/wrk/report.lua "${BASE}/livez" | tee -a "$results"
   run quotes -s scripts/wrk/quote-report.lua "${BASE}/quotes" | tee -a "$results"
-  wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s scripts/wrk/enrollment.lua "$BASE" \
-    | grep RESULT | sed "s/^RESULT/enrollments/" | tee -a "$results"
+  if [ "$LOADGEN" = wrk ]; then
+    wrk -t"$FLOWS" -c"$FLOWS" -d"$DURATION" -s scripts/wrk/enrollment.lua "$BASE"
+  else
+    "$FLOW_LOAD" "127.0.0.1:${PORT}" "$FLOWS" "$DURATION"
+  fi | grep RESULT | sed "s/^RESULT/enrollments/" | tee -a "$results"
 done
 
 python3 - "$results" <<'PY'
