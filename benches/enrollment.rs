@@ -5,6 +5,9 @@
 //!
 //! `cargo bench --bench enrollment`
 //!
+//! `-- "fresh engine"` runs each sample on a new engine and store instead (see
+//! [`enrollment_fresh`]).
+//!
 //! `BENCH_ONCE=N` skips criterion and runs N enrollments once (after as many to warm up),
 //! printing the rate: a fixed workload for `valgrind --tool=callgrind`, whose instruction
 //! counts do not depend on how busy the machine is.
@@ -154,6 +157,38 @@ fn enrollment(c: &mut Criterion) {
     system.block_on(engine.shutdown());
 }
 
+/// The same journeys, each sample on a fresh engine and store (started and stopped outside
+/// the timing): a burst into an engine that holds little yet. The benchmark above keeps
+/// one engine for every sample, so what it holds (every enrollment, its live actor, its
+/// alarms, ≈ 7 KB each) grows to half a million and more, and its figure falls the longer
+/// criterion runs; this one holds at most one sample's enrollments (tens of thousands).
+fn enrollment_fresh(c: &mut Criterion) {
+    let system = actix_rt::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    });
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("full enrollment, a fresh engine per sample", |b| {
+        b.iter_custom(|iters| {
+            system.block_on(async {
+                let engine = Engine::start(config(), Arc::new(MemoryStore::new(16)))
+                    .await
+                    .expect("engine");
+                let took = run(&engine, iters).await;
+                engine.shutdown().await;
+                took
+            })
+        })
+    });
+    group.finish();
+}
+
 /// How fast a caller hears "payment busy" from a full gateway mailbox: the provider hangs,
 /// the mailbox is full, and each further charge must be refused at once.
 fn busy_answer(c: &mut Criterion) {
@@ -229,7 +264,7 @@ fn once(n: u64) {
     std::mem::forget(store);
 }
 
-criterion_group!(benches, enrollment, busy_answer);
+criterion_group!(benches, enrollment, enrollment_fresh, busy_answer);
 
 fn main() {
     // As `ezenroll` itself runs (src/main.rs).
