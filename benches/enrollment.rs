@@ -6,7 +6,8 @@
 //! `cargo bench --bench enrollment`
 //!
 //! `-- "fresh engine"` runs each sample on a new engine and store instead (see
-//! [`enrollment_fresh`]).
+//! [`enrollment_fresh`]). `BENCH_ARBITERS=N` puts the actors on N arbiters (default one
+//! per core; 0: on the System's thread, as `serve --threads 1` does).
 //!
 //! `BENCH_ONCE=N` skips criterion and runs N enrollments once (after as many to warm up),
 //! printing the rate: a fixed workload for `valgrind --tool=callgrind`, whose instruction
@@ -33,6 +34,12 @@ const CONCURRENCY: usize = 512;
 
 fn config() -> EngineConfig {
     EngineConfig {
+        // BENCH_ARBITERS=N: the actors on N arbiters (default one per core; 0: on the
+        // System's own thread).
+        arbiters: std::env::var("BENCH_ARBITERS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(EngineConfig::default().arbiters),
         document_delay: Duration::ZERO,
         passivate_after: Duration::from_secs(3600),
         // BENCH_NO_CONSUMERS=1 measures the command path without the Notifier and
