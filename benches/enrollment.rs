@@ -18,7 +18,8 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use criterion::{Criterion, Throughput, criterion_group};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group};
 use ezenroll::actors::payment::{GatewayConfig, Simulation};
 use ezenroll::actors::{Engine, EngineConfig, EngineHandle, PlanRequest};
 use ezenroll::domain::customer::NewCustomer;
@@ -138,24 +139,33 @@ async fn run(engine: &EngineHandle, total: u64) -> Duration {
     start.elapsed()
 }
 
-fn enrollment(c: &mut Criterion) {
-    // As `serve` runs: a multi-thread tokio runtime for callers (HTTP), actors on arbiters.
-    let system = actix_rt::System::with_tokio_rt(|| {
+/// As `serve` runs: a multi-thread tokio runtime for callers (HTTP), actors on arbiters.
+fn system() -> actix_rt::SystemRunner {
+    actix_rt::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("tokio runtime")
-    });
+    })
+}
+
+fn engine_group(c: &mut Criterion) -> BenchmarkGroup<'_, WallTime> {
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group
+}
+
+fn enrollment(c: &mut Criterion) {
+    let system = system();
     let engine = system.block_on(async {
         Engine::start(config(), Arc::new(MemoryStore::new(16)))
             .await
             .expect("engine")
     });
-    let mut group = c.benchmark_group("engine");
-    group.throughput(Throughput::Elements(1));
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(10));
+    let mut group = engine_group(c);
     group.bench_function(
         "full enrollment (plan → document → proposal → contract)",
         |b| b.iter_custom(|iters| system.block_on(run(&engine, iters))),
@@ -170,17 +180,8 @@ fn enrollment(c: &mut Criterion) {
 /// alarms, ≈ 7 KB each) grows to half a million and more, and its figure falls the longer
 /// criterion runs; this one holds at most one sample's enrollments (tens of thousands).
 fn enrollment_fresh(c: &mut Criterion) {
-    let system = actix_rt::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    });
-    let mut group = c.benchmark_group("engine");
-    group.throughput(Throughput::Elements(1));
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(10));
+    let system = system();
+    let mut group = engine_group(c);
     group.bench_function("full enrollment, a fresh engine per sample", |b| {
         b.iter_custom(|iters| {
             system.block_on(async {
@@ -247,13 +248,7 @@ fn busy_answer(c: &mut Criterion) {
 
 /// `BENCH_ONCE=N`: N enrollments after N to warm up, outside criterion (for profilers).
 fn once(n: u64) {
-    let system = actix_rt::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    });
+    let system = system();
     let store = Arc::new(MemoryStore::new(16));
     system.block_on(async {
         let engine = Engine::start(config(), Arc::clone(&store) as _)
