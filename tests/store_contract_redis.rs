@@ -143,3 +143,59 @@ async fn compaction_keeps_what_a_group_still_needs() {
     assert_eq!(store.lag("a").await.expect("lag"), 0);
     assert_eq!(store.lag("b").await.expect("lag"), 0);
 }
+
+/// A consumer told to stop while its blocking read is out: the read is still waiting in
+/// Redis, and an append that comes now is delivered to it (into this consumer's pending
+/// list). It is handled before the consumer stops, not dropped with the answer (it would
+/// wait for another consumer's claim, after `claim_idle`, past the shutdown).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_consumer_stopped_during_a_blocked_read_handles_what_it_read() {
+    use async_trait::async_trait;
+    use ezenroll::actors::consumers::{self, ConsumerConfig, EventHandler};
+    use ezenroll::store::EventEnvelope;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<uuid::Uuid>>);
+
+    #[async_trait]
+    impl EventHandler for Seen {
+        async fn handle(&self, event: &EventEnvelope) -> Result<(), String> {
+            self.0.lock().map_err(|e| e.to_string())?.push(event.id);
+            Ok(())
+        }
+    }
+
+    const GROUPS: [&str; 3] = ["stop-0", "stop-1", "stop-2"];
+    let store = redis().await;
+    for group in GROUPS {
+        let seen = Arc::new(Seen::default());
+        let config = ConsumerConfig {
+            block: Duration::from_secs(2),
+            claim_every: Duration::from_secs(3600),
+            flush_timeout: Duration::from_secs(5),
+            ..ConsumerConfig::default()
+        };
+        let handle = consumers::start(
+            Arc::clone(&store),
+            group,
+            format!("{group}-consumer"),
+            Arc::clone(&seen) as Arc<dyn EventHandler>,
+            config,
+        )
+        .await
+        .expect("the consumer starts");
+        // Blocked in XREADGROUP by now.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        handle.signal_stop();
+        let appended = store_contract::saved_plans(store.as_ref(), 1).await;
+        handle.stop().await;
+        let seen = seen.0.lock().expect("seen").clone();
+        let ids: Vec<uuid::Uuid> = appended.iter().map(|e| e.id).collect();
+        assert!(
+            ids.iter().all(|id| seen.contains(id)),
+            "{group}: appended {ids:?}, handled before stopping {seen:?}"
+        );
+    }
+}

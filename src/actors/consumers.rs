@@ -144,10 +144,16 @@ impl ConsumerHandle {
         &self.name
     }
 
+    /// Tells the consumer to stop without waiting for it: several consumers then finish
+    /// their last reads (up to `block` each) at the same time. [`stop`](Self::stop) waits.
+    pub fn signal_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
     /// Stops after handling what the log holds now (up to the flush timeout) and
     /// acknowledging it.
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.signal_stop();
         let _ = self.task.await;
     }
 }
@@ -199,12 +205,22 @@ async fn run(
                 Err(e) => tracing::warn!(group, error = %e, "cannot claim stale entries"),
             }
         }
-        let read = tokio::select! {
-            _ = stopped.changed() => break,
-            read = store.read_group(group, &consumer, config.batch, config.block) => read,
+        let read = store.read_group(group, &consumer, config.batch, config.block);
+        tokio::pin!(read);
+        let (read, stopping) = tokio::select! {
+            // Stopped (or the handle is gone) while a read is out. A read already sent may
+            // be answered with entries Redis has delivered to this consumer (they are in
+            // its pending list now): dropping the answer would leave them to another
+            // consumer's claim after `claim_idle`, past this shutdown. Wait for it (at
+            // most `block`), handle it, then stop.
+            _ = stopped.changed() => (read.await, true),
+            read = &mut read => (read, false),
         };
         match read {
             Ok(batch) => process(&store, group, &handler, &config, batch).await,
+            Err(e) if stopping => {
+                tracing::warn!(group, error = %e, "cannot read the event log while stopping");
+            }
             Err(e) => {
                 tracing::warn!(group, error = %e, "cannot read the event log; retrying");
                 tokio::select! {
@@ -212,6 +228,9 @@ async fn run(
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 }
             }
+        }
+        if stopping {
+            break;
         }
     }
     flush(&store, group, &consumer, &handler, &config).await;

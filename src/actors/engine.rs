@@ -859,6 +859,9 @@ impl EngineHandle {
             Ok(mut c) => c.drain(..).collect(),
             Err(p) => p.into_inner().drain(..).collect(),
         };
+        for c in &consumers {
+            c.signal_stop();
+        }
         for c in consumers {
             c.stop().await;
         }
