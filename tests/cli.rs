@@ -475,3 +475,13 @@ fn serve_on_one_thread_enrolls_and_stops() {
     assert_eq!(threads, ["ezenroll", "ezenroll-log"]);
     served.stop();
 }
+
+/// `--threads 0` is refused at once, naming the option, before anything starts.
+#[test]
+fn serve_refuses_zero_threads() {
+    let out = run(&["serve", "--threads", "0", "--listen", "127.0.0.1:0"], b"");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(text.contains("--threads"), "{text}");
+    assert!(text.contains('0'), "{text}");
+}
