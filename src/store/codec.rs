@@ -26,10 +26,10 @@ pub fn encode_snapshot(state: &Enrollment) -> Result<Vec<u8>, StoreError> {
     let mut out = Vec::with_capacity(512);
     out.push(SNAPSHOT_FORMAT);
     bincode::serde::encode_into_std_write(state, &mut out, config()).map_err(|e| {
-        StoreError::Corrupt {
-            key: state.id.to_string(),
-            reason: format!("cannot encode the snapshot: {e}"),
-        }
+        corrupt(
+            &state.id.to_string(),
+            format!("cannot encode the snapshot: {e}"),
+        )
     })?;
     Ok(out)
 }

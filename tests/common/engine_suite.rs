@@ -75,6 +75,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// One customer's MyPage views, whatever their status.
+fn customer_views(no: ezenroll::domain::enrollment::CustomerNo) -> ViewFilter {
+    ViewFilter {
+        customer_no: Some(no),
+        status: None,
+    }
+}
+
 fn event_types<E: std::borrow::Borrow<EventEnvelope>>(history: &[E]) -> Vec<&'static str> {
     history
         .iter()
@@ -234,16 +242,7 @@ pub async fn seed_scenario_from_plan_to_withdrawal(store: Arc<dyn Store>) {
     assert_eq!(view.product_name, "이지 정기보험");
     assert_eq!(view.sum_insured, Won::new(200_000_000));
     assert_eq!(view.installment, installment);
-    let mine = engine
-        .mypage(
-            ViewFilter {
-                customer_no: Some(no),
-                status: None,
-            },
-            10,
-        )
-        .await
-        .expect("views");
+    let mine = engine.mypage(customer_views(no), 10).await.expect("views");
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].enrollment_id, id);
 
@@ -1539,16 +1538,7 @@ pub async fn without_arbiters_everything_runs_on_the_system_thread(store: Arc<dy
     assert_eq!(h.calls.charge_calls(), 1);
     assert_eq!(h.calls.refund_calls(), 1);
     let statuses: Vec<Status> = eventually("the MyPage view of the withdrawal", || async {
-        let views = engine
-            .mypage(
-                ViewFilter {
-                    customer_no: Some(no),
-                    status: None,
-                },
-                10,
-            )
-            .await
-            .ok()?;
+        let views = engine.mypage(customer_views(no), 10).await.ok()?;
         let statuses: Vec<Status> = views.iter().map(|v| v.status).collect();
         (statuses == [Status::Withdrawn]).then_some(statuses)
     })

@@ -470,38 +470,18 @@ impl RedisStore {
         let key = self.enrollment_key(id);
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(&key).arg("v").arg("s");
-        if with == WithDocument::Yes {
-            cmd.arg("d");
-        }
-        let mut fields: Vec<Option<Vec<u8>>> = self.query(&cmd).await?;
-        let document = if with == WithDocument::Yes {
-            fields.pop().flatten()
-        } else {
-            None
-        };
-        let (version, snapshot) = match fields.as_slice() {
-            [version, snapshot] => (version.as_deref(), snapshot.as_deref()),
-            _ => {
-                return Err(StoreError::Corrupt {
-                    key,
-                    reason: format!("HMGET answered {} fields", fields.len()),
-                });
-            }
-        };
+        let (version, snapshot, document): (Option<u64>, Option<Vec<u8>>, Option<Vec<u8>>) =
+            match with {
+                WithDocument::Yes => self.query(cmd.arg("d")).await?,
+                WithDocument::No => {
+                    let (version, snapshot) = self.query(&cmd).await?;
+                    (version, snapshot, None)
+                }
+            };
         match (version, snapshot) {
             (None, None) => Ok(None),
             (Some(version), Some(bytes)) => {
-                let version = std::str::from_utf8(version)
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .ok_or_else(|| StoreError::Corrupt {
-                        key: key.clone(),
-                        reason: format!(
-                            "version {:?} is not a number",
-                            String::from_utf8_lossy(version)
-                        ),
-                    })?;
-                let state = codec::decode_stored(&key, bytes, document.as_deref(), with)?;
+                let state = codec::decode_stored(&key, &bytes, document.as_deref(), with)?;
                 Ok(Some((version, Arc::new(state))))
             }
             _ => Err(StoreError::Corrupt {
