@@ -605,9 +605,19 @@ impl EngineHandle {
         &self,
         request: PlanRequest<'_>,
     ) -> Result<EnrollmentSnapshot, EngineError> {
+        self.save_plan_as(EnrollmentId::new(), request).await
+    }
+
+    /// [`save_plan`](Self::save_plan) under an id the caller chose (one derived from an
+    /// idempotency key). If that enrollment exists already the answer is
+    /// `DomainError::AlreadyStarted` and nothing is written.
+    pub async fn save_plan_as(
+        &self,
+        id: EnrollmentId,
+        request: PlanRequest<'_>,
+    ) -> Result<EnrollmentSnapshot, EngineError> {
         let now = crate::domain::time::now();
         let plan = self.plan_terms(&request, now).await?;
-        let id = EnrollmentId::new();
         let command = Command::SavePlan {
             id,
             customer_no: request.customer_no,

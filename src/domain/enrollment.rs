@@ -33,6 +33,16 @@ impl EnrollmentId {
         EnrollmentId(Uuid::now_v7())
     }
 
+    /// The id of the enrollment that one keyed request creates: the same key (scoped to
+    /// its caller) always names the same enrollment, so a request retried after its first
+    /// try died between saving and keeping its answer finds what that try saved instead of
+    /// starting a second enrollment. A name-based UUID (v5), not time-ordered; nothing
+    /// relies on the order of ids.
+    pub fn for_request(scoped_key: &str) -> EnrollmentId {
+        const NAMESPACE: Uuid = Uuid::from_u128(0x6c1e_4f0a_9b2d_4e57_8a31_0d5c_e2b4_7f19);
+        EnrollmentId(Uuid::new_v5(&NAMESPACE, scoped_key.as_bytes()))
+    }
+
     pub fn parse(text: &str) -> Result<EnrollmentId, String> {
         Uuid::parse_str(text)
             .map(EnrollmentId)

@@ -7,9 +7,10 @@ use super::errors::{ApiError, Problem};
 use super::idempotency::Idem;
 use super::models::{self, *};
 use super::sse;
+use crate::actors::EngineError;
 use crate::actors::engine::{EnrollmentSnapshot, korean_today};
 use crate::api::{InputErrorKind, QuoteService};
-use crate::domain::enrollment::{CustomerNo, EnrollmentId};
+use crate::domain::enrollment::{CustomerNo, DomainError, EnrollmentId};
 use crate::domain::product::ProductSpec;
 use crate::store::ViewFilter;
 use serde::Serialize;
@@ -283,11 +284,36 @@ pub async fn customer(api: Arc<Api>, who: Principal, no: String) -> Reply {
 // ---- enrollments
 
 pub async fn create_enrollment(api: Arc<Api>, who: Principal, idem: Idem, body: Bytes) -> Reply {
+    // Keyed: the enrollment's id comes from the key, so a retry whose first try saved the
+    // plan but died before its answer was kept finds that plan (see `idempotency`).
+    let keyed_id = idem.store_key().map(|k| EnrollmentId::for_request(&k));
     let response = idem
         .run(&api, || async {
             let input = PlanInput::try_from(parse_body::<PlanBody>(&body)?)?;
             own_customer(&who, input.customer_no)?;
-            let saved = api.engine.save_plan(input.request()).await?;
+            let saved = match keyed_id {
+                None => api.engine.save_plan(input.request()).await?,
+                Some(id) => match api.engine.save_plan_as(id, input.request()).await {
+                    Err(EngineError::Domain(DomainError::AlreadyStarted)) => {
+                        let saved = api.engine.enrollment(id).await?;
+                        if saved.state.customer_no != input.customer_no {
+                            return Err(Problem::new(
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                "idempotency-key-reused",
+                                "Idempotency key reused",
+                                format!(
+                                    "this Idempotency-Key made an enrollment of customer {}; \
+                                     a new enrollment needs a new key",
+                                    saved.state.customer_no
+                                ),
+                            )
+                            .into());
+                        }
+                        saved
+                    }
+                    other => other?,
+                },
+            };
             let location = format!("/enrollments/{}", saved.state.id);
             Ok(with_location(
                 enrollment(StatusCode::CREATED, &saved)?,

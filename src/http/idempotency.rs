@@ -10,6 +10,13 @@
 //! answer), and a retry then gets the first answer. A claim whose holder died runs out
 //! after [`CLAIM_LEASE`]. In one process, same-key requests are serialized by a lock per
 //! key, so the second simply waits for the first one's answer.
+//!
+//! A process that dies after the work but before keeping its answer leaves only the claim,
+//! and a retry after the lease does the work again. Where that would do something twice,
+//! the work itself is keyed: `POST /enrollments` saves its plan under an id derived from
+//! the key ([`EnrollmentId::for_request`](crate::domain::enrollment::EnrollmentId::for_request)),
+//! so the retry finds the enrollment the first try saved. Transitions need no key: the
+//! state machine refuses a step already taken (409 with the current status).
 
 use super::Api;
 use super::errors::{ApiError, Problem};
@@ -57,6 +64,12 @@ impl Idem {
         self
     }
 
+    /// The key with its scope (method, path, caller), as the store keeps it; `None` without
+    /// an `Idempotency-Key`.
+    pub fn store_key(&self) -> Option<String> {
+        self.key.as_ref().map(|key| format!("{}:{key}", self.scope))
+    }
+
     /// Runs `work` unless a response for this key exists; keeps its response if it is
     /// not a server error.
     pub async fn run<F, Fut>(self, api: &Api, work: F) -> Response
@@ -64,10 +77,9 @@ impl Idem {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Response, ApiError>>,
     {
-        let Some(key) = self.key else {
+        let Some(store_key) = self.store_key() else {
             return work().await.unwrap_or_else(ApiError::into_response);
         };
-        let store_key = format!("{}:{key}", self.scope);
         let lock = Arc::clone(
             api.idempotency_locks
                 .entry(store_key.clone())

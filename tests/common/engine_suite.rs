@@ -40,6 +40,7 @@ macro_rules! engine_suite {
             an_interrupted_unpaid_proposal_can_be_retried,
             payments_run_concurrently_up_to_the_limit,
             two_engines_on_one_store_decide_on_fresh_state,
+            a_plan_saved_under_a_chosen_id_is_saved_once,
             without_arbiters_everything_runs_on_the_system_thread,
         );
     };
@@ -1552,4 +1553,44 @@ pub async fn without_arbiters_everything_runs_on_the_system_thread(store: Arc<dy
         "every command is handled on the System's thread"
     );
     engine.shutdown().await;
+}
+
+/// `save_plan_as` (a keyed `POST /enrollments`): a second save under the same id, by the
+/// engine whose actor holds it or by another one that must find it in the store, is
+/// refused with `AlreadyStarted` and writes nothing.
+pub async fn a_plan_saved_under_a_chosen_id_is_saved_once(store: Arc<dyn Store>) {
+    let a = start(Arc::clone(&store), test_config(), healthy_provider()).await;
+    let b = start(Arc::clone(&store), test_config(), healthy_provider()).await;
+    let no = register_customer(&a.engine, "한번만").await.customer_no;
+    let id = EnrollmentId::for_request("http:POST:/enrollments:admin:once");
+    assert_eq!(
+        id,
+        EnrollmentId::for_request("http:POST:/enrollments:admin:once")
+    );
+    assert_ne!(
+        id,
+        EnrollmentId::for_request("http:POST:/enrollments:admin:twice")
+    );
+    let saved = a
+        .engine
+        .save_plan_as(id, term_plan(no, 100_000_000))
+        .await
+        .expect("the first save");
+    assert_eq!(saved.state.id, id);
+    for (engine, which) in [
+        (&a.engine, "the same engine"),
+        (&b.engine, "another engine"),
+    ] {
+        match engine.save_plan_as(id, term_plan(no, 150_000_000)).await {
+            Err(EngineError::Domain(DomainError::AlreadyStarted)) => {}
+            other => panic!("{which}: a second save must be refused, got {other:?}"),
+        }
+    }
+    let (version, state) = stored(&store, id).await;
+    assert_eq!(version, saved.version);
+    assert_eq!(state.plan.sum_insured, Won::new(100_000_000));
+    let types = event_types(&store.history(id).await.expect("history"));
+    assert_eq!(types, ["PlanSaved"]);
+    a.engine.shutdown().await;
+    b.engine.shutdown().await;
 }
