@@ -903,8 +903,9 @@ impl RedisStore {
     /// XREADGROUP over all of them on a single server (COUNT `max` ÷ partitions each),
     /// partition by partition on a cluster. A plain command, not a script: Redis writes
     /// the entries into the reply as they are, where a script turned every entry into Lua
-    /// tables and back (about ten times the work of the read itself). A partition with
-    /// more than its share waits for the next read, which comes at once.
+    /// tables and back (draining 160,000 entries: 3.8–4.9 µs of Redis CPU per entry, the
+    /// script 5.6–6.3). A partition with more than its share waits for the next read,
+    /// which comes at once.
     async fn read_exact(
         &self,
         group: &str,
