@@ -55,6 +55,7 @@ macro_rules! store_contract_suite {
             malformed_append_is_rejected,
             events_reach_their_partition_once,
             consumers_of_a_group_share_entries,
+            a_read_fills_its_batch_from_one_busy_partition,
             unacked_entries_are_claimable_after_min_idle,
             ack_prevents_redelivery,
             new_group_sees_earlier_events,
@@ -519,6 +520,33 @@ pub async fn concurrent_appends_one_wins(store: Arc<dyn Store>) {
         2,
         "only the winners are published"
     );
+}
+
+/// Every entry in one partition (one enrollment's events): a read still returns `max` of
+/// them, not just that partition's share of `max`, and in order.
+pub async fn a_read_fills_its_batch_from_one_busy_partition(store: Arc<dyn Store>) {
+    let store = &*store;
+    store.ensure_group("g").await.expect("group");
+    let mut journey = Journey::new(CustomerNo::new(5));
+    let mut appended = Vec::new();
+    for step in [
+        Step::SavePlan,
+        Step::RequestDocument,
+        Step::IssueDocument,
+        Step::SubmitProposal,
+        Step::Pay,
+    ] {
+        appended.extend(journey.commit(store, step, &[]).await);
+    }
+    let first = store
+        .read_group("g", "a", 3, Duration::ZERO)
+        .await
+        .expect("read");
+    assert_eq!(first.len(), 3, "a busy partition fills the batch");
+    let rest = drain(store, "g", "a", 3).await;
+    let read: Vec<Uuid> = first.iter().chain(&rest).map(|d| d.envelope.id).collect();
+    let ids: Vec<Uuid> = appended.iter().map(|e| e.id).collect();
+    assert_eq!(read, ids);
 }
 
 pub async fn history_is_oldest_first(store: Arc<dyn Store>) {
