@@ -963,6 +963,99 @@ async fn redis_down_answers_503_and_the_server_reconnects_by_itself() {
     assert_caught_up(&d, &all, &[&serve], Delivery::AtMostOnce).await;
 }
 
+/// 2b: a master of a Redis Cluster killed and restarted (same port, its AOF) under a
+/// running server. Meanwhile every command gets an answer: done (its keys on a master that
+/// still serves them) or 503 `store-unavailable`, never a hang or a crash. After the
+/// restart the server goes on by itself: every partition takes writes again, nothing
+/// acknowledged is lost, and the consumers catch up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_killed_and_restarted_under_a_running_server() {
+    if skip_if_external("a_cluster_master_killed_and_restarted_under_a_running_server") {
+        return;
+    }
+    let mut cluster = RedisCluster::start_with(3, RedisOptions::DURABLE);
+    let nodes: Vec<String> = cluster
+        .ports()
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let url = format!("redis+cluster://{}", nodes.join(","));
+    let dir = logs_dir();
+    let mut serve = server(&dir, "serve", &url, "recovery:", Serve::default());
+    serve.start().await;
+    let d = Driver::new(serve.base());
+    let people = customers(&d, 3).await;
+    let journeys = [
+        Journey::Contracted,
+        Journey::Issued,
+        Journey::Issued,
+        Journey::Contracted,
+    ];
+    let ids = drive(&d, &people, &journeys).await;
+
+    cluster.kill_node(0);
+    // At least 16 plans, and on until one lands on the dead master: it may own only a few
+    // of the 16 partitions, and 16 plans can all miss them.
+    let mut refused = 0;
+    let mut i = 0;
+    while i < 16 || (refused == 0 && i < 400) {
+        let what = format!("plan {i} while a master is down");
+        let started = std::time::Instant::now();
+        let a = d
+            .try_request(
+                Method::POST,
+                "/enrollments",
+                Some(&plan_body(&people[i % people.len()])),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{what}: no answer (a hang or a crash): {e}"));
+        println!("{what}: {} after {:?}", a.status, started.elapsed());
+        match a.status {
+            201 => d.ledger.record(&a),
+            _ => {
+                a.assert_problem(503, "store-unavailable");
+                refused += 1;
+            }
+        }
+        serve.assert_running();
+        i += 1;
+    }
+    assert!(refused > 0, "{i} plans and none refused with a master down");
+
+    cluster.restart_node(0);
+    // Every partition takes writes again: 16 plans in a row, spread over all of them.
+    eventually(
+        "16 plans in a row to be saved after the restart",
+        || async {
+            for i in 0..16 {
+                let body = plan_body(&people[i % people.len()]);
+                match d
+                    .try_request(Method::POST, "/enrollments", Some(&body))
+                    .await
+                {
+                    Ok(a) if a.status == 201 => d.ledger.record(&a),
+                    Ok(a) if a.status == 503 => return Err(a.text),
+                    Ok(a) => panic!("after the restart: {}", a.text),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+    serve.assert_running();
+    d.assert_acknowledged_kept().await;
+
+    // Flows go on where they were.
+    for id in [&ids[1], &ids[2]] {
+        d.propose(id).await;
+    }
+    d.withdraw(&ids[0]).await;
+    d.wait_status(&ids[0], "Withdrawn").await;
+    let all: Vec<String> = d.ledger.enrollments().into_keys().collect();
+    assert_caught_up(&d, &all, &[&serve], Delivery::AtMostOnce).await;
+}
+
 // ---------------------------------------------------------------------------------------
 // 3: two notifier workers in one group
 // ---------------------------------------------------------------------------------------
