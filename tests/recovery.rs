@@ -813,6 +813,16 @@ async fn a_server_killed_mid_flow_restarts_and_loses_nothing_acknowledged() {
     kill_and_restart(&redis.url(), redis.prefix(), Some(&client)).await;
 }
 
+/// The `redis+cluster://` URL of every node of `cluster`.
+fn cluster_url(cluster: &RedisCluster) -> String {
+    let nodes: Vec<String> = cluster
+        .ports()
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    format!("redis+cluster://{}", nodes.join(","))
+}
+
 /// Scenario 5: the same on a Redis Cluster of three masters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_flow_restarts_on_a_redis_cluster() {
@@ -820,12 +830,7 @@ async fn a_server_killed_mid_flow_restarts_on_a_redis_cluster() {
         return;
     }
     let cluster = RedisCluster::start(3);
-    let nodes: Vec<String> = cluster
-        .ports()
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}"))
-        .collect();
-    let url = format!("redis+cluster://{}", nodes.join(","));
+    let url = cluster_url(&cluster);
     kill_and_restart(&url, "recovery:", None).await;
 }
 
@@ -974,12 +979,7 @@ async fn a_cluster_master_killed_and_restarted_under_a_running_server() {
         return;
     }
     let mut cluster = RedisCluster::start_with(3, RedisOptions::DURABLE);
-    let nodes: Vec<String> = cluster
-        .ports()
-        .iter()
-        .map(|p| format!("127.0.0.1:{p}"))
-        .collect();
-    let url = format!("redis+cluster://{}", nodes.join(","));
+    let url = cluster_url(&cluster);
     let dir = logs_dir();
     let mut serve = server(&dir, "serve", &url, "recovery:", Serve::default());
     serve.start().await;

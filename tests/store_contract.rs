@@ -10,7 +10,7 @@ use ezenroll::store::memory::MemoryStore;
 use ezenroll::store::{EnrollmentStore, EventLog, Store};
 use std::sync::Arc;
 use std::time::Duration;
-use store_contract::{Journey, Step};
+use store_contract::{JOURNEY, Journey, Step};
 
 fn memory() -> Arc<dyn Store> {
     Arc::new(MemoryStore::new(4))
@@ -136,19 +136,7 @@ async fn envelopes_survive_the_json_codec() {
     use ezenroll::store::codec::{decode_event, encode_event};
     let store = MemoryStore::new(1);
     let mut journey = Journey::new(CustomerNo::new(1));
-    let mut envelopes = journey
-        .run(
-            &store,
-            &[
-                Step::SavePlan,
-                Step::RequestDocument,
-                Step::IssueDocument,
-                Step::SubmitProposal,
-                Step::Pay,
-                Step::Withdraw,
-            ],
-        )
-        .await;
+    let mut envelopes = journey.run(&store, &JOURNEY).await;
     let mut withdrawn = Journey::new(CustomerNo::new(2));
     envelopes.extend(
         withdrawn

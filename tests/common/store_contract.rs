@@ -522,6 +522,16 @@ pub async fn concurrent_appends_one_wins(store: Arc<dyn Store>) {
     );
 }
 
+/// One enrollment's steps from its plan to its withdrawal.
+pub const JOURNEY: [Step; 6] = [
+    Step::SavePlan,
+    Step::RequestDocument,
+    Step::IssueDocument,
+    Step::SubmitProposal,
+    Step::Pay,
+    Step::Withdraw,
+];
+
 /// Every entry in one partition (one enrollment's events): a read still returns `max` of
 /// them, not just that partition's share of `max`, and in order.
 pub async fn a_read_fills_its_batch_from_one_busy_partition(store: Arc<dyn Store>) {
@@ -529,13 +539,7 @@ pub async fn a_read_fills_its_batch_from_one_busy_partition(store: Arc<dyn Store
     store.ensure_group("g").await.expect("group");
     let mut journey = Journey::new(CustomerNo::new(5));
     let mut appended = Vec::new();
-    for step in [
-        Step::SavePlan,
-        Step::RequestDocument,
-        Step::IssueDocument,
-        Step::SubmitProposal,
-        Step::Pay,
-    ] {
+    for &step in &JOURNEY[..5] {
         appended.extend(journey.commit(store, step, &[]).await);
     }
     let first = store
@@ -554,14 +558,7 @@ pub async fn history_is_oldest_first(store: Arc<dyn Store>) {
     let mut journey = Journey::new(CustomerNo::new(3));
     let mut other = Journey::new(CustomerNo::new(4));
     let mut appended = Vec::new();
-    for step in [
-        Step::SavePlan,
-        Step::RequestDocument,
-        Step::IssueDocument,
-        Step::SubmitProposal,
-        Step::Pay,
-        Step::Withdraw,
-    ] {
+    for step in JOURNEY {
         appended.extend(journey.commit(store, step, &[]).await);
         // Interleave another enrollment: histories are per enrollment.
         if other.version < 2 {
