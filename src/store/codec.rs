@@ -22,16 +22,27 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-pub fn encode_snapshot(state: &Enrollment) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(512);
-    out.push(SNAPSHOT_FORMAT);
-    bincode::serde::encode_into_std_write(state, &mut out, config()).map_err(|e| {
+/// `header` then `value` in bincode; a failure names the enrollment and `what` it was.
+fn encode_after<T: serde::Serialize>(
+    header: &[u8],
+    value: &T,
+    state: &Enrollment,
+    what: &str,
+    capacity: usize,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(capacity);
+    out.extend_from_slice(header);
+    bincode::serde::encode_into_std_write(value, &mut out, config()).map_err(|e| {
         corrupt(
             &state.id.to_string(),
-            format!("cannot encode the snapshot: {e}"),
+            format!("cannot encode the {what}: {e}"),
         )
     })?;
     Ok(out)
+}
+
+pub fn encode_snapshot(state: &Enrollment) -> Result<Vec<u8>, StoreError> {
+    encode_after(&[SNAPSHOT_FORMAT], state, state, "snapshot", 512)
 }
 
 /// Decodes a format-1 snapshot; `key` names the record in the error.
@@ -74,40 +85,23 @@ fn decode_whole<T: serde::de::DeserializeOwned>(
 /// the state has a document is in the snapshot; the document itself is
 /// [`encode_document`]'s to write.
 pub fn encode_split_snapshot(state: &Enrollment) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(384);
-    out.push(SPLIT_SNAPSHOT_FORMAT);
-    out.push(u8::from(state.document.is_some()));
-    let encoded = if state.document.is_some() {
+    let header = [SPLIT_SNAPSHOT_FORMAT, u8::from(state.document.is_some())];
+    if state.document.is_some() {
         let lean = Enrollment {
             document: None,
             ..state.clone()
         };
-        bincode::serde::encode_into_std_write(&lean, &mut out, config())
+        encode_after(&header, &lean, state, "snapshot", 384)
     } else {
-        bincode::serde::encode_into_std_write(state, &mut out, config())
-    };
-    encoded.map_err(|e| {
-        corrupt(
-            &state.id.to_string(),
-            format!("cannot encode the snapshot: {e}"),
-        )
-    })?;
-    Ok(out)
+        encode_after(&header, state, state, "snapshot", 384)
+    }
 }
 
 pub fn encode_document(
     state: &Enrollment,
     document: &ProductDocument,
 ) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(1536);
-    out.push(DOCUMENT_FORMAT);
-    bincode::serde::encode_into_std_write(document, &mut out, config()).map_err(|e| {
-        corrupt(
-            &state.id.to_string(),
-            format!("cannot encode the document: {e}"),
-        )
-    })?;
-    Ok(out)
+    encode_after(&[DOCUMENT_FORMAT], document, state, "document", 1536)
 }
 
 /// Whether [`decode_stored`] should put the document back into the state.
