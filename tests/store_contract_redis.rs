@@ -199,3 +199,51 @@ async fn a_consumer_stopped_during_a_blocked_read_handles_what_it_read() {
         );
     }
 }
+
+/// Each append's last stream entry carries the snapshot the append wrote (the MyPage
+/// projector builds its view from it instead of reading the enrollment back); entries
+/// claimed from a dead consumer do not, and are read back instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_entry_carries_the_state_its_append_wrote() {
+    use ezenroll::domain::enrollment::CustomerNo;
+    use std::time::Duration;
+    use store_contract::{JOURNEY, Journey};
+
+    let store = redis().await;
+    store.ensure_group("g").await.expect("group");
+    let mut journey = Journey::new(CustomerNo::new(8));
+    let mut states = Vec::new();
+    for &step in &JOURNEY[..5] {
+        journey.commit(&*store, step, &[]).await;
+        let state = journey.state.clone().expect("a state after a commit");
+        states.push((journey.version, state));
+    }
+    let read = store
+        .read_group("g", "a", 10, Duration::ZERO)
+        .await
+        .expect("read");
+    assert_eq!(read.len(), 5);
+    for (delivery, (version, state)) in read.iter().zip(&states) {
+        assert_eq!(delivery.envelope.version, *version);
+        let carried = delivery
+            .state
+            .as_ref()
+            .expect("the append's last entry carries its state")
+            .decode()
+            .expect("decodes");
+        // The document stays apart from the snapshot an append writes.
+        let expected = ezenroll::domain::enrollment::Enrollment {
+            document: None,
+            ..state.clone()
+        };
+        assert_eq!(carried, expected, "the state at version {version}");
+    }
+    // Claimed again after the consumer "died": the event only.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let claimed = store
+        .claim_stale("g", "b", Duration::from_millis(10), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 5);
+    assert!(claimed.iter().all(|d| d.state.is_none()));
+}

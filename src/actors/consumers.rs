@@ -534,32 +534,63 @@ impl EventHandler for MyPageProjector {
         self.project(event.enrollment_id).await
     }
 
-    /// Several events of one enrollment in a batch need one snapshot read; the snapshots
-    /// of the whole batch are read in one go, without the product documents a view does
-    /// not show ([`EnrollmentStore::load_many_without_documents`]: overlapping round trips
-    /// on Redis, no futures at all in memory), and every view is written in one go.
+    /// Several events of one enrollment in a batch need one state. The log carries the
+    /// state each append left (on Redis, with the append's last event): the newest one
+    /// in the batch is projected, its version check keeping the view monotonic. Only an
+    /// enrollment whose entries carry none (entries claimed from a dead consumer, the
+    /// memory log) is read from the store, all of them in one go and without the product
+    /// documents a view does not show
+    /// ([`EnrollmentStore::load_many_without_documents`]: overlapping round trips on
+    /// Redis, no futures at all in memory). Every view is written in one go.
     ///
     /// [`EnrollmentStore::load_many_without_documents`]: crate::store::EnrollmentStore::load_many_without_documents
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
-        let mut ids: Vec<EnrollmentId> = Vec::with_capacity(batch.len());
-        let mut seen: std::collections::HashSet<EnrollmentId, IdHash> =
-            std::collections::HashSet::with_capacity_and_hasher(batch.len(), IdHash::default());
+        /// What an enrollment's view is made from: a carried state, or the store.
+        enum Source {
+            Carried(MyPageView),
+            /// No carried state as new as this version: read the enrollment.
+            Store(u64),
+        }
+        let mut sources: std::collections::HashMap<EnrollmentId, Source, IdHash> =
+            std::collections::HashMap::with_capacity_and_hasher(batch.len(), IdHash::default());
         for delivery in batch {
-            if seen.insert(delivery.envelope.enrollment_id) {
-                ids.push(delivery.envelope.enrollment_id);
+            let id = delivery.envelope.enrollment_id;
+            let version = delivery.envelope.version;
+            let newest = match sources.get(&id) {
+                Some(Source::Carried(view)) => view.version,
+                Some(Source::Store(v)) => *v,
+                None => 0,
+            };
+            if newest >= version {
+                continue;
             }
+            // A state that does not decode is read from the store instead.
+            let source = match delivery.state.as_ref().and_then(|s| s.decode().ok()) {
+                Some(state) => Source::Carried(Self::view(version, &state)),
+                None => Source::Store(version),
+            };
+            sources.insert(id, source);
         }
         let all_failed = |reason: String| batch.iter().map(|_| Err(reason.clone())).collect();
-        let loaded = match self.store.load_many_without_documents(&ids).await {
-            Ok(loaded) => loaded,
-            Err(e) => return all_failed(e.to_string()),
-        };
-        let mut views = Vec::with_capacity(ids.len());
+        let mut views = Vec::with_capacity(sources.len());
+        let mut ids = Vec::new();
+        for (id, source) in sources {
+            match source {
+                Source::Carried(view) => views.push(view),
+                Source::Store(_) => ids.push(id),
+            }
+        }
         let mut missing: Vec<EnrollmentId> = Vec::new();
-        for (&id, found) in ids.iter().zip(loaded) {
-            match found {
-                Some((version, state)) => views.push(Self::view(version, &state)),
-                None => missing.push(id),
+        if !ids.is_empty() {
+            let loaded = match self.store.load_many_without_documents(&ids).await {
+                Ok(loaded) => loaded,
+                Err(e) => return all_failed(e.to_string()),
+            };
+            for (&id, found) in ids.iter().zip(loaded) {
+                match found {
+                    Some((version, state)) => views.push(Self::view(version, &state)),
+                    None => missing.push(id),
+                }
             }
         }
         // Nothing is known written on failure: every event stays pending for another try.
@@ -787,5 +818,117 @@ mod tests {
                 "{kind} without the customer"
             );
         }
+    }
+
+    /// The projector takes each enrollment's newest state in the batch: a carried one
+    /// when the newest entry carries it, else the stored one (an older carried state
+    /// would leave the view behind for good).
+    #[tokio::test]
+    async fn the_projector_projects_the_newest_state_of_a_batch() {
+        use crate::domain::enrollment::Status;
+        use crate::store::memory::MemoryStore;
+        use crate::store::{Append, CarriedState, EnrollmentStore, ReadModelStore, codec};
+
+        let store = Arc::new(MemoryStore::new(1));
+        let id = EnrollmentId::parse(ID).expect("an id");
+        let customer = CustomerNo::new(7);
+        let now = Utc::now();
+        let events = [
+            Event::PlanSaved {
+                customer_no: customer,
+                plan: plan(),
+                expires_at: now + chrono::TimeDelta::days(30),
+            },
+            Event::DocumentRequested { plan_revision: 1 },
+        ];
+        let mut state: Option<Enrollment> = None;
+        let mut deliveries = Vec::new();
+        for (i, event) in events.into_iter().enumerate() {
+            let version = i as u64 + 1;
+            let next = crate::domain::enrollment::apply(state.take(), id, &event, now)
+                .map(Arc::new)
+                .expect("a state");
+            let envelope = Arc::new(EventEnvelope::new(event, id, customer, version, now));
+            store
+                .append(Append {
+                    id,
+                    expected_version: version - 1,
+                    state: &next,
+                    events: std::slice::from_ref(&envelope),
+                    timers: &[],
+                })
+                .await
+                .expect("appended");
+            deliveries.push(Delivery {
+                partition: 0,
+                entry_id: version.to_string(),
+                envelope,
+                deliveries: 1,
+                state: Some(CarriedState::new(
+                    codec::encode_split_snapshot(&next).expect("encoded"),
+                )),
+            });
+            state = Some((*next).clone());
+        }
+        let projector = MyPageProjector {
+            store: Arc::clone(&store) as Arc<dyn Store>,
+        };
+        let view = |store: Arc<MemoryStore>| async move {
+            store
+                .views(crate::store::ViewFilter::default(), 10)
+                .await
+                .expect("views")
+        };
+
+        // The newest entry carries nothing (claimed from a dead consumer): read back.
+        let mut batch = deliveries.clone();
+        batch[1].state = None;
+        let results = projector.handle_batch(&batch).await;
+        assert!(results.iter().all(Result::is_ok));
+        let views = view(Arc::clone(&store)).await;
+        assert_eq!(views.len(), 1);
+        assert_eq!(
+            (views[0].version, views[0].status),
+            (2, Status::DocumentRequested)
+        );
+
+        // Carried states, the newest first: the newest wins, though the store it would
+        // read holds only version 1.
+        let behind = Arc::new(MemoryStore::new(1));
+        let first = Arc::new(
+            deliveries[0]
+                .state
+                .as_ref()
+                .expect("carried")
+                .decode()
+                .expect("decodes"),
+        );
+        behind
+            .append(Append {
+                id,
+                expected_version: 0,
+                state: &first,
+                events: std::slice::from_ref(&deliveries[0].envelope),
+                timers: &[],
+            })
+            .await
+            .expect("appended");
+        let projector = MyPageProjector {
+            store: Arc::clone(&behind) as Arc<dyn Store>,
+        };
+        let batch = [deliveries[1].clone(), deliveries[0].clone()];
+        assert!(
+            projector
+                .handle_batch(&batch)
+                .await
+                .iter()
+                .all(Result::is_ok)
+        );
+        let views = view(behind).await;
+        assert_eq!(
+            (views[0].version, views[0].status),
+            (2, Status::DocumentRequested),
+            "from the carried state"
+        );
     }
 }

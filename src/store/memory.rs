@@ -309,6 +309,7 @@ impl Taken {
             entry_id: self.seq.to_string(),
             envelope: self.envelope,
             deliveries: self.deliveries,
+            state: None,
         }
     }
 }

@@ -171,6 +171,32 @@ pub struct Delivery {
     pub envelope: std::sync::Arc<EventEnvelope>,
     /// 1 on the first delivery, more when it was claimed again.
     pub deliveries: u32,
+    /// The enrollment's state right after this event (at `envelope.version`), when the
+    /// log carries it: on Redis the last event of each append does. Left encoded, as only
+    /// some consumers need it.
+    pub state: Option<CarriedState>,
+}
+
+/// A snapshot carried by a log entry, as the store encoded it.
+#[derive(Clone, PartialEq)]
+pub struct CarriedState(Vec<u8>);
+
+impl CarriedState {
+    pub fn new(encoded: Vec<u8>) -> CarriedState {
+        CarriedState(encoded)
+    }
+
+    /// The state, without its product document (the snapshot an append writes leaves it
+    /// apart).
+    pub fn decode(&self) -> StoreResult<Enrollment> {
+        codec::decode_stored("carried state", &self.0, None, codec::WithDocument::No)
+    }
+}
+
+impl std::fmt::Debug for CarriedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CarriedState({} bytes)", self.0.len())
+    }
 }
 
 #[async_trait]

@@ -42,7 +42,7 @@ mod scripts;
 
 use super::codec::{self, WithDocument};
 use super::{
-    Alarm, Append, CustomerStore, Delivery, EnrollmentStore, EventEnvelope, EventLog,
+    Alarm, Append, CarriedState, CustomerStore, Delivery, EnrollmentStore, EventEnvelope, EventLog,
     IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
     Store, StoreError, StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
 };
@@ -408,7 +408,16 @@ impl Scripts {
 type LeftoverKey = (String, String);
 
 /// A stream entry as read: partition, entry id, event JSON (None if deleted), deliveries.
-type RawEntry = (u16, String, Option<Vec<u8>>, u32);
+/// A stream entry as read, before its event is decoded.
+struct RawEntry {
+    partition: u16,
+    id: String,
+    /// The event JSON (field `e`); `None` for an entry deleted meanwhile.
+    event: Option<Vec<u8>>,
+    /// The snapshot its append wrote (field `s`), when the entry carries one.
+    state: Option<Vec<u8>>,
+    deliveries: u32,
+}
 
 /// The Redis backend of every store trait.
 pub struct RedisStore {
@@ -768,7 +777,14 @@ impl RedisStore {
     /// acknowledged away.
     async fn deliveries(&self, group: &str, raw: Vec<RawEntry>) -> StoreResult<Vec<Delivery>> {
         let mut out = Vec::with_capacity(raw.len());
-        for (partition, entry_id, payload, deliveries) in raw {
+        for entry in raw {
+            let RawEntry {
+                partition,
+                id: entry_id,
+                event: payload,
+                state,
+                deliveries,
+            } = entry;
             let key = &self.parts[usize::from(partition)].log;
             let decoded = match &payload {
                 Some(bytes) => std::str::from_utf8(bytes)
@@ -798,6 +814,7 @@ impl RedisStore {
                     entry_id,
                     envelope: Arc::new(envelope),
                     deliveries,
+                    state: state.map(CarriedState::new),
                 }),
                 Err(e) => {
                     tracing::error!(%key, %entry_id, error = %e, "undecodable event: dead-lettered");
@@ -830,8 +847,14 @@ impl RedisStore {
             let Some(&partition) = self.part_of_log.get(key) else {
                 return Err(reply::unexpected("XREADGROUP stream", value));
             };
-            for (id, payload) in reply::stream_entries("XREADGROUP", entries, b"e")? {
-                raw.push((partition, id.to_owned(), payload.map(<[u8]>::to_vec), 1));
+            for (id, [event, state]) in reply::stream_fields("XREADGROUP", entries, [b"e", b"s"])? {
+                raw.push(RawEntry {
+                    partition,
+                    id: id.to_owned(),
+                    event: event.map(<[u8]>::to_vec),
+                    state: state.map(<[u8]>::to_vec),
+                    deliveries: 1,
+                });
             }
         }
         Ok(raw)
@@ -929,7 +952,7 @@ impl RedisStore {
                 let found = self.read_new(group, consumer, per, batch).await?;
                 let mut counts = vec![0usize; self.parts.len()];
                 for entry in &found {
-                    counts[usize::from(entry.0)] += 1;
+                    counts[usize::from(entry.partition)] += 1;
                 }
                 filled.extend(batch.iter().copied().filter(|&p| counts[p] >= per));
                 raw.extend(found);
@@ -1022,12 +1045,14 @@ impl RedisStore {
                 return Err(reply::unexpected("claim", value));
             };
             let payload = reply::bytes("claim", payload)?;
-            raw.push((
-                p as u16,
-                reply::text("claim", id)?.to_owned(),
-                (!payload.is_empty()).then(|| payload.to_vec()),
-                u32::try_from(reply::uint("claim", deliveries)?).unwrap_or(u32::MAX),
-            ));
+            // The claim script returns the event only: a projector reads the state back.
+            raw.push(RawEntry {
+                partition: p as u16,
+                id: reply::text("claim", id)?.to_owned(),
+                event: (!payload.is_empty()).then(|| payload.to_vec()),
+                state: None,
+                deliveries: u32::try_from(reply::uint("claim", deliveries)?).unwrap_or(u32::MAX),
+            });
         }
         Ok(raw)
     }

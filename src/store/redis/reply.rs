@@ -82,7 +82,6 @@ pub fn uint(what: &str, value: &Value) -> Result<u64, StoreError> {
 
 /// Stream entries `[[id, [field, value, …]], …]` as (id, the value of `field`). An entry
 /// without the field (deleted meanwhile) has `None`.
-/// (entry id, the field's value).
 pub type Entry<'v> = (&'v str, Option<&'v [u8]>);
 
 pub fn stream_entries<'v>(
@@ -90,18 +89,34 @@ pub fn stream_entries<'v>(
     value: &'v Value,
     field: &[u8],
 ) -> Result<Vec<Entry<'v>>, StoreError> {
+    Ok(stream_fields(what, value, [field])?
+        .into_iter()
+        .map(|(id, [found])| (id, found))
+        .collect())
+}
+
+/// (entry id, each asked-for field's value or `None`).
+pub type Fields<'v, const N: usize> = (&'v str, [Option<&'v [u8]>; N]);
+
+/// [`stream_entries`] for several fields.
+pub fn stream_fields<'v, const N: usize>(
+    what: &str,
+    value: &'v Value,
+    fields: [&[u8]; N],
+) -> Result<Vec<Fields<'v, N>>, StoreError> {
     let mut out = Vec::new();
     for entry in items(what, value)? {
         let parts = items(what, entry)?;
-        let [id, fields] = parts else {
+        let [id, values] = parts else {
             return Err(unexpected(what, entry));
         };
         let id = text(what, id)?;
-        let mut found = None;
-        if !matches!(fields, Value::Nil) {
-            for (k, v) in pairs(what, fields)? {
-                if bytes(what, k)? == field {
-                    found = Some(bytes(what, v)?);
+        let mut found = [None; N];
+        if !matches!(values, Value::Nil) {
+            for (k, v) in pairs(what, values)? {
+                let k = bytes(what, k)?;
+                if let Some(i) = fields.iter().position(|&f| f == k) {
+                    found[i] = Some(bytes(what, v)?);
                 }
             }
         }

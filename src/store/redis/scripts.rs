@@ -39,6 +39,9 @@ end
 /// 5 document: `W` write ARGV[6] as it, `K` keep the stored one (which must be there),
 /// `D` delete it, `N` leave it be; 6 the document or '', 7 event count n, 8..7+n event
 /// JSON, then timer ops.
+/// Stream entries hold the event as field `e`; the append's last event also carries the
+/// snapshot it wrote as field `s`, so a consumer that needs the state (the MyPage
+/// projector) has it without reading the enrollment back.
 /// Returns `{1, new version}`, `{0, actual version}` (a conflict: nothing written) or
 /// `{2, actual version}` for `K` without a stored document (a record written before
 /// documents were kept apart; nothing written, the caller sends the document).
@@ -64,7 +67,11 @@ local n = tonumber(ARGV[7])
 for k = 1, n do
   local event = ARGV[7 + k]
   redis.call('RPUSH', KEYS[2], event)
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'e', event)
+  if k == n then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'e', event, 's', ARGV[3])
+  else
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'e', event)
+  end
 end
 timer_ops(4, 8 + n)
 return {1, ARGV[2]}
