@@ -143,4 +143,49 @@ mod lost_answer {
         assert_eq!(none.body, json!([]), "{}", none.text);
         app.stop().await;
     }
+
+    #[actix_rt::test]
+    async fn a_keyed_registration_retried_after_its_answer_was_lost_is_made_once() {
+        let (store, url) = redis_fixture::ezenroll_store(4).await;
+        let mut app = app::spawn_app(store).await;
+        let key = format!("lost-{}", uuid::Uuid::new_v4());
+        let body = |name: &str| {
+            json!({"name": name, "birthDate": "1986-05-01", "gender": "male",
+                   "mobilePhone": "010-1234-5678"})
+        };
+        let send = |name: &str| {
+            app.send(
+                app.client
+                    .post(app.url("/customers"))
+                    .header("Idempotency-Key", &key)
+                    .json(&body(name)),
+            )
+        };
+        let first = send("유실된등록").await;
+        assert_eq!(first.status, 201, "{}", first.text);
+
+        drop_kept_answers(&url, &key).await;
+        let retry = send("유실된등록").await;
+        assert_eq!(retry.status, 201, "{}", retry.text);
+        assert_eq!(retry.body["customerNo"], first.body["customerNo"]);
+        assert_eq!(retry.headers["location"], first.headers["location"]);
+        assert!(
+            retry.headers.get("idempotent-replayed").is_none(),
+            "the kept answer was gone; this one was made again"
+        );
+        // No second customer: the next registration gets the next number.
+        let next = app.customer("다음고객").await;
+        let number = |no: &str| no.trim_start_matches('C').parse::<u64>().expect("a number");
+        let first_no = first.body["customerNo"]
+            .as_str()
+            .expect("a customer number");
+        assert_eq!(number(&next), number(first_no) + 1);
+
+        // The same key with other details, its answer lost again: refused.
+        drop_kept_answers(&url, &key).await;
+        let reused = send("다른고객").await;
+        reused.assert_problem(422, "idempotency-key-reused");
+        assert!(reused.text.contains(first_no), "{}", reused.text);
+        app.stop().await;
+    }
 }

@@ -247,3 +247,69 @@ async fn a_read_entry_carries_the_state_its_append_wrote() {
     assert_eq!(claimed.len(), 5);
     assert!(claimed.iter().all(|d| d.state.is_none()));
 }
+
+/// The crash a keyed registration guards against: the first try linked its request to a
+/// number and died before writing the customer. A restarted server (nothing cached)
+/// retrying the request registers the customer under that number, not a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_keyed_registration_cut_short_is_finished_under_its_number() {
+    use ezenroll::store::CustomerStore;
+    use std::time::Duration;
+    let redis = TestRedis::new();
+    let connect = || {
+        RedisStore::connect(
+            RedisConfig::new(redis.url())
+                .with_prefix(redis.prefix())
+                .with_partitions(4),
+        )
+    };
+    let keep = Duration::from_secs(60);
+    let first = connect().await.expect("connect");
+    let registered = first
+        .create_customer_for(
+            "POST /customers cut-short",
+            store_contract::new_customer("김보험"),
+            store_contract::t0(),
+            keep,
+        )
+        .await
+        .expect("create");
+    let mut con = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let removed: u64 = redis::cmd("DEL")
+        .arg(redis.key(&format!("customer:{}", registered.customer_no)))
+        .query_async(&mut con)
+        .await
+        .expect("DEL");
+    assert_eq!(
+        removed, 1,
+        "the customer record is where the store keeps it"
+    );
+
+    let restarted = connect().await.expect("connect again");
+    let retried = restarted
+        .create_customer_for(
+            "POST /customers cut-short",
+            store_contract::new_customer("김보험"),
+            store_contract::t0(),
+            keep,
+        )
+        .await
+        .expect("retry");
+    assert_eq!(retried.customer_no, registered.customer_no);
+    assert_eq!(
+        restarted
+            .customer(registered.customer_no)
+            .await
+            .expect("read"),
+        Some(retried)
+    );
+    let next = restarted
+        .create_customer(store_contract::new_customer("이가입"), store_contract::t0())
+        .await
+        .expect("create");
+    assert_eq!(next.customer_no.get(), registered.customer_no.get() + 1);
+}

@@ -553,6 +553,20 @@ impl EngineHandle {
             .await?)
     }
 
+    /// [`register_customer`](Self::register_customer) once per request (see
+    /// [`CustomerStore::create_customer_for`](crate::store::CustomerStore::create_customer_for)).
+    pub async fn register_customer_for(
+        &self,
+        request: &str,
+        new: NewCustomer,
+        keep: std::time::Duration,
+    ) -> Result<Customer, EngineError> {
+        Ok(self
+            .store()
+            .create_customer_for(request, new, crate::domain::time::now(), keep)
+            .await?)
+    }
+
     pub async fn customer(&self, no: CustomerNo) -> Result<Customer, EngineError> {
         self.store()
             .customer(no)

@@ -10,6 +10,7 @@ use super::sse;
 use crate::actors::EngineError;
 use crate::actors::engine::{EnrollmentSnapshot, korean_today};
 use crate::api::{InputErrorKind, QuoteService};
+use crate::domain::customer::NewCustomer;
 use crate::domain::enrollment::{CustomerNo, DomainError, EnrollmentId};
 use crate::domain::product::ProductSpec;
 use crate::store::ViewFilter;
@@ -255,10 +256,43 @@ async fn register(api: &Api, spec: ProductSpec) -> Result<Response, ApiError> {
 // ---- customers
 
 pub async fn create_customer(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
+    // Keyed: the request is linked to the number it registered, so a retry whose first
+    // try registered the customer but died before its answer was kept finds that
+    // customer instead of registering a second one (see `idempotency`).
+    let keyed = idem.store_key();
     let response = idem
         .run(&api, || async {
-            let new: CustomerBody = parse_body(&body)?;
-            let customer = api.engine.register_customer(new.into()).await?;
+            let new: NewCustomer = parse_body::<CustomerBody>(&body)?.into();
+            let customer = match &keyed {
+                None => api.engine.register_customer(new).await?,
+                Some(request) => {
+                    let keep = api.config.idempotency_ttl;
+                    let customer = api
+                        .engine
+                        .register_customer_for(request, new.clone(), keep)
+                        .await?;
+                    let registered = NewCustomer {
+                        name: customer.name.clone(),
+                        birth_date: customer.birth_date,
+                        gender: customer.gender,
+                        mobile_phone: customer.mobile_phone.clone(),
+                    };
+                    if registered != new {
+                        return Err(Problem::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "idempotency-key-reused",
+                            "Idempotency key reused",
+                            format!(
+                                "this Idempotency-Key registered customer {} with other \
+                                 details; a new registration needs a new key",
+                                customer.customer_no
+                            ),
+                        )
+                        .into());
+                    }
+                    customer
+                }
+            };
             let location = format!("/customers/{}", customer.customer_no);
             Ok(with_location(
                 json(StatusCode::CREATED, &customer)?,

@@ -617,6 +617,8 @@ pub struct MemoryStore {
     alarms: Mutex<AlarmBook>,
     idempotency: DashMap<String, Remembered>,
     idempotency_puts: AtomicU64,
+    /// Keyed registrations: request → (customer number, link expiry; `None`: never).
+    customer_links: DashMap<String, (u64, Option<Instant>)>,
 }
 
 impl Default for MemoryStore {
@@ -663,6 +665,7 @@ impl MemoryStore {
             alarms: Mutex::new(AlarmBook::default()),
             idempotency: DashMap::new(),
             idempotency_puts: AtomicU64::new(0),
+            customer_links: DashMap::new(),
         }
     }
 
@@ -1267,6 +1270,43 @@ impl CustomerStore for MemoryStore {
         let customer = numbered_customer(n, new, now)?;
         self.customers
             .insert(customer.customer_no, customer.clone());
+        Ok(customer)
+    }
+
+    async fn create_customer_for(
+        &self,
+        request: &str,
+        new: NewCustomer,
+        now: DateTime<Utc>,
+        keep: Duration,
+    ) -> StoreResult<Customer> {
+        let at = Instant::now();
+        let expires_at = at.checked_add(keep);
+        // The link's shard lock makes linking and registering one step: nothing here
+        // can die between them.
+        let mut link = self
+            .customer_links
+            .entry(request.to_owned())
+            .or_insert((0, None));
+        let (n, until) = *link;
+        if n != 0
+            && until.is_none_or(|t| at < t)
+            && let Some(customer) = self.customers.get(&CustomerNo::new(n))
+        {
+            return Ok(customer.clone());
+        }
+        let customer =
+            numbered_customer(self.next_customer.fetch_add(1, Ordering::Relaxed), new, now)?;
+        self.customers
+            .insert(customer.customer_no, customer.clone());
+        *link = (customer.customer_no.get(), expires_at);
+        drop(link);
+        if self.idempotency_puts.fetch_add(1, Ordering::Relaxed) % IDEMPOTENCY_SWEEP_EVERY
+            == IDEMPOTENCY_SWEEP_EVERY - 1
+        {
+            self.customer_links
+                .retain(|_, (_, until)| until.is_none_or(|t| at < t));
+        }
         Ok(customer)
     }
 

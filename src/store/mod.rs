@@ -262,6 +262,19 @@ pub enum Reservation {
 pub trait CustomerStore: Send + Sync {
     /// Registers a customer under a newly allocated number.
     async fn create_customer(&self, new: NewCustomer, now: DateTime<Utc>) -> StoreResult<Customer>;
+    /// [`create_customer`](Self::create_customer) once per request (a scoped
+    /// Idempotency-Key): the first call links `request` to the new number for `keep`; a
+    /// later call under the same request gets the customer that number belongs to, even
+    /// when the first call died before its answer was kept. If it died between linking
+    /// and writing the customer, the later call writes the customer under the linked
+    /// number, from its own `new`. The caller compares what comes back with its request.
+    async fn create_customer_for(
+        &self,
+        request: &str,
+        new: NewCustomer,
+        now: DateTime<Utc>,
+        keep: Duration,
+    ) -> StoreResult<Customer>;
     async fn customer(&self, no: CustomerNo) -> StoreResult<Option<Customer>>;
     /// Atomically reserves `amount` of the product's cumulative limit for an enrollment,
     /// if the customer's total stays within `limit`. Idempotent per enrollment.

@@ -69,6 +69,7 @@ macro_rules! store_contract_suite {
             timers_claim_lease_move_and_cancel,
             timer_ops_apply_with_the_append,
             customers_are_numbered_from_one,
+            customers_are_registered_once_per_request,
             reservations_respect_the_limit,
             concurrent_reservations_stay_within_the_limit,
             products_conflict_and_list_by_code_then_version,
@@ -1284,6 +1285,56 @@ pub async fn timer_ops_apply_with_the_append(store: Arc<dyn Store>) {
 }
 
 // ---------------------------------------------------------------- customers
+
+/// A keyed registration makes one customer, however often its request comes; another
+/// request makes another, and concurrent tries of one request agree on one number.
+pub async fn customers_are_registered_once_per_request(store: Arc<dyn Store>) {
+    let keep = Duration::from_secs(60);
+    let first = store
+        .create_customer_for("POST /customers key-1", new_customer("김보험"), t0(), keep)
+        .await
+        .expect("create");
+    let again = store
+        .create_customer_for("POST /customers key-1", new_customer("김보험"), t0(), keep)
+        .await
+        .expect("create again");
+    assert_eq!(again, first, "the same request: the same customer");
+    let other_details = store
+        .create_customer_for("POST /customers key-1", new_customer("이가입"), t0(), keep)
+        .await
+        .expect("create with other details");
+    assert_eq!(
+        other_details, first,
+        "what the request registered, for the caller to compare"
+    );
+    let second = store
+        .create_customer_for("POST /customers key-2", new_customer("김보험"), t0(), keep)
+        .await
+        .expect("create under another request");
+    assert_ne!(second.customer_no, first.customer_no);
+    let plain = store
+        .create_customer(new_customer("박청약"), t0())
+        .await
+        .expect("create unkeyed");
+    assert!(plain.customer_no != first.customer_no && plain.customer_no != second.customer_no);
+
+    let tries = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .create_customer_for("POST /customers key-3", new_customer("최동시"), t0(), keep)
+                .await
+                .expect("create concurrently")
+                .customer_no
+        })
+    });
+    let numbers: HashSet<CustomerNo> = futures_util::future::join_all(tries)
+        .await
+        .into_iter()
+        .map(|n| n.expect("task"))
+        .collect();
+    assert_eq!(numbers.len(), 1, "{numbers:?}");
+}
 
 pub async fn customers_are_numbered_from_one(store: Arc<dyn Store>) {
     let mut created = Vec::new();

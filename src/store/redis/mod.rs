@@ -1663,6 +1663,68 @@ impl CustomerStore for RedisStore {
         Ok(customer)
     }
 
+    /// The link (`customer-of:<request>` → number, with a TTL) is written with SET NX
+    /// before the customer, so a first try that dies anywhere leaves either nothing the
+    /// retry could see (an unused number at most) or the link, which the retry follows.
+    /// Separate keys, no script: customer keys have no common hash slot.
+    async fn create_customer_for(
+        &self,
+        request: &str,
+        new: NewCustomer,
+        now: DateTime<Utc>,
+        keep: Duration,
+    ) -> StoreResult<Customer> {
+        let link = self.key(&format!("customer-of:{request}"));
+        // Twice at most: a link lost to a concurrent try is read back on the second turn.
+        for _ in 0..2 {
+            let linked: Option<u64> = self.query(redis::cmd("GET").arg(&link)).await?;
+            let n = match linked {
+                Some(n) => n,
+                None => {
+                    let n: u64 = self
+                        .query(redis::cmd("INCR").arg(self.key("customer:seq")))
+                        .await?;
+                    let won: Option<String> = self
+                        .query(
+                            redis::cmd("SET")
+                                .arg(&link)
+                                .arg(n)
+                                .arg("NX")
+                                .arg("PX")
+                                .arg(millis(keep).max(1)),
+                        )
+                        .await?;
+                    if won.is_none() {
+                        continue;
+                    }
+                    n
+                }
+            };
+            let customer = numbered_customer(n, new.clone(), now)?;
+            if linked.is_some()
+                && let Some(found) = self.customer(customer.customer_no).await?
+            {
+                return Ok(found);
+            }
+            let key = self.key(&format!("customer:{}", customer.customer_no));
+            let json = encode_json(&key, &customer)?;
+            let written: Option<String> = self
+                .query(redis::cmd("SET").arg(&key).arg(json).arg("NX"))
+                .await?;
+            if written.is_none() {
+                // Another try under this request wrote it first.
+                if let Some(found) = self.customer(customer.customer_no).await? {
+                    return Ok(found);
+                }
+            }
+            self.remember_customer(&customer);
+            return Ok(customer);
+        }
+        Err(StoreError::Unavailable(format!(
+            "the registration link {link} keeps changing"
+        )))
+    }
+
     async fn customer(&self, no: CustomerNo) -> StoreResult<Option<Customer>> {
         if let Some(known) = self.customers.get(&no) {
             return Ok(Some(known.clone()));
