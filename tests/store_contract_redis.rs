@@ -313,3 +313,79 @@ async fn a_keyed_registration_cut_short_is_finished_under_its_number() {
         .expect("create");
     assert_eq!(next.customer_no.get(), registered.customer_no.get() + 1);
 }
+
+/// Alarms are kept as `<sent at, µs> <status> <enrollment id> <message>` (the event id is
+/// the field, the customer the key); ones kept as `<sent at, µs> <JSON>` before are still
+/// read, per customer and in the global listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn alarms_are_kept_compact_and_old_ones_still_read() {
+    use chrono::{DateTime, Utc};
+    use ezenroll::domain::enrollment::{CustomerNo, EnrollmentId, Status};
+    use ezenroll::store::{Alarm, ReadModelStore};
+
+    let redis = TestRedis::new();
+    let store = RedisStore::connect(
+        RedisConfig::new(redis.url())
+            .with_prefix(redis.prefix())
+            .with_partitions(4),
+    )
+    .await
+    .expect("connect");
+    let customer = CustomerNo::new(42);
+    let at = |s: i64| DateTime::<Utc>::from_timestamp_micros(1_790_000_000_000_000 + s * 1_000_000);
+    let alarm = |status, message: &str, s| Alarm {
+        event_id: uuid::Uuid::now_v7(),
+        enrollment_id: EnrollmentId::new(),
+        customer_no: customer,
+        status,
+        message: message.to_owned(),
+        sent_at: at(s).expect("a time"),
+    };
+    let new = alarm(Status::Proposed, "[이지보험] 김이지님, 청약이 접수되었습니다.\n▶ 끝", 2);
+    assert!(store.record_alarm(&new).await.expect("record"));
+    let mut con = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let hash = redis.key(&format!("{{rm}}:alarms:of:{customer}"));
+    let raw: String = redis::cmd("HGET")
+        .arg(&hash)
+        .arg(new.event_id.to_string())
+        .query_async(&mut con)
+        .await
+        .expect("HGET");
+    assert_eq!(
+        raw,
+        format!(
+            "{} Proposed {} {}",
+            new.sent_at.timestamp_micros(),
+            new.enrollment_id,
+            new.message
+        )
+    );
+
+    // One kept the old way, as the store wrote it before.
+    let old = alarm(Status::Planned, "[이지보험] 김이지님, 가입설계가 저장되었습니다.", 1);
+    let json = serde_json::to_string(&old).expect("JSON");
+    let micros = old.sent_at.timestamp_micros();
+    let _: () = redis::cmd("HSET")
+        .arg(&hash)
+        .arg(old.event_id.to_string())
+        .arg(format!("{micros} {json}"))
+        .query_async(&mut con)
+        .await
+        .expect("HSET");
+    let _: () = redis::cmd("ZADD")
+        .arg(redis.key("{rm}:alarm-index"))
+        .arg(micros)
+        .arg(format!("{customer}:{}", old.event_id))
+        .query_async(&mut con)
+        .await
+        .expect("ZADD");
+
+    let expected = vec![new.clone(), old.clone()];
+    assert_eq!(store.alarms(Some(customer), 10).await.expect("per customer"), expected);
+    assert_eq!(store.alarms(None, 10).await.expect("all"), expected);
+    assert_eq!(store.alarms(None, 1).await.expect("the newest"), vec![new]);
+}

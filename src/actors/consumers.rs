@@ -9,7 +9,6 @@ use crate::domain::enrollment::{Enrollment, EnrollmentId, Event, IdHash, Payment
 use crate::domain::text::Text;
 use crate::store::{Alarm, Delivery, EventEnvelope, MyPageView, Store, StoreResult};
 use async_trait::async_trait;
-use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -370,7 +369,8 @@ impl Notifier {
             customer_no: event.customer_no,
             status: event.event.status_after(None),
             message: render_alarm(event, customer),
-            sent_at: Utc::now(),
+            // At the precision the stores keep (the Redis one keeps microseconds).
+            sent_at: crate::domain::time::now(),
         }
     }
 }
@@ -658,7 +658,7 @@ mod tests {
     use crate::domain::money::Won;
     use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
     use crate::domain::premium::QuoteInput;
-    use chrono::NaiveDate;
+    use chrono::{NaiveDate, Utc};
 
     const ID: &str = "0190f5a4-7c2e-7d3b-9a41-5e6f7a8b9c0d";
 

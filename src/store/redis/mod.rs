@@ -10,15 +10,16 @@
 //! |---|---|---|
 //! | `<prefix>{p<N>}:enr:<id>` | hash | `v` version, `s` snapshot (bincode, format byte; format 2 leaves the document out), `d` the product document, written when issued |
 //! | `<prefix>{p<N>}:hist:<id>` | list | every event JSON of the enrollment, oldest first |
-//! | `<prefix>{p<N>}:log` | stream | partition N of the event log (`e` = event JSON) |
+//! | `<prefix>{p<N>}:log` | stream | partition N of the event log (`e` = event JSON; an append's last entry also `s` = the snapshot it wrote) |
 //! | `<prefix>{p<N>}:timers` | zset | durable timers `<id>:<kind>`, score = due (µs) |
 //! | `<prefix>{p<N>}:timer-attempts` | hash | timer → how often it fired (absent: 0) |
 //! | `<prefix>dead:<group>` | stream | dead letters of a consumer group |
 //! | `<prefix>customer:seq`, `<prefix>customer:<no>` | string | customer numbers, records |
+//! | `<prefix>customer-of:<request>` | string with TTL | the number a keyed registration took |
 //! | `<prefix>{c<no>}:limit:<product>` | hash | cumulative-limit holdings, enrollment → won |
 //! | `<prefix>products` | hash | `<code>:<version>` → product JSON |
 //! | `<prefix>{rm}:view:<id>`, `{rm}:views`, `{rm}:views:c:<no>`, `{rm}:status` | hashes, zsets | the MyPage read model: views, the global index (capped), per-customer indexes, counts by status |
-//! | `<prefix>{rm}:alarms:of:<no>` | hash | a customer's alarms, event id → `<sent at µs> <JSON>` (capped) |
+//! | `<prefix>{rm}:alarms:of:<no>` | hash | a customer's alarms, event id → `<sent at µs> <status> <enrollment id> <message>` (capped) |
 //! | `<prefix>{rm}:alarm-index` | zset | every customer's alarms, `<no>:<event id>` → sent at (capped) |
 //! | `<prefix>idem:<key>` | string with TTL | idempotency records |
 //!
@@ -61,6 +62,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, RedisError, RedisFuture, Script, Value};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -622,7 +624,7 @@ impl RedisStore {
         format!("{}{{rm}}:{rest}", self.config.prefix)
     }
 
-    /// A customer's alarms: hash event id → `<sent at, µs> <JSON>`.
+    /// A customer's alarms: hash event id → `<sent at, µs> <status> <enrollment id> <message>`.
     fn customer_alarms_key(&self, no: CustomerNo) -> String {
         self.rm(&format!("alarms:of:{no}"))
     }
@@ -1921,18 +1923,8 @@ impl ReadModelStore for RedisStore {
             return Ok(Vec::new());
         }
         let index = self.rm("alarm-index");
-        // Stored as `<sent at, µs> <JSON>`, the time first for trimming by age.
-        let stored = alarms
-            .iter()
-            .map(|alarm| {
-                let json = encode_json(&index, alarm)?;
-                let mut value = micros(alarm.sent_at).to_string();
-                value.reserve(1 + json.len());
-                value.push(' ');
-                value.push_str(&json);
-                Ok(value)
-            })
-            .collect::<StoreResult<Vec<String>>>()?;
+        // See `encode_alarm`: the time first, for trimming by age.
+        let stored: Vec<String> = alarms.iter().map(|alarm| encode_alarm(alarm)).collect();
         let script = &self.scripts.record_alarms;
         let bytes = stored.iter().map(|j| j.len() + 112).sum::<usize>();
         let mut cmd = Self::evalsha(script, 1 + alarms.len(), 2 + 4 * alarms.len(), bytes);
@@ -1972,15 +1964,12 @@ impl ReadModelStore for RedisStore {
                     self.query(redis::cmd("HGETALL").arg(&key)).await?;
                 let mut found = all
                     .iter()
-                    .map(|(id, stored)| Ok((stored_alarm(&key, stored)?, id.as_slice())))
-                    .collect::<StoreResult<Vec<_>>>()?;
+                    .map(|(id, stored)| decode_alarm(&key, no, id, stored))
+                    .collect::<StoreResult<Vec<Alarm>>>()?;
                 // Newest first; the same time in event id order, newest first too.
-                found.sort_unstable_by(|(a, x), (b, y)| (b.0, *y).cmp(&(a.0, *x)));
-                found
-                    .into_iter()
-                    .take(limit)
-                    .map(|((_, json), _)| decode_json(&key, json))
-                    .collect()
+                found.sort_unstable_by_key(|a| std::cmp::Reverse((a.sent_at, a.event_id)));
+                found.truncate(limit);
+                Ok(found)
             }
             None => {
                 let index = self.rm("alarm-index");
@@ -1989,26 +1978,92 @@ impl ReadModelStore for RedisStore {
                 cmd.arg(&index).arg(limit).arg(self.rm("alarms:of:"));
                 let found: Vec<Vec<u8>> = self.eval(script, &cmd).await.map_err(unavailable)?;
                 found
-                    .iter()
-                    .map(|stored| decode_json(&index, stored_alarm(&index, stored)?.1))
+                    .chunks(2)
+                    .map(|pair| {
+                        let [member, stored] = pair else {
+                            return Err(corrupt_alarm(&index));
+                        };
+                        let (customer, id) = std::str::from_utf8(member)
+                            .ok()
+                            .and_then(|m| m.split_once(':'))
+                            .ok_or_else(|| corrupt_alarm(&index))?;
+                        let customer =
+                            CustomerNo::parse(customer).map_err(|_| corrupt_alarm(&index))?;
+                        decode_alarm(&index, customer, id.as_bytes(), stored)
+                    })
                     .collect()
             }
         }
     }
 }
 
-/// An alarm as a customer hash keeps it, `<sent at, µs> <JSON>`: the time and the JSON.
-fn stored_alarm<'a>(key: &str, stored: &'a [u8]) -> StoreResult<(i64, &'a [u8])> {
-    let corrupt = || StoreError::Corrupt {
+/// An alarm as its customer's hash keeps it (the field is its event id):
+/// `<sent at, µs> <status> <enrollment id> <message>`. The event id and the customer
+/// number are in the field and the key already, the time in microseconds is what the
+/// alarm's `sent_at` holds; the JSON this replaced repeated all three and the field names
+/// (about 450 bytes an alarm, this about 270).
+fn encode_alarm(alarm: &Alarm) -> String {
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let id = alarm
+        .enrollment_id
+        .as_uuid()
+        .hyphenated()
+        .encode_lower(&mut id);
+    let mut value = String::with_capacity(64 + alarm.message.len());
+    let _ = write!(
+        value,
+        "{} {} {id} {}",
+        micros(alarm.sent_at),
+        alarm.status.as_str(),
+        alarm.message
+    );
+    value
+}
+
+fn corrupt_alarm(key: &str) -> StoreError {
+    StoreError::Corrupt {
         key: key.to_owned(),
-        reason: "an alarm is not stored as `<sent at, µs> <JSON>`".to_owned(),
-    };
-    let space = stored.iter().position(|&b| b == b' ').ok_or_else(corrupt)?;
-    let at = std::str::from_utf8(&stored[..space])
+        reason: "an alarm is not stored as `<sent at, µs> <status> <enrollment id> <message>`"
+            .to_owned(),
+    }
+}
+
+/// Reads what [`encode_alarm`] wrote, or `<sent at, µs> <JSON>` as alarms were kept
+/// before it.
+fn decode_alarm(
+    key: &str,
+    customer_no: CustomerNo,
+    event_id: &[u8],
+    stored: &[u8],
+) -> StoreResult<Alarm> {
+    let text = std::str::from_utf8(stored).map_err(|_| corrupt_alarm(key))?;
+    let (at, rest) = text.split_once(' ').ok_or_else(|| corrupt_alarm(key))?;
+    if rest.starts_with('{') {
+        return decode_json(key, rest.as_bytes());
+    }
+    let sent_at = at
+        .parse::<i64>()
         .ok()
-        .and_then(|t| t.parse::<i64>().ok())
-        .ok_or_else(corrupt)?;
-    Ok((at, &stored[space + 1..]))
+        .and_then(DateTime::<Utc>::from_timestamp_micros)
+        .ok_or_else(|| corrupt_alarm(key))?;
+    let mut parts = rest.splitn(3, ' ');
+    let (Some(status), Some(enrollment), Some(message)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(corrupt_alarm(key));
+    };
+    let event_id = std::str::from_utf8(event_id)
+        .ok()
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .ok_or_else(|| corrupt_alarm(key))?;
+    Ok(Alarm {
+        event_id,
+        enrollment_id: EnrollmentId::parse(enrollment).map_err(|_| corrupt_alarm(key))?,
+        customer_no,
+        status: Status::parse(status).ok_or_else(|| corrupt_alarm(key))?,
+        message: message.to_owned(),
+        sent_at,
+    })
 }
 
 #[async_trait]

@@ -278,14 +278,14 @@ return out
 "#;
 
 /// Alarms of every customer, newest first. KEYS: 1 the global index. ARGV: 1 limit, 2 the
-/// customer hash key prefix (same slot). Returns each alarm's stored value
-/// (`<sent at> <JSON>`).
+/// customer hash key prefix (same slot). Returns, per alarm, its index member
+/// (`<customer no>:<event id>`) and its stored value.
 pub const ALARMS: &str = r#"
 local limit = tonumber(ARGV[1])
 local out = {}
 local start = 0
 local page = math.max(limit, 64)
-while #out < limit do
+while #out < 2 * limit do
   local members = redis.call('ZREVRANGE', KEYS[1], start, start + page - 1)
   if #members == 0 then break end
   for _, m in ipairs(members) do
@@ -293,8 +293,9 @@ while #out < limit do
     if customer then
       local v = redis.call('HGET', ARGV[2] .. customer, id)
       if v then
+        out[#out + 1] = m
         out[#out + 1] = v
-        if #out >= limit then break end
+        if #out >= 2 * limit then break end
       end
     end
   end
