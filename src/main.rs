@@ -136,6 +136,11 @@ struct ServeArgs {
     /// another consumer of the group takes it over.
     #[arg(long, env = "EZENROLL_CLAIM_IDLE", default_value = "30s", value_parser = parse_positive_duration)]
     claim_idle: Duration,
+    /// After a read that found less than a full batch, how long a consumer lets events
+    /// gather before reading again (fewer round trips; alarms and MyPage lag at most this
+    /// much more). `0ms` reads again at once.
+    #[arg(long, env = "EZENROLL_CONSUMER_LINGER", default_value = "30ms", value_parser = parse_duration)]
+    consumer_linger: Duration,
 }
 
 /// Where state lives: the embedded memory store, or Redis when a URL is given.
@@ -204,13 +209,22 @@ struct WorkerArgs {
     /// another consumer of the group takes it over.
     #[arg(long, env = "EZENROLL_CLAIM_IDLE", default_value = "30s", value_parser = parse_positive_duration)]
     claim_idle: Duration,
+    /// After a read that found less than a full batch, how long a consumer lets events
+    /// gather before reading again (fewer round trips; alarms and MyPage lag at most this
+    /// much more). `0ms` reads again at once.
+    #[arg(long, env = "EZENROLL_CONSUMER_LINGER", default_value = "30ms", value_parser = parse_duration)]
+    consumer_linger: Duration,
 }
 
-/// The consumers' settings with `claim_idle`; stale entries are looked for six times per
-/// idle period (every 5 s at the default 30 s), at most every 100 ms.
-fn consumer_config(claim_idle: Duration) -> ezenroll::actors::consumers::ConsumerConfig {
+/// The consumers' settings with `claim_idle` and `linger`; stale entries are looked for
+/// six times per idle period (every 5 s at the default 30 s), at most every 100 ms.
+fn consumer_config(
+    claim_idle: Duration,
+    linger: Duration,
+) -> ezenroll::actors::consumers::ConsumerConfig {
     ezenroll::actors::consumers::ConsumerConfig {
         claim_idle,
+        linger,
         claim_every: (claim_idle / 6).clamp(Duration::from_millis(100), Duration::from_secs(5)),
         ..ezenroll::actors::consumers::ConsumerConfig::default()
     }
@@ -435,7 +449,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
             failure_rate: args.payment_failure_rate,
         },
         timer_lease: args.timer_lease,
-        consumers: consumer_config(args.claim_idle),
+        consumers: consumer_config(args.claim_idle, args.consumer_linger),
         run_notifier: matches!(args.consumers, Consumers::All | Consumers::Notifier),
         run_projector: matches!(args.consumers, Consumers::All | Consumers::Mypage),
         ..EngineConfig::default()
@@ -524,15 +538,19 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
         WorkerRole::Notifier => {
             consumers::start_notifier(
                 store,
-                consumer_config(args.claim_idle),
+                consumer_config(args.claim_idle, args.consumer_linger),
                 &defaults.instance,
                 Arc::new(StoreChannel) as Arc<dyn AlarmChannel>,
             )
             .await?
         }
         WorkerRole::Mypage => {
-            consumers::start_projector(store, consumer_config(args.claim_idle), &defaults.instance)
-                .await?
+            consumers::start_projector(
+                store,
+                consumer_config(args.claim_idle, args.consumer_linger),
+                &defaults.instance,
+            )
+            .await?
         }
     };
     tracing::info!(consumer = consumer.name(), "worker running");

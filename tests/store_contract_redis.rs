@@ -341,7 +341,11 @@ async fn alarms_are_kept_compact_and_old_ones_still_read() {
         message: message.to_owned(),
         sent_at: at(s).expect("a time"),
     };
-    let new = alarm(Status::Proposed, "[이지보험] 김이지님, 청약이 접수되었습니다.\n▶ 끝", 2);
+    let new = alarm(
+        Status::Proposed,
+        "[이지보험] 김이지님, 청약이 접수되었습니다.\n▶ 끝",
+        2,
+    );
     assert!(store.record_alarm(&new).await.expect("record"));
     let mut con = redis
         .client()
@@ -366,7 +370,11 @@ async fn alarms_are_kept_compact_and_old_ones_still_read() {
     );
 
     // One kept the old way, as the store wrote it before.
-    let old = alarm(Status::Planned, "[이지보험] 김이지님, 가입설계가 저장되었습니다.", 1);
+    let old = alarm(
+        Status::Planned,
+        "[이지보험] 김이지님, 가입설계가 저장되었습니다.",
+        1,
+    );
     let json = serde_json::to_string(&old).expect("JSON");
     let micros = old.sent_at.timestamp_micros();
     let _: () = redis::cmd("HSET")
@@ -385,7 +393,13 @@ async fn alarms_are_kept_compact_and_old_ones_still_read() {
         .expect("ZADD");
 
     let expected = vec![new.clone(), old.clone()];
-    assert_eq!(store.alarms(Some(customer), 10).await.expect("per customer"), expected);
+    assert_eq!(
+        store
+            .alarms(Some(customer), 10)
+            .await
+            .expect("per customer"),
+        expected
+    );
     assert_eq!(store.alarms(None, 10).await.expect("all"), expected);
     assert_eq!(store.alarms(None, 1).await.expect("the newest"), vec![new]);
 }
