@@ -254,7 +254,6 @@ async fn a_read_entry_carries_the_state_its_append_wrote() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_keyed_registration_cut_short_is_finished_under_its_number() {
     use ezenroll::store::CustomerStore;
-    use std::time::Duration;
     let redis = TestRedis::new();
     let connect = || {
         RedisStore::connect(
@@ -263,17 +262,20 @@ async fn a_keyed_registration_cut_short_is_finished_under_its_number() {
                 .with_partitions(4),
         )
     };
-    let keep = Duration::from_secs(60);
+    async fn register(
+        store: &RedisStore,
+    ) -> ezenroll::store::StoreResult<ezenroll::domain::customer::Customer> {
+        store
+            .create_customer_for(
+                "POST /customers cut-short",
+                store_contract::new_customer("김보험"),
+                store_contract::t0(),
+                std::time::Duration::from_secs(60),
+            )
+            .await
+    }
     let first = connect().await.expect("connect");
-    let registered = first
-        .create_customer_for(
-            "POST /customers cut-short",
-            store_contract::new_customer("김보험"),
-            store_contract::t0(),
-            keep,
-        )
-        .await
-        .expect("create");
+    let registered = register(&first).await.expect("create");
     let mut con = redis
         .client()
         .get_multiplexed_async_connection()
@@ -290,15 +292,7 @@ async fn a_keyed_registration_cut_short_is_finished_under_its_number() {
     );
 
     let restarted = connect().await.expect("connect again");
-    let retried = restarted
-        .create_customer_for(
-            "POST /customers cut-short",
-            store_contract::new_customer("김보험"),
-            store_contract::t0(),
-            keep,
-        )
-        .await
-        .expect("retry");
+    let retried = register(&restarted).await.expect("retry");
     assert_eq!(retried.customer_no, registered.customer_no);
     assert_eq!(
         restarted

@@ -701,6 +701,35 @@ mod tests {
         Arc::new(PlanTerms::quote(product, &input).expect("an acceptable quote"))
     }
 
+    /// Appends one event at `version` with `state` to a memory store; the envelope.
+    async fn append_one(
+        store: &crate::store::memory::MemoryStore,
+        state: &Arc<Enrollment>,
+        version: u64,
+        event: Event,
+        now: chrono::DateTime<Utc>,
+    ) -> Arc<EventEnvelope> {
+        use crate::store::{Append, EnrollmentStore};
+        let envelope = Arc::new(EventEnvelope::new(
+            event,
+            state.id,
+            state.customer_no,
+            version,
+            now,
+        ));
+        store
+            .append(Append {
+                id: state.id,
+                expected_version: version - 1,
+                state,
+                events: std::slice::from_ref(&envelope),
+                timers: &[],
+            })
+            .await
+            .expect("appended");
+        envelope
+    }
+
     fn alarm_text(event: Event, customer: Option<&Customer>) -> String {
         let id = EnrollmentId::parse(ID).expect("an id");
         let envelope = EventEnvelope::new(event, id, CustomerNo::new(7), 1, Utc::now());
@@ -869,17 +898,7 @@ mod tests {
             let next = crate::domain::enrollment::apply(state.take(), id, &event, now)
                 .map(Arc::new)
                 .expect("a state");
-            let envelope = Arc::new(EventEnvelope::new(event, id, customer, version, now));
-            store
-                .append(Append {
-                    id,
-                    expected_version: version - 1,
-                    state: &next,
-                    events: std::slice::from_ref(&envelope),
-                    timers: &[],
-                })
-                .await
-                .expect("appended");
+            let envelope = append_one(&store, &next, version, event, now).await;
             deliveries.push(Delivery {
                 partition: 0,
                 entry_id: version.to_string(),
@@ -959,7 +978,6 @@ mod tests {
     #[tokio::test]
     async fn a_lingering_consumer_takes_what_gathered_in_one_batch() {
         use crate::store::memory::MemoryStore;
-        use crate::store::{Append, EnrollmentStore};
         use std::sync::Mutex;
 
         #[derive(Default)]
@@ -1004,30 +1022,14 @@ mod tests {
         let state = crate::domain::enrollment::apply(None, id, &saved, now)
             .map(Arc::new)
             .expect("a state");
-        let append = |version: u64, event: Event| {
-            let store = Arc::clone(&store);
-            let state = Arc::clone(&state);
-            async move {
-                let envelope = Arc::new(EventEnvelope::new(event, id, customer, version, now));
-                store
-                    .append(Append {
-                        id,
-                        expected_version: version - 1,
-                        state: &state,
-                        events: std::slice::from_ref(&envelope),
-                        timers: &[],
-                    })
-                    .await
-                    .expect("appended");
-            }
-        };
-        append(1, saved).await;
+        append_one(&store, &state, 1, saved, now).await;
         let waited = Instant::now();
         while seen(&batches).is_empty() && waited.elapsed() < Duration::from_secs(5) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         for version in 2..=4 {
-            append(version, Event::DocumentRequested { plan_revision: 1 }).await;
+            let event = Event::DocumentRequested { plan_revision: 1 };
+            append_one(&store, &state, version, event, now).await;
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         while seen(&batches).iter().sum::<usize>() < 4 && waited.elapsed() < Duration::from_secs(5)
