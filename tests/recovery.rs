@@ -968,6 +968,73 @@ async fn redis_down_answers_503_and_the_server_reconnects_by_itself() {
     assert_caught_up(&d, &all, &[&serve], Delivery::AtMostOnce).await;
 }
 
+/// 2c: the server SIGKILLed while Redis is down, then Redis back and a new server. What
+/// the dead process held only in memory (claimed timers, events read but not
+/// acknowledged, idempotency claims, the payment it was waiting on) must come back from
+/// Redis alone: nothing acknowledged is lost, the document due and the refund in flight
+/// complete, the flows go on, and the consumers catch up without an alarm twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_while_redis_is_down_recovers_from_redis_alone() {
+    if skip_if_external("a_server_killed_while_redis_is_down_recovers_from_redis_alone") {
+        return;
+    }
+    let mut redis = RedisServer::start_with(RedisOptions::DURABLE);
+    let dir = logs_dir();
+    let slow_payments = Serve {
+        payment_latency: "1s",
+        ..Serve::default()
+    };
+    let mut serve = server(&dir, "serve", &redis.url(), "recovery:", slow_payments);
+    serve.start().await;
+    let d = Driver::new(serve.base());
+    let people = customers(&d, 2).await;
+    let journeys = [
+        Journey::Contracted,
+        Journey::Contracted,
+        Journey::Withdrawn,
+        Journey::Issued,
+        Journey::Issued,
+    ];
+    let ids = drive(&d, &people, &journeys).await;
+    let (withdrawing, contracted, proposing, issued) = (&ids[0], &ids[1], &ids[3], &ids[4]);
+    let documenting = d.plan(&people[1]).await;
+
+    // In flight: a payment, a refund (withdrawal answered 202), a document (due in 200 ms).
+    let paying = propose_in_flight(&d, std::slice::from_ref(proposing)).await;
+    d.withdraw(withdrawing).await;
+    d.request_document(&documenting).await;
+    redis.kill();
+    let refused = d
+        .try_request(Method::POST, "/enrollments", Some(&plan_body(&people[0])))
+        .await
+        .unwrap_or_else(|e| panic!("a plan while Redis is down: no answer: {e}"));
+    refused.assert_problem(503, "store-unavailable");
+    serve.assert_running();
+    serve.kill();
+    for (id, answer) in join_all(paying).await {
+        match answer {
+            Ok(a) if (200..300).contains(&a.status) => d.ledger.record(&a),
+            Ok(a) if a.status == 503 => println!("the payment in flight: {}", a.text),
+            Ok(a) => panic!("the proposal of {id}: {}", a.text),
+            Err(_) => {} // cut off by the kill: not acknowledged
+        }
+    }
+
+    redis.restart();
+    serve.start().await;
+    let d = d.at(serve.base());
+    d.assert_acknowledged_kept().await;
+    d.wait_status(&documenting, "DocumentIssued").await;
+    d.wait_status(withdrawing, "Withdrawn").await;
+    finish_interrupted_proposal(&d, proposing).await;
+    d.propose(issued).await;
+    d.withdraw(contracted).await;
+    d.wait_status(contracted, "Withdrawn").await;
+    let all: Vec<String> = d.ledger.enrollments().into_keys().collect();
+    assert_eq!(all.len(), 6);
+    assert_caught_up(&d, &all, &[&serve], Delivery::AtMostOnce).await;
+}
+
 /// 2b: a master of a Redis Cluster killed and restarted (same port, its AOF) under a
 /// running server. Meanwhile every command gets an answer: done (its keys on a master that
 /// still serves them) or 503 `store-unavailable`, never a hang or a crash. After the
