@@ -838,19 +838,30 @@ async fn a_server_killed_mid_flow_restarts_on_a_redis_cluster() {
 // 2: Redis restarted under a running server
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_down_answers_503_and_the_server_reconnects_by_itself() {
-    if skip_if_external("redis_down_answers_503_and_the_server_reconnects_by_itself") {
-        return;
-    }
-    let mut redis = RedisServer::start_with(RedisOptions::DURABLE);
-    let dir = logs_dir();
+/// What the Redis-outage tests have in flight when Redis goes down, on a server with 1-s
+/// payments: a payment taken and not answered yet (`paying`, for `proposing`), a refund
+/// (`withdrawing`, its withdrawal answered 202) and a document due in 200 ms
+/// (`documenting`); besides, `contracted` and `issued` to go on with, and `planned`.
+struct InFlight {
+    serve: Ezenroll,
+    d: Driver,
+    people: Vec<String>,
+    contracted: String,
+    withdrawing: String,
+    proposing: String,
+    issued: String,
+    planned: String,
+    documenting: String,
+    paying: JoinSet<(String, Result<Answer, reqwest::Error>)>,
+}
+
+async fn in_flight(dir: &LogsDir, redis: &RedisServer) -> InFlight {
     let slow_payments = Serve {
         // A payment or refund started just before Redis goes down ends during the outage.
         payment_latency: "1s",
         ..Serve::default()
     };
-    let mut serve = server(&dir, "serve", &redis.url(), "recovery:", slow_payments);
+    let mut serve = server(dir, "serve", &redis.url(), "recovery:", slow_payments);
     serve.start().await;
     let d = Driver::new(serve.base());
     let people = customers(&d, 2).await;
@@ -862,15 +873,46 @@ async fn redis_down_answers_503_and_the_server_reconnects_by_itself() {
         Journey::Issued,
     ];
     let ids = drive(&d, &people, &journeys).await;
-    let (contracted, withdrawing, proposing, issued) = (&ids[0], &ids[1], &ids[3], &ids[4]);
     let planned = d.plan(&people[0]).await;
     let documenting = d.plan(&people[1]).await;
-
-    // In flight when Redis dies: a payment (taken, not recorded), a refund (withdrawal
-    // answered 202), a document (due during the outage).
-    let paying = propose_in_flight(&d, std::slice::from_ref(proposing)).await;
-    d.withdraw(withdrawing).await;
+    let paying = propose_in_flight(&d, std::slice::from_ref(&ids[3])).await;
+    d.withdraw(&ids[1]).await;
     d.request_document(&documenting).await;
+    InFlight {
+        serve,
+        contracted: ids[0].clone(),
+        withdrawing: ids[1].clone(),
+        proposing: ids[3].clone(),
+        issued: ids[4].clone(),
+        d,
+        people,
+        planned,
+        documenting,
+        paying,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_answers_503_and_the_server_reconnects_by_itself() {
+    if skip_if_external("redis_down_answers_503_and_the_server_reconnects_by_itself") {
+        return;
+    }
+    let mut redis = RedisServer::start_with(RedisOptions::DURABLE);
+    let dir = logs_dir();
+    let InFlight {
+        mut serve,
+        d,
+        people,
+        contracted,
+        withdrawing,
+        proposing,
+        issued,
+        planned,
+        documenting,
+        paying,
+    } = in_flight(&dir, &redis).await;
+    let (contracted, withdrawing, proposing, issued) =
+        (&contracted, &withdrawing, &proposing, &issued);
     redis.kill();
 
     let outage: Vec<(Method, String, Option<Value>)> = vec![
@@ -980,29 +1022,18 @@ async fn a_server_killed_while_redis_is_down_recovers_from_redis_alone() {
     }
     let mut redis = RedisServer::start_with(RedisOptions::DURABLE);
     let dir = logs_dir();
-    let slow_payments = Serve {
-        payment_latency: "1s",
-        ..Serve::default()
-    };
-    let mut serve = server(&dir, "serve", &redis.url(), "recovery:", slow_payments);
-    serve.start().await;
-    let d = Driver::new(serve.base());
-    let people = customers(&d, 2).await;
-    let journeys = [
-        Journey::Contracted,
-        Journey::Contracted,
-        Journey::Withdrawn,
-        Journey::Issued,
-        Journey::Issued,
-    ];
-    let ids = drive(&d, &people, &journeys).await;
-    let (withdrawing, contracted, proposing, issued) = (&ids[0], &ids[1], &ids[3], &ids[4]);
-    let documenting = d.plan(&people[1]).await;
-
-    // In flight: a payment, a refund (withdrawal answered 202), a document (due in 200 ms).
-    let paying = propose_in_flight(&d, std::slice::from_ref(proposing)).await;
-    d.withdraw(withdrawing).await;
-    d.request_document(&documenting).await;
+    let InFlight {
+        mut serve,
+        d,
+        people,
+        contracted,
+        withdrawing,
+        proposing,
+        issued,
+        planned,
+        documenting,
+        paying,
+    } = in_flight(&dir, &redis).await;
     redis.kill();
     let refused = d
         .try_request(Method::POST, "/enrollments", Some(&plan_body(&people[0])))
@@ -1025,13 +1056,14 @@ async fn a_server_killed_while_redis_is_down_recovers_from_redis_alone() {
     let d = d.at(serve.base());
     d.assert_acknowledged_kept().await;
     d.wait_status(&documenting, "DocumentIssued").await;
-    d.wait_status(withdrawing, "Withdrawn").await;
-    finish_interrupted_proposal(&d, proposing).await;
-    d.propose(issued).await;
-    d.withdraw(contracted).await;
-    d.wait_status(contracted, "Withdrawn").await;
+    d.wait_status(&withdrawing, "Withdrawn").await;
+    finish_interrupted_proposal(&d, &proposing).await;
+    d.propose(&issued).await;
+    d.withdraw(&contracted).await;
+    d.wait_status(&contracted, "Withdrawn").await;
+    d.wait_status(&planned, "Planned").await;
     let all: Vec<String> = d.ledger.enrollments().into_keys().collect();
-    assert_eq!(all.len(), 6);
+    assert_eq!(all.len(), 7);
     assert_caught_up(&d, &all, &[&serve], Delivery::AtMostOnce).await;
 }
 
