@@ -899,20 +899,11 @@ async fn redis_down_answers_503_and_the_server_reconnects_by_itself() {
     }
     let mut redis = RedisServer::start_with(RedisOptions::DURABLE);
     let dir = logs_dir();
-    let InFlight {
-        mut serve,
-        d,
-        people,
-        contracted,
-        withdrawing,
-        proposing,
-        issued,
-        planned,
-        documenting,
-        paying,
-    } = in_flight(&dir, &redis).await;
+    let f = in_flight(&dir, &redis).await;
+    let (mut serve, d, paying) = (f.serve, f.d, f.paying);
     let (contracted, withdrawing, proposing, issued) =
-        (&contracted, &withdrawing, &proposing, &issued);
+        (&f.contracted, &f.withdrawing, &f.proposing, &f.issued);
+    let (people, planned, documenting) = (&f.people, &f.planned, &f.documenting);
     redis.kill();
 
     let outage: Vec<(Method, String, Option<Value>)> = vec![
@@ -994,13 +985,13 @@ async fn redis_down_answers_503_and_the_server_reconnects_by_itself() {
     // What was in flight completes: the timer that came due during the outage fires, the
     // refund whose confirmation could not be written is tried again, the payment taken
     // but not recorded is reconciled (or may be retried).
-    d.wait_status(&documenting, "DocumentIssued").await;
+    d.wait_status(documenting, "DocumentIssued").await;
     d.wait_status(withdrawing, "Withdrawn").await;
     finish_interrupted_proposal(&d, proposing).await;
     // Commands refused during the outage go through now.
-    d.request_document(&planned).await;
-    d.wait_status(&planned, "DocumentIssued").await;
-    for id in [issued, &planned, &documenting] {
+    d.request_document(planned).await;
+    d.wait_status(planned, "DocumentIssued").await;
+    for id in [issued, planned, documenting] {
         d.propose(id).await;
     }
     d.withdraw(contracted).await;
@@ -1022,21 +1013,11 @@ async fn a_server_killed_while_redis_is_down_recovers_from_redis_alone() {
     }
     let mut redis = RedisServer::start_with(RedisOptions::DURABLE);
     let dir = logs_dir();
-    let InFlight {
-        mut serve,
-        d,
-        people,
-        contracted,
-        withdrawing,
-        proposing,
-        issued,
-        planned,
-        documenting,
-        paying,
-    } = in_flight(&dir, &redis).await;
+    let f = in_flight(&dir, &redis).await;
+    let (mut serve, d, paying) = (f.serve, f.d, f.paying);
     redis.kill();
     let refused = d
-        .try_request(Method::POST, "/enrollments", Some(&plan_body(&people[0])))
+        .try_request(Method::POST, "/enrollments", Some(&plan_body(&f.people[0])))
         .await
         .unwrap_or_else(|e| panic!("a plan while Redis is down: no answer: {e}"));
     refused.assert_problem(503, "store-unavailable");
@@ -1055,13 +1036,13 @@ async fn a_server_killed_while_redis_is_down_recovers_from_redis_alone() {
     serve.start().await;
     let d = d.at(serve.base());
     d.assert_acknowledged_kept().await;
-    d.wait_status(&documenting, "DocumentIssued").await;
-    d.wait_status(&withdrawing, "Withdrawn").await;
-    finish_interrupted_proposal(&d, &proposing).await;
-    d.propose(&issued).await;
-    d.withdraw(&contracted).await;
-    d.wait_status(&contracted, "Withdrawn").await;
-    d.wait_status(&planned, "Planned").await;
+    d.wait_status(&f.documenting, "DocumentIssued").await;
+    d.wait_status(&f.withdrawing, "Withdrawn").await;
+    finish_interrupted_proposal(&d, &f.proposing).await;
+    d.propose(&f.issued).await;
+    d.withdraw(&f.contracted).await;
+    d.wait_status(&f.contracted, "Withdrawn").await;
+    d.wait_status(&f.planned, "Planned").await;
     let all: Vec<String> = d.ledger.enrollments().into_keys().collect();
     assert_eq!(all.len(), 7);
     assert_caught_up(&d, &all, &[&serve], Delivery::AtMostOnce).await;
