@@ -95,8 +95,12 @@ impl Ezenroll {
         Ezenroll {
             name: name.to_owned(),
             args,
-            // Alarms are read back from the `info` log; whatever the caller's RUST_LOG.
-            env: vec![("RUST_LOG".to_owned(), "info".to_owned())],
+            // Alarms are read back from the log (their lines are at debug level);
+            // whatever the caller's RUST_LOG.
+            env: vec![(
+                "RUST_LOG".to_owned(),
+                "info,ezenroll::alarm=debug".to_owned(),
+            )],
             serves,
             dir: dir.to_owned(),
             child: None,
