@@ -100,8 +100,8 @@ for _ in $(seq 1 "$ROUNDS"); do
   # Consumers behind at the end of the round: a rate they cannot keep up with is not one.
   printf '%s\n' "$before" >"$WORK/calls_before"; printf '%s\n' "$after" >"$WORK/calls_after"
   echo "$line" >"$WORK/last_line"
-  # Read a little after the round: consumers let events gather for --consumer-linger
-  # (30 ms) between reads, so the last ~30 ms of events are always still unread at its end.
+  # Read a little after the round: the last events of the round are still being handled
+  # at its end (and with --consumer-linger, e.g. 30 ms, gathered before the next read).
   sleep 0.2
   lag=$(curl -fsS "${BASE}/metrics" | awk '/^ezenroll_consumer_lag/ {s += $2} END {print s + 0}')
   # Appends are the script calls of the command path; the other scripts (timers,

@@ -137,9 +137,10 @@ struct ServeArgs {
     #[arg(long, env = "EZENROLL_CLAIM_IDLE", default_value = "30s", value_parser = parse_positive_duration)]
     claim_idle: Duration,
     /// After a read that found less than a full batch, how long a consumer lets events
-    /// gather before reading again (fewer round trips; alarms and MyPage lag at most this
-    /// much more). `0ms` reads again at once.
-    #[arg(long, env = "EZENROLL_CONSUMER_LINGER", default_value = "30ms", value_parser = parse_duration)]
+    /// gather before reading again (fewer round trips, but longer scripts that hold up
+    /// appends; alarms and MyPage lag at most this much more). `0ms` (the default) reads
+    /// again at once.
+    #[arg(long, env = "EZENROLL_CONSUMER_LINGER", default_value = "0ms", value_parser = parse_duration)]
     consumer_linger: Duration,
 }
 
@@ -210,9 +211,10 @@ struct WorkerArgs {
     #[arg(long, env = "EZENROLL_CLAIM_IDLE", default_value = "30s", value_parser = parse_positive_duration)]
     claim_idle: Duration,
     /// After a read that found less than a full batch, how long a consumer lets events
-    /// gather before reading again (fewer round trips; alarms and MyPage lag at most this
-    /// much more). `0ms` reads again at once.
-    #[arg(long, env = "EZENROLL_CONSUMER_LINGER", default_value = "30ms", value_parser = parse_duration)]
+    /// gather before reading again (fewer round trips, but longer scripts that hold up
+    /// appends; alarms and MyPage lag at most this much more). `0ms` (the default) reads
+    /// again at once.
+    #[arg(long, env = "EZENROLL_CONSUMER_LINGER", default_value = "0ms", value_parser = parse_duration)]
     consumer_linger: Duration,
 }
 

@@ -51,11 +51,15 @@ impl Default for ConsumerConfig {
     }
 }
 
-/// [`ConsumerConfig::linger`] by default. With 1,024 entries a batch, about 2,500
-/// enrollments/s on Redis made 59.5 commands each instead of 63.9 (views 1.3 per
-/// enrollment instead of 2.0, acknowledgements 0.16 instead of 0.39): most journeys end
-/// within one batch.
-pub const DEFAULT_LINGER: Duration = Duration::from_millis(30);
+/// [`ConsumerConfig::linger`] by default: none, read again at once. Lingering 30 ms made
+/// batches of several hundred entries and cut Redis commands per enrollment (59.5 instead
+/// of about 65), but each such batch's alarm and view scripts held Redis for 2–5 ms, and
+/// every append waited behind them: on `scripts/load-redis.sh` 30 ms gave 2,265 and
+/// 2,164 enrollments/s against 2,540 and 2,546 without (alternating runs; 7 of 8
+/// alternating single rounds went the same way, medians 2,404 vs 2,836/s) at the same
+/// Redis CPU per enrollment. Under load the batches still grow by themselves: a read
+/// takes what came in while the last batch was handled.
+pub const DEFAULT_LINGER: Duration = Duration::ZERO;
 
 /// Handles events; `Err` leaves an event pending for another delivery.
 #[async_trait]
