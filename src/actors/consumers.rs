@@ -53,7 +53,7 @@ impl Default for ConsumerConfig {
 
 /// [`ConsumerConfig::linger`] by default: none, read again at once. Lingering 30 ms made
 /// batches of several hundred entries and cut Redis commands per enrollment (59.5 instead
-/// of about 65), but each such batch's alarm and view scripts held Redis for 2–5 ms, and
+/// of 71), but each such batch's alarm and view scripts held Redis for 2–5 ms, and
 /// every append waited behind them: on `scripts/load-redis.sh` 30 ms gave 2,265 and
 /// 2,164 enrollments/s against 2,540 and 2,546 without (alternating runs; 7 of 8
 /// alternating single rounds went the same way, medians 2,404 vs 2,836/s) at the same
