@@ -139,7 +139,8 @@ PY
 key=$(R --scan --pattern 'ez:{p*}:enr:*' | head -1 || true)
 hist=${key/:enr:/:hist:}
 snapshot_len=$(R hstrlen "$key" s)
-document_len=$(R hstrlen "$key" d)
+document_field=$(R hkeys "$key" | grep '^doc:' | head -1 || true)
+document_len=$( [ -n "$document_field" ] && R hstrlen "$key" "$document_field" || echo 0)
 event_len=$(R lindex "$hist" 1 | wc -c)
 events_per_enrollment=$(R llen "$hist")
 source=$("$EXAMPLES/redis_append_script")
@@ -153,7 +154,7 @@ for _ in $(seq 1 "$ROUNDS"); do
   # and, once, the document (written with the event that issues it).
   redis-benchmark -p "$RPORT" -c "$BENCH_CLIENTS" -n "$BENCH_N" -r 100000000 -q \
     evalsha "$sha" 5 "b:enr:__rand_int__" "b:hist:__rand_int__" "b:{p0}:log" "b:timers" "b:attempts" \
-    0 1 "$snapshot" 1000000 N "" 1 "$event" S "__rand_int__:exp" 1790000000000000 0 \
+    0 1 "$snapshot" 1000000 "" "" 1 "$event" S "__rand_int__:exp" 1790000000000000 0 \
     | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | sed 's/ requests per second//' \
     | tail -1 | sed 's/^/bench appends_per_s=/' >>"$results"
 done

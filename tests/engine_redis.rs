@@ -5,11 +5,13 @@
 #[macro_use]
 #[path = "common/engine_suite.rs"]
 mod engine_suite;
+#[path = "common/old_formats.rs"]
+mod old_formats;
 #[path = "common/redis.rs"]
 mod redis_fixture;
 
-use ezenroll::store::Store;
 use ezenroll::store::redis::RedisStore;
+use ezenroll::store::{EnrollmentStore, Store};
 use std::sync::Arc;
 
 /// A store on a fresh Redis, and the URL to reach that Redis.
@@ -45,12 +47,13 @@ async fn a_corrupt_snapshot_fails_only_its_enrollment() {
     .await;
 }
 
-/// The product document is kept apart from the snapshot (`d`, written once when issued;
-/// `s` is format 2 without it), and a record from before that (format 1: the document in
-/// the snapshot, no `d`) goes on: it loads with its document, and its next transition
-/// writes the document apart.
+/// The product document's text is kept once, apart (`doc:<number>`, written by the append
+/// that issued it); the snapshot (format 3) and the events only name it. Records of
+/// earlier builds go on: format 1 (the document whole in the snapshot) and format 2 (its
+/// text in `d`) load with their documents, their text moves to where this build keeps it,
+/// and their next transition writes a format-3 snapshot without losing it.
 #[actix_rt::test]
-async fn the_document_is_kept_apart_and_old_records_go_on() {
+async fn the_document_text_is_kept_apart_and_old_records_go_on() {
     use engine_suite::fixtures::*;
     use ezenroll::domain::enrollment::{PaymentMethod, Status};
     use ezenroll::store::codec;
@@ -62,7 +65,7 @@ async fn the_document_is_kept_apart_and_old_records_go_on() {
         .await
         .expect("connect");
     let reader = con.clone();
-    let field_len = |key: String, field: &'static str| {
+    let field_len = |key: String, field: String| {
         let mut con = reader.clone();
         async move {
             let len: usize = redis::cmd("HSTRLEN")
@@ -77,52 +80,84 @@ async fn the_document_is_kept_apart_and_old_records_go_on() {
 
     let h = start_default(Arc::clone(&store) as Arc<dyn Store>).await;
     let customer = register_customer(&h.engine, "문서분리").await;
-    let fresh =
-        drive_to_document_issued(&h.engine, term_plan(customer.customer_no, 100_000_000)).await;
-    let old =
-        drive_to_document_issued(&h.engine, term_plan(customer.customer_no, 100_000_000)).await;
-    let body_len = fresh
-        .state
-        .document
-        .as_ref()
-        .expect("a document")
-        .body
-        .len();
+    let mut issued = Vec::new();
+    for _ in 0..3 {
+        issued.push(
+            drive_to_document_issued(&h.engine, term_plan(customer.customer_no, 100_000_000)).await,
+        );
+    }
+    let [fresh, old1, old2] = [0, 1, 2].map(|i| issued[i].clone());
+    let mut texts = Vec::new();
+    for e in &issued {
+        texts.push(h.engine.document(e.state.id).await.expect("the text"));
+    }
+    let body_len = texts[0].body.len();
     assert!(body_len > 500, "a real document: {body_len} bytes");
+    let doc_field = |i: usize| format!("doc:{}", texts[i].document_no);
 
-    // Issued: the document is in `d`, the snapshot is small and says "format 2".
+    // Issued: the text is in its field, the snapshot is small and says "format 3".
     let key = store.enrollment_key(fresh.state.id);
-    assert!(field_len(key.clone(), "d").await >= body_len);
-    assert!(field_len(key.clone(), "s").await < body_len);
+    assert!(field_len(key.clone(), doc_field(0)).await >= body_len);
+    assert!(field_len(key.clone(), "s".into()).await < body_len);
     let s: Vec<u8> = redis::cmd("HGET")
         .arg(&key)
         .arg("s")
         .query_async(&mut con)
         .await
         .expect("HGET s");
-    assert_eq!(s[0], codec::SPLIT_SNAPSHOT_FORMAT);
+    assert_eq!(s[0], codec::SNAPSHOT_FORMAT);
+    // The history and the stream name the document; its text is in neither.
+    let history: Vec<String> = redis::cmd("LRANGE")
+        .arg(key.replace(":enr:", ":hist:"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut con)
+        .await
+        .expect("LRANGE");
+    let issued_event = history
+        .iter()
+        .find(|e| e.contains("\"DocumentIssued\""))
+        .expect("the event in the history");
+    assert!(
+        issued_event.contains(&texts[0].document_no),
+        "{issued_event}"
+    );
+    assert!(issued_event.len() < body_len, "{issued_event}");
 
-    // The other one as an older build wrote it: format 1, no `d`.
-    let old_key = store.enrollment_key(old.state.id);
-    let format1 = codec::encode_snapshot(&old.state).expect("encodes");
+    // The other two as earlier builds wrote them: format 1 (no text apart) and format 2
+    // (the text in `d`).
+    let old1_key = store.enrollment_key(old1.state.id);
+    let old2_key = store.enrollment_key(old2.state.id);
     let _: () = redis::pipe()
         .cmd("HSET")
-        .arg(&old_key)
+        .arg(&old1_key)
         .arg("s")
-        .arg(format1)
+        .arg(old_formats::format1(&old1.state, Some(&texts[1])))
         .ignore()
         .cmd("HDEL")
-        .arg(&old_key)
+        .arg(&old1_key)
+        .arg(doc_field(1))
+        .ignore()
+        .cmd("HSET")
+        .arg(&old2_key)
+        .arg("s")
+        .arg(old_formats::format2(&old2.state, true))
         .arg("d")
+        .arg(codec::encode_document(old2.state.id, &texts[2]).expect("encodes"))
+        .ignore()
+        .cmd("HDEL")
+        .arg(&old2_key)
+        .arg(doc_field(2))
         .ignore()
         .query_async(&mut con)
         .await
-        .expect("rewrite as format 1");
+        .expect("rewrite as earlier builds did");
     h.engine.shutdown().await;
 
-    // A new engine (nothing cached) reads both with their documents and carries both on.
+    // A new engine (nothing cached) reads all three with their documents and carries
+    // them on.
     let h = start_default(Arc::clone(&store) as Arc<dyn Store>).await;
-    for before in [&fresh, &old] {
+    for (i, before) in issued.iter().enumerate() {
         let id = before.state.id;
         let loaded = h.engine.enrollment(id).await.expect("loads");
         assert_eq!(loaded.state.document, before.state.document);
@@ -136,19 +171,25 @@ async fn the_document_is_kept_apart_and_old_records_go_on() {
         let (_, stored) = stored(&(Arc::clone(&store) as Arc<dyn Store>), id).await;
         assert_eq!(
             stored.document, before.state.document,
-            "stored with its document"
+            "stored with its reference"
         );
+        assert_eq!(
+            h.engine.document(id).await.expect("the text"),
+            texts[i],
+            "the text, {i}"
+        );
+        let key = store.enrollment_key(id);
+        assert!(
+            field_len(key.clone(), doc_field(i)).await >= body_len,
+            "{i}"
+        );
+        assert!(field_len(key, "s".into()).await < body_len, "{i}");
     }
-    // The old record now keeps its document apart too, and both snapshots stayed small.
-    assert!(field_len(old_key.clone(), "d").await >= body_len);
-    assert!(field_len(old_key, "s").await < body_len);
-    assert!(field_len(key, "s").await < body_len);
 
-    // A plan re-saved after issuance has no document: `d` goes with it.
+    // A plan re-saved after issuance names no document; the superseded text stays.
     let resaved =
         drive_to_document_issued(&h.engine, term_plan(customer.customer_no, 100_000_000)).await;
-    let resaved_key = store.enrollment_key(resaved.state.id);
-    assert!(field_len(resaved_key.clone(), "d").await >= body_len);
+    let text = h.engine.document(resaved.state.id).await.expect("the text");
     let again = h
         .engine
         .resave_plan(
@@ -158,10 +199,14 @@ async fn the_document_is_kept_apart_and_old_records_go_on() {
         .await
         .expect("re-saved");
     assert_eq!(again.state.document, None);
+    assert!(h.engine.document(resaved.state.id).await.is_err());
     assert_eq!(
-        field_len(resaved_key, "d").await,
-        0,
-        "the document is dropped"
+        store
+            .document(resaved.state.id, &text.document_no)
+            .await
+            .expect("read"),
+        Some(text),
+        "the superseded text stays"
     );
     h.engine.shutdown().await;
 }

@@ -15,13 +15,16 @@ use ezenroll::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use ezenroll::domain::premium::QuoteInput;
 use ezenroll::store::StoreError;
 use ezenroll::store::codec::{
-    WithDocument, decode_snapshot, decode_stored, encode_document, encode_snapshot,
-    encode_split_snapshot,
+    decode_document, decode_snapshot, decode_stored, encode_document, encode_snapshot,
+    needs_old_document,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::LazyLock;
+
+#[path = "common/old_formats.rs"]
+mod old_formats;
 
 // ---------------------------------------------------------------------------------------
 // Given / when / then (after cqrs-es's TestFramework)
@@ -227,6 +230,9 @@ fn first_premium() -> Won {
 // Events and histories
 // ---------------------------------------------------------------------------------------
 
+/// SHA-256 of [`document`]'s body, as `sha256sum` prints it.
+const SAMPLE_BODY_SHA256: &str = "1204b11591a9f0a8c511428450c9731310a8c124e9361e5c1eabdeb598d265b2";
+
 fn document(plan_revision: u32) -> ProductDocument {
     ProductDocument {
         document_no: format!("D-2026-{plan_revision:06}"),
@@ -310,7 +316,7 @@ fn up_to_document_issued() -> Vec<Event> {
         plan_saved(),
         Event::DocumentRequested { plan_revision: 1 },
         Event::DocumentIssued {
-            document: document(1).into(),
+            document: document(1).reference().into(),
         },
     ]
 }
@@ -547,7 +553,7 @@ fn re_saving_while_the_document_is_being_issued_returns_to_planned() {
 #[test]
 fn re_saving_after_the_document_was_issued_drops_the_document() {
     let before = state_in(Status::DocumentIssued);
-    assert_eq!(before.document.as_deref(), Some(&document(1)));
+    assert_eq!(before.document.as_deref(), Some(&document(1).reference()));
     let state = given(history(Status::DocumentIssued))
         .when(resave_plan(endowment_plan()))
         .then_expect_events(vec![Event::PlanResaved {
@@ -603,10 +609,10 @@ fn the_issued_document_is_kept_with_the_enrollment() {
     let state = given(history(Status::DocumentRequested))
         .when(issue_document(1))
         .then_expect_events(vec![Event::DocumentIssued {
-            document: document(1).into(),
+            document: document(1).reference().into(),
         }]);
     assert_eq!(state.status, Status::DocumentIssued);
-    assert_eq!(state.document.as_deref(), Some(&document(1)));
+    assert_eq!(state.document.as_deref(), Some(&document(1).reference()));
 }
 
 #[test]
@@ -629,7 +635,7 @@ fn a_document_for_an_older_plan_revision_is_stale() {
     given(events)
         .when(issue_document(2))
         .then_expect_events(vec![Event::DocumentIssued {
-            document: document(2).into(),
+            document: document(2).reference().into(),
         }]);
 }
 
@@ -661,7 +667,7 @@ fn the_proposal_charges_the_re_saved_quote_not_the_first() {
         },
         Event::DocumentRequested { plan_revision: 2 },
         Event::DocumentIssued {
-            document: document(2).into(),
+            document: document(2).reference().into(),
         },
     ];
     given(events)
@@ -1108,7 +1114,7 @@ fn every_event() -> Vec<Event> {
         },
         Event::DocumentRequested { plan_revision: 2 },
         Event::DocumentIssued {
-            document: document(2).into(),
+            document: document(2).reference().into(),
         },
         proposal_submitted(),
         paid(),
@@ -1166,7 +1172,16 @@ fn event_names_are_stable_and_unique() {
         ]
     );
     assert_eq!(names.iter().collect::<HashSet<_>>().len(), names.len());
-    assert!(every_event().iter().all(|e| e.event_version() == 1));
+    let versions: Vec<(&str, u16)> = every_event()
+        .iter()
+        .map(|e| (e.event_type(), e.event_version()))
+        .filter(|&(_, version)| version != 1)
+        .collect();
+    assert_eq!(
+        versions,
+        [("DocumentIssued", 2)],
+        "schema 2: the document by reference"
+    );
 }
 
 fn keys_not_camel_case(value: &Value, path: &str, out: &mut Vec<String>) {
@@ -1245,6 +1260,46 @@ fn event_json_reads_as_documented() {
             "withdrawalDeadline": "2026-12-25T10:00:00Z",
         })
     );
+    // DocumentIssued names the document and the SHA-256 of its text, which is not in it.
+    let issued = json_of(&Event::DocumentIssued {
+        document: document(2).reference().into(),
+    });
+    assert_eq!(
+        issued,
+        json!({"type": "DocumentIssued", "data": {"document": {
+            "documentNo": "D-2026-000002",
+            "planRevision": 2,
+            "issuedAt": "2026-11-25T10:00:00Z",
+            "title": "이지 정기보험 상품설명서",
+            // printf '%s' '보험기간 20년, 납입기간 20년, 월납' | sha256sum
+            "bodySha256": SAMPLE_BODY_SHA256,
+        }}})
+    );
+    // A schema-1 event (the whole document in it) still reads, as a reference without a
+    // digest.
+    let mut old = issued.clone();
+    let data = &mut old["data"]["document"];
+    data["body"] = json!("보험기간 20년, 납입기간 20년, 월납");
+    if let Some(fields) = data.as_object_mut() {
+        fields.remove("bodySha256");
+    }
+    let read: Event = serde_json::from_value(old).expect("a schema-1 event reads");
+    let Event::DocumentIssued {
+        document: reference,
+    } = read
+    else {
+        panic!("not DocumentIssued: {read:?}");
+    };
+    assert_eq!(reference.document_no, "D-2026-000002");
+    assert_eq!(reference.body_sha256, "");
+    assert!(document(2).is_named_by(&reference), "named by number alone");
+    // With a digest, a text changed by one character is not the one named.
+    let named = document(2).reference();
+    let mut changed = document(2);
+    changed.body = changed.body.replace("월납", "연납");
+    assert!(document(2).is_named_by(&named));
+    assert!(!changed.is_named_by(&named), "another text");
+    assert!(!document(3).is_named_by(&named), "another document");
     let saved = json_of(&plan_saved());
     assert_eq!(saved["data"]["customerNo"], "C123456789");
     assert_eq!(saved["data"]["plan"]["productCode"], "EZ-TERM");
@@ -1310,7 +1365,7 @@ fn a_snapshot_in_every_status_decodes_to_the_same_enrollment() {
             *plan_revision = 2;
         }
         if let Event::DocumentIssued { document: d } = event {
-            *d = document(2).into();
+            *d = document(2).reference().into();
         }
         if let Event::ProposalSubmitted { amount, .. } = event {
             *amount = whole_life_plan().quote.installment;
@@ -1364,101 +1419,98 @@ fn a_damaged_snapshot_is_corrupt_and_names_its_key() {
     assert_corrupt(decode_snapshot(&key, &trailing), "a trailing byte");
 }
 
-/// Format 2 (the Redis backend's): the state without its document, which is stored apart.
-/// Every status round-trips with the document put back; asked without it, the state
-/// comes back the same but for `document: None`; and format 1 still reads.
+/// The full document an enrollment's reference names, in these tests.
+fn document_of(state: &Enrollment) -> Option<ProductDocument> {
+    let reference = state.document.as_ref()?;
+    let full = document(reference.plan_revision);
+    assert_eq!(full.reference(), **reference);
+    Some(full)
+}
+
+/// This build writes format 3: the state names its document, whose text is not in it.
+/// Formats 1 (the document whole in the state) and 2 (the text apart, in `d`) of earlier
+/// builds still read: the state comes back with the reference computed from the text,
+/// and the text with it, for the store to keep where this build keeps texts.
 #[test]
-fn a_split_snapshot_keeps_the_document_apart_and_round_trips() {
+fn snapshots_of_earlier_builds_still_read_with_their_documents() {
     for state in Status::ALL.map(state_in) {
-        let snapshot = encode_split_snapshot(&state).expect("encodes");
-        assert_eq!(snapshot[0], 2, "format 2");
-        assert_eq!(snapshot[1], u8::from(state.document.is_some()));
-        let document = state
-            .document
+        let full = document_of(&state);
+        let current = encode_snapshot(&state).expect("encodes");
+        assert_eq!(current[0], 3, "format 3");
+        assert!(!needs_old_document(&current));
+        let back = decode_stored(&snapshot_key(), &current, None).expect("format 3");
+        assert_eq!((back.state, back.old_document), (state.clone(), None));
+
+        let old = old_formats::format1(&state, full.as_ref());
+        assert!(!needs_old_document(&old));
+        let back = decode_stored(&snapshot_key(), &old, None).expect("format 1");
+        assert_eq!(back.state, state, "format 1, {}", state.status);
+        assert_eq!(back.old_document, full);
+
+        let split = old_formats::format2(&state, full.is_some());
+        assert_eq!(needs_old_document(&split), full.is_some());
+        let apart = full
             .as_ref()
-            .map(|d| encode_document(&state, d).expect("encodes the document"));
-        let back = decode_stored(
-            &snapshot_key(),
-            &snapshot,
-            document.as_deref(),
-            WithDocument::Yes,
-        )
-        .expect("decodes");
-        assert_eq!(back, state, "{}", state.status);
-        let lean = decode_stored(&snapshot_key(), &snapshot, None, WithDocument::No)
-            .expect("decodes without the document");
-        assert_eq!(
-            lean,
-            Enrollment {
-                document: None,
-                ..state.clone()
-            }
-        );
-        if let Some(document) = &state.document {
-            // The document is not in the snapshot: it is shorter by about its size.
-            let whole = encode_snapshot(&state).expect("encodes");
+            .map(|d| encode_document(state.id, d).expect("encodes the text"));
+        let back = decode_stored(&snapshot_key(), &split, apart.as_deref()).expect("format 2");
+        assert_eq!(back.state, state, "format 2, {}", state.status);
+        assert_eq!(back.old_document, full);
+        if let Some(document) = &full {
+            // The text is not in this build's snapshot: shorter than format 1 by about its size.
             assert!(
-                snapshot.len() + document.body.len() <= whole.len() + 1,
+                current.len() + document.body.len() <= old.len() + 64,
                 "{} + {} vs {}",
-                snapshot.len(),
+                current.len(),
                 document.body.len(),
-                whole.len()
+                old.len()
             );
         }
-        // A format-1 snapshot holds its document: it needs none stored apart.
-        let old = encode_snapshot(&state).expect("encodes");
-        assert_eq!(
-            decode_stored(&snapshot_key(), &old, None, WithDocument::Yes).expect("format 1"),
-            state
-        );
     }
 }
 
 #[test]
-fn a_damaged_split_snapshot_or_document_is_corrupt() {
+fn a_damaged_old_snapshot_or_document_is_corrupt() {
     let state = state_in(Status::Contracted);
     let key = snapshot_key();
-    let snapshot = encode_split_snapshot(&state).expect("encodes");
+    let snapshot = old_formats::format2(&state, true);
     let document =
-        encode_document(&state, state.document.as_deref().expect("a document")).expect("encodes");
-    assert_corrupt(
-        decode_stored(&key, &snapshot, None, WithDocument::Yes),
-        "the document missing",
-    );
+        encode_document(state.id, &document_of(&state).expect("a document")).expect("encodes");
+    let decode = |snapshot: &[u8], document: Option<&[u8]>| {
+        decode_stored(&key, snapshot, document).map(|stored| stored.state)
+    };
+    assert_corrupt(decode(&snapshot, None), "the document missing");
     for cut in [1, 2, snapshot.len() - 1] {
         assert_corrupt(
-            decode_stored(&key, &snapshot[..cut], Some(&document), WithDocument::Yes),
+            decode(&snapshot[..cut], Some(&document)),
             &format!("snapshot truncated to {cut}"),
         );
     }
     for cut in [0, 1, document.len() - 1] {
         assert_corrupt(
-            decode_stored(&key, &snapshot, Some(&document[..cut]), WithDocument::Yes),
+            decode(&snapshot, Some(&document[..cut])),
             &format!("document truncated to {cut}"),
         );
     }
     let mut flag = snapshot.clone();
     flag[1] = 7;
-    assert_corrupt(
-        decode_stored(&key, &flag, Some(&document), WithDocument::Yes),
-        "document flag 7",
-    );
+    assert_corrupt(decode(&flag, Some(&document)), "document flag 7");
     let mut format = document.clone();
     format[0] = 9;
-    assert_corrupt(
-        decode_stored(&key, &snapshot, Some(&format), WithDocument::Yes),
-        "document format 9",
+    assert_corrupt(decode(&snapshot, Some(&format)), "document format 9");
+    assert!(
+        matches!(
+            decode_document(&key, &format),
+            Err(StoreError::Corrupt { .. })
+        ),
+        "a document of an unknown format"
     );
-    for format in [0u8, 3, 255] {
+    for format in [0u8, 4, 255] {
         let mut wrong = snapshot.clone();
         wrong[0] = format;
         assert_corrupt(
-            decode_stored(&key, &wrong, Some(&document), WithDocument::Yes),
+            decode(&wrong, Some(&document)),
             &format!("format byte {format}"),
         );
     }
-    assert_corrupt(
-        decode_stored(&key, &[], Some(&document), WithDocument::Yes),
-        "empty",
-    );
+    assert_corrupt(decode(&[], Some(&document)), "empty");
 }

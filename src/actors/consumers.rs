@@ -566,12 +566,11 @@ impl EventHandler for MyPageProjector {
     /// state each append left (on Redis, with the append's last event): the newest one
     /// in the batch is projected, its version check keeping the view monotonic. Only an
     /// enrollment whose entries carry none (entries claimed from a dead consumer, the
-    /// memory log) is read from the store, all of them in one go and without the product
-    /// documents a view does not show
-    /// ([`EnrollmentStore::load_many_without_documents`]: overlapping round trips on
-    /// Redis, no futures at all in memory). Every view is written in one go.
+    /// memory log) is read from the store, all of them in one go
+    /// ([`EnrollmentStore::load_many`]: overlapping round trips on Redis, no futures at
+    /// all in memory). Every view is written in one go.
     ///
-    /// [`EnrollmentStore::load_many_without_documents`]: crate::store::EnrollmentStore::load_many_without_documents
+    /// [`EnrollmentStore::load_many`]: crate::store::EnrollmentStore::load_many
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
         /// What an enrollment's view is made from: a carried state, or the store.
         enum Source {
@@ -610,7 +609,7 @@ impl EventHandler for MyPageProjector {
         }
         let mut missing: Vec<EnrollmentId> = Vec::new();
         if !ids.is_empty() {
-            let loaded = match self.store.load_many_without_documents(&ids).await {
+            let loaded = match self.store.load_many(&ids).await {
                 Ok(loaded) => loaded,
                 Err(e) => return all_failed(e.to_string()),
             };
@@ -731,6 +730,7 @@ mod tests {
                 state,
                 events: std::slice::from_ref(&envelope),
                 timers: &[],
+                document: None,
             })
             .await
             .expect("appended");
@@ -762,13 +762,8 @@ mod tests {
             "the quote the texts below show"
         );
         let id = EnrollmentId::parse(ID).expect("an id");
-        let document = Arc::new(crate::domain::document::render(
-            id,
-            &plan,
-            1,
-            None,
-            Utc::now(),
-        ));
+        let document =
+            Arc::new(crate::domain::document::render(id, &plan, 1, None, Utc::now()).reference());
         let document_no = document.document_no.clone();
         let later = Utc::now();
         let cases: Vec<(Event, String)> = vec![
@@ -912,7 +907,7 @@ mod tests {
                 envelope,
                 deliveries: 1,
                 state: Some(CarriedState::new(
-                    codec::encode_split_snapshot(&next).expect("encoded"),
+                    codec::encode_snapshot(&next).expect("encoded"),
                 )),
             });
             state = Some((*next).clone());
@@ -957,6 +952,7 @@ mod tests {
                 state: &first,
                 events: std::slice::from_ref(&deliveries[0].envelope),
                 timers: &[],
+                document: None,
             })
             .await
             .expect("appended");

@@ -808,14 +808,31 @@ impl EngineHandle {
         Ok(events)
     }
 
+    /// The text of the enrollment's current document: the state names it, the store keeps
+    /// it. A stored text that is missing or does not match the recorded digest is an
+    /// error, never a different document.
     pub async fn document(&self, id: EnrollmentId) -> Result<ProductDocument, EngineError> {
-        self.enrollment(id)
+        let reference = self
+            .enrollment(id)
             .await?
             .state
             .document
-            .as_deref()
-            .cloned()
-            .ok_or(EngineError::NotFound("document"))
+            .clone()
+            .ok_or(EngineError::NotFound("document"))?;
+        let corrupt = |reason: String| {
+            EngineError::Store(StoreError::Corrupt {
+                key: format!("enrollment {id} document {}", reference.document_no),
+                reason,
+            })
+        };
+        match self.store().document(id, &reference.document_no).await? {
+            Some(document) if document.is_named_by(&reference) => Ok(document),
+            Some(_) => Err(corrupt(
+                "the stored text is not the one the DocumentIssued event names (SHA-256)"
+                    .to_owned(),
+            )),
+            None => Err(corrupt("the text is not in the store".to_owned())),
+        }
     }
 
     // ---- read model

@@ -393,6 +393,10 @@ async fn execute(deps: &Deps, id: EnrollmentId, loaded: Loaded, command: &Comman
         state: &state,
         events: &envelopes,
         timers: &timers,
+        document: match command {
+            Command::IssueDocument { document, .. } => Some(document),
+            _ => None,
+        },
     };
     match deps.store.append(append).await {
         Ok(new_version) => {

@@ -328,6 +328,61 @@ pub struct ProductDocument {
     pub body: String,
 }
 
+impl ProductDocument {
+    /// What the enrollment and its event keep of this document.
+    pub fn reference(&self) -> DocumentRef {
+        DocumentRef {
+            document_no: self.document_no.clone(),
+            plan_revision: self.plan_revision,
+            issued_at: self.issued_at,
+            title: self.title.clone(),
+            body_sha256: sha256_hex(self.body.as_bytes()),
+        }
+    }
+
+    /// Whether this is the document `reference` names: same number and revision, and
+    /// a body with the digest it recorded (a reference decoded from an event written
+    /// before digests were recorded has none, and names the document by number alone).
+    pub fn is_named_by(&self, reference: &DocumentRef) -> bool {
+        self.document_no == reference.document_no
+            && self.plan_revision == reference.plan_revision
+            && (reference.body_sha256.is_empty()
+                || sha256_hex(self.body.as_bytes()) == reference.body_sha256)
+    }
+}
+
+/// The product document as the enrollment and its `DocumentIssued` event name it: its
+/// number, the plan revision it shows, when it was issued, its title and the SHA-256 of
+/// its text. The text itself (about 1 KB) is kept once, apart, and read by
+/// `GET /enrollments/{id}/document` (the claim-check pattern): it does not travel with
+/// every later snapshot, the event history, each consumer's delivery and every
+/// enrollment answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentRef {
+    pub document_no: String,
+    pub plan_revision: u32,
+    #[serde(with = "super::time::utc")]
+    pub issued_at: DateTime<Utc>,
+    pub title: String,
+    /// Lower-case hex SHA-256 of the body's UTF-8 bytes. Empty only in a reference read
+    /// from a schema-1 event, which carried the whole document instead.
+    #[serde(default)]
+    pub body_sha256: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        for nibble in [byte >> 4, byte & 0x0f] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    out
+}
+
 /// The state of one enrollment, rebuilt by folding its events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -341,8 +396,9 @@ pub struct Enrollment {
     pub plan_revision: u32,
     #[serde(with = "super::time::utc")]
     pub plan_expires_at: DateTime<Utc>,
-    /// Shared: the document is large and the state is copied on every command.
-    pub document: Option<std::sync::Arc<ProductDocument>>,
+    /// The issued document for the current plan revision, by reference (its text is kept
+    /// apart). Shared: the state is copied on every command.
+    pub document: Option<std::sync::Arc<DocumentRef>>,
     pub payment_method: Option<PaymentMethod>,
     /// The first premium the proposal asks for; a payment of any other amount is refused.
     pub amount_due: Option<Won>,
@@ -467,8 +523,10 @@ pub enum Event {
     DocumentRequested {
         plan_revision: u32,
     },
+    /// Names the document (schema 2); its text is stored with the append that records
+    /// this event. Schema 1 carried the whole document.
     DocumentIssued {
-        document: std::sync::Arc<ProductDocument>,
+        document: std::sync::Arc<DocumentRef>,
     },
     ProposalSubmitted {
         method: PaymentMethod,
@@ -519,7 +577,11 @@ impl Event {
 
     /// Schema version of the payload; bump it (and upcast old ones) when it changes.
     pub fn event_version(&self) -> u16 {
-        1
+        match self {
+            // 2: the document by reference, without its text.
+            Event::DocumentIssued { .. } => 2,
+            _ => 1,
+        }
     }
 
     /// The status an enrollment is in after this event.
@@ -652,7 +714,7 @@ pub fn handle(state: Option<&Enrollment>, command: &Command) -> Result<Vec<Event
             }),
             Status::DocumentRequested if document.plan_revision == state.plan_revision => {
                 Ok(vec![Event::DocumentIssued {
-                    document: document.clone(),
+                    document: std::sync::Arc::new(document.reference()),
                 }])
             }
             Status::DocumentRequested => Err(DomainError::StaleDocument {

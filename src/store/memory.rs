@@ -39,7 +39,9 @@ use super::{
 };
 use super::{numbered_customer, stored_version, validate_append};
 use crate::domain::customer::{Customer, NewCustomer};
-use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, IdHash, Status};
+use crate::domain::enrollment::{
+    CustomerNo, Enrollment, EnrollmentId, IdHash, ProductDocument, Status,
+};
 use crate::domain::money::Won;
 use crate::domain::product::ProductSpec;
 use async_trait::async_trait;
@@ -101,6 +103,8 @@ struct Record {
     snapshot: Snapshot,
     /// Every event, oldest first; never trimmed.
     history: Vec<Arc<EventEnvelope>>,
+    /// The text of every document issued, oldest first.
+    documents: Vec<Arc<ProductDocument>>,
 }
 
 /// A consumer group's state in one partition.
@@ -907,9 +911,8 @@ impl EnrollmentStore for MemoryStore {
         self.load_now(id)
     }
 
-    /// Nothing to wait for in memory: one after another, without a future per load. The
-    /// documents come along: they are in the states already.
-    async fn load_many_without_documents(
+    /// Nothing to wait for in memory: one after another, without a future per load.
+    async fn load_many(
         &self,
         ids: &[EnrollmentId],
     ) -> StoreResult<Vec<Option<(u64, Arc<Enrollment>)>>> {
@@ -923,9 +926,11 @@ impl EnrollmentStore for MemoryStore {
             state,
             events,
             timers,
+            document,
         } = append;
         // Malformed appends are refused before anything is locked or written.
         let new_version = validate_append(&append)?;
+        let document = document.map(Arc::clone);
         let snapshot = Snapshot::Live(Arc::clone(state));
         let events: Vec<Arc<EventEnvelope>> = events.to_vec();
         let partition = self.partition_of(id);
@@ -959,12 +964,14 @@ impl EnrollmentStore for MemoryStore {
                     record.version = new_version;
                     record.snapshot = snapshot;
                     record.history.extend(events);
+                    record.documents.extend(document);
                 }
                 Entry::Vacant(slot) => {
                     slot.insert(Record {
                         version: new_version,
                         snapshot,
                         history: events,
+                        documents: document.into_iter().collect(),
                     });
                 }
             }
@@ -984,6 +991,21 @@ impl EnrollmentStore for MemoryStore {
             .map(|r| r.history.clone())
             .unwrap_or_default();
         Ok(events.iter().map(|e| (**e).clone()).collect())
+    }
+
+    async fn document(
+        &self,
+        id: EnrollmentId,
+        document_no: &str,
+    ) -> StoreResult<Option<ProductDocument>> {
+        Ok(self.enrollments.get(&id).and_then(|record| {
+            record
+                .documents
+                .iter()
+                .rev()
+                .find(|d| d.document_no == document_no)
+                .map(|d| (**d).clone())
+        }))
     }
 }
 

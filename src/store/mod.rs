@@ -18,7 +18,9 @@ pub mod memory;
 pub mod redis;
 
 use crate::domain::customer::{Customer, NewCustomer};
-use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Event, Status};
+use crate::domain::enrollment::{
+    CustomerNo, Enrollment, EnrollmentId, Event, ProductDocument, Status,
+};
 use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle};
 use crate::domain::product::ProductSpec;
@@ -122,6 +124,10 @@ pub struct Append<'a> {
     pub state: &'a std::sync::Arc<Enrollment>,
     pub events: &'a [std::sync::Arc<EventEnvelope>],
     pub timers: &'a [TimerOp],
+    /// The text of the document a `DocumentIssued` event of this append names: stored
+    /// with it, once, and apart from the state and the events, which hold only its
+    /// reference ([`EnrollmentStore::document`] reads it back).
+    pub document: Option<&'a std::sync::Arc<ProductDocument>>,
 }
 
 #[async_trait]
@@ -129,12 +135,10 @@ pub trait EnrollmentStore: Send + Sync {
     /// The snapshot and its version, or `None` if the enrollment does not exist. Shared:
     /// the state is immutable once appended, and the memory store hands out what it holds.
     async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>>;
-    /// [`load`](Self::load) for several enrollments, one answer per id, in order, for a
-    /// caller with no use for the product documents (the MyPage projector): a store that
-    /// keeps the document apart from the state (Redis) leaves it out, `document: None`,
-    /// and saves reading it. By default the loads run at the same time (their round trips
-    /// overlap); a store that can do better overrides it.
-    async fn load_many_without_documents(
+    /// [`load`](Self::load) for several enrollments, one answer per id, in order. By
+    /// default the loads run at the same time (their round trips overlap); a store that
+    /// can do better overrides it.
+    async fn load_many(
         &self,
         ids: &[EnrollmentId],
     ) -> StoreResult<Vec<Option<(u64, Arc<Enrollment>)>>> {
@@ -144,6 +148,14 @@ pub trait EnrollmentStore: Send + Sync {
     async fn append(&self, append: Append<'_>) -> StoreResult<u64>;
     /// Every event of one enrollment, oldest first.
     async fn history(&self, id: EnrollmentId) -> StoreResult<Vec<EventEnvelope>>;
+    /// The text of document `document_no` of enrollment `id`, as an append stored it;
+    /// `None` if there is none. Every document issued stays, also one a re-saved plan
+    /// superseded.
+    async fn document(
+        &self,
+        id: EnrollmentId,
+        document_no: &str,
+    ) -> StoreResult<Option<ProductDocument>>;
 }
 
 #[async_trait]
@@ -186,10 +198,8 @@ impl CarriedState {
         CarriedState(encoded)
     }
 
-    /// The state, without its product document (the snapshot an append writes leaves it
-    /// apart).
     pub fn decode(&self) -> StoreResult<Enrollment> {
-        codec::decode_stored("carried state", &self.0, None, codec::WithDocument::No)
+        codec::decode_snapshot("carried state", &self.0)
     }
 }
 
@@ -456,6 +466,18 @@ fn validate_append(append: &Append<'_>) -> StoreResult<u64> {
             return Err(rejected(format!(
                 "event {} is enrollment {} version {}; this append expects {id} version {after}",
                 envelope.id, envelope.enrollment_id, envelope.version
+            )));
+        }
+    }
+    if let Some(document) = append.document {
+        let named = append.events.iter().any(|envelope| {
+            matches!(&envelope.event, Event::DocumentIssued { document: reference }
+                if document.is_named_by(reference))
+        });
+        if !named {
+            return Err(rejected(format!(
+                "document {} comes with no DocumentIssued event that names it",
+                document.document_no
             )));
         }
     }

@@ -143,9 +143,17 @@ pub async fn seed_scenario_from_plan_to_withdrawal(store: Arc<dyn Store>) {
     let requested = engine.request_document(id).await.expect("requested");
     assert_eq!(requested.state.status, Status::DocumentRequested);
     let issued = wait_status(engine, id, Status::DocumentIssued).await;
-    let document = issued.state.document.clone().expect("document");
-    assert_eq!(document.plan_revision, 1);
-    assert!(document.title.contains("상품설명서"), "{}", document.title);
+    // The state and the event name the document; the store keeps its text.
+    let reference = issued.state.document.clone().expect("document");
+    assert_eq!(reference.plan_revision, 1);
+    assert!(
+        reference.title.contains("상품설명서"),
+        "{}",
+        reference.title
+    );
+    assert_eq!(reference.body_sha256.len(), 64, "a SHA-256 in hex");
+    let document = engine.document(id).await.expect("document");
+    assert_eq!(document.reference(), *reference);
     assert!(
         document.body.contains("이지 정기보험"),
         "the document names the product:\n{}",
@@ -157,7 +165,6 @@ pub async fn seed_scenario_from_plan_to_withdrawal(store: Arc<dyn Store>) {
         "the document shows the installment {installment}:\n{}",
         document.body
     );
-    assert_eq!(engine.document(id).await.expect("document"), *document);
 
     // Re-save before the proposal: a new revision, back to Planned, the document cleared.
     let resaved = engine
@@ -173,6 +180,15 @@ pub async fn seed_scenario_from_plan_to_withdrawal(store: Arc<dyn Store>) {
         engine.document(id).await,
         Err(EngineError::NotFound("document"))
     ));
+    // The superseded document's text stays in the store, under its number.
+    assert_eq!(
+        engine
+            .store()
+            .document(id, &reference.document_no)
+            .await
+            .expect("read"),
+        Some(document)
+    );
 
     // A document requested and then overtaken by a re-save never lands.
     let requested = engine.request_document(id).await.expect("requested");
@@ -202,7 +218,11 @@ pub async fn seed_scenario_from_plan_to_withdrawal(store: Arc<dyn Store>) {
     // The document of the current revision.
     engine.request_document(id).await.expect("requested");
     let issued = wait_status(engine, id, Status::DocumentIssued).await;
-    let document = issued.state.document.clone().expect("document");
+    assert_eq!(
+        issued.state.document.as_ref().map(|d| d.plan_revision),
+        Some(3)
+    );
+    let document = engine.document(id).await.expect("document");
     assert_eq!(document.plan_revision, 3);
     let installment = overtaken.state.plan.quote.installment;
     assert!(document.body.contains(&installment.to_string()));

@@ -125,10 +125,29 @@ pub async fn the_whole_journey_from_product_to_withdrawal(store: Arc<dyn Store>)
     let requested = app.post_empty(&format!("/enrollments/{id}/document")).await;
     assert_eq!(requested.status, 202, "{}", requested.text);
     assert_eq!(requested.body["status"], "DocumentRequested");
-    app.wait_status(&id, "DocumentIssued").await;
+    let issued = app.wait_status(&id, "DocumentIssued").await;
     let document = app.get(&format!("/enrollments/{id}/document")).await;
     assert_eq!(document.status, 200, "{}", document.text);
     assert_eq!(document.body["planRevision"], 2);
+    // The enrollment names its document and the digest of its text; the text is served
+    // by the document resource only.
+    let named = &issued["document"];
+    assert_eq!(named["documentNo"], document.body["documentNo"]);
+    assert_eq!(named["title"], document.body["title"]);
+    assert!(
+        named.get("body").is_none(),
+        "no text in the enrollment: {named}"
+    );
+    let text = document.body["body"].as_str().expect("the text");
+    assert!(text.contains("이지 정기보험"), "{text}");
+    let digest = {
+        use sha2::Digest;
+        sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_eq!(named["bodySha256"], digest.as_str());
 
     let proposed = app
         .post(

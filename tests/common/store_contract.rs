@@ -53,6 +53,7 @@ macro_rules! store_contract_suite {
             concurrent_appends_one_wins,
             history_is_oldest_first,
             malformed_append_is_rejected,
+            a_documents_text_is_kept_with_the_append_that_names_it,
             events_reach_their_partition_once,
             consumers_of_a_group_share_entries,
             a_read_fills_its_batch_from_one_busy_partition,
@@ -237,6 +238,11 @@ impl Journey {
         timers: &[TimerOp],
     ) -> Vec<EventEnvelope> {
         let (state, envelopes) = self.decide(step);
+        // The text of a document issued goes with the append, as the engine sends it.
+        let document = match self.command(step) {
+            Command::IssueDocument { document, .. } => Some(document),
+            _ => None,
+        };
         let version = store
             .append(Append {
                 id: self.id,
@@ -244,6 +250,7 @@ impl Journey {
                 state: &Arc::new(state.clone()),
                 events: &shared(&envelopes),
                 timers,
+                document: document.as_ref(),
             })
             .await
             .expect("the append is accepted");
@@ -397,6 +404,7 @@ pub async fn stale_append_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
                 state: &Arc::new(state.clone()),
                 events: &shared(&events),
                 timers: &timers,
+                document: None,
             })
             .await;
         match result {
@@ -443,6 +451,7 @@ pub async fn concurrent_appends_one_wins(store: Arc<dyn Store>) {
                     state: &Arc::new(state.clone()),
                     events: &shared(&events),
                     timers: &[],
+                    document: None,
                 })
                 .await;
             (result, events)
@@ -496,6 +505,7 @@ pub async fn concurrent_appends_one_wins(store: Arc<dyn Store>) {
                     state: &Arc::new(state.clone()),
                     events: &shared(&events),
                     timers: &[],
+                    document: None,
                 })
                 .await
         }));
@@ -605,6 +615,7 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
             state: &Arc::new(state.clone()),
             events: &shared(&events),
             timers: &[],
+            document: None,
         })
         .await;
     assert!(
@@ -620,6 +631,7 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
             state: &Arc::new(state.clone()),
             events: &shared(&events),
             timers: &[],
+            document: None,
         })
         .await;
     assert!(
@@ -640,6 +652,7 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
             state: &Arc::new(state.clone()),
             events: &shared(&events),
             timers: &[TimerOp::Set(foreign_timer)],
+            document: None,
         })
         .await;
     assert!(
@@ -655,6 +668,85 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
             .await
             .expect("timers")
             .is_empty()
+    );
+}
+
+/// The text of an issued document goes with the append whose DocumentIssued event names
+/// it (by number and SHA-256), and is read back by number; the state and the events hold
+/// only the reference. A text that no event of its append names is refused, and nothing
+/// of that append is written.
+pub async fn a_documents_text_is_kept_with_the_append_that_names_it(store: Arc<dyn Store>) {
+    let store = &*store;
+    let mut journey = Journey::new(CustomerNo::new(3));
+    journey
+        .run(store, &[Step::SavePlan, Step::RequestDocument])
+        .await;
+    let Command::IssueDocument { document, .. } = journey.command(Step::IssueDocument) else {
+        panic!("IssueDocument is not an issuance");
+    };
+    let (state, events) = journey.decide(Step::IssueDocument);
+    let mut other = (*document).clone();
+    other.body.push_str(" (고침)");
+    let unnamed = store
+        .append(Append {
+            id: journey.id,
+            expected_version: journey.version,
+            state: &Arc::new(state.clone()),
+            events: &shared(&events),
+            timers: &[],
+            document: Some(&Arc::new(other)),
+        })
+        .await;
+    assert!(
+        matches!(&unnamed, Err(StoreError::Rejected(m)) if m.contains(&document.document_no)),
+        "{unnamed:?}"
+    );
+    assert_eq!(
+        store
+            .document(journey.id, &document.document_no)
+            .await
+            .expect("read"),
+        None
+    );
+    let (version, _) = store.load(journey.id).await.expect("load").expect("stored");
+    assert_eq!(version, journey.version, "nothing of it written");
+
+    journey.commit(store, Step::IssueDocument, &[]).await;
+    assert_eq!(
+        store
+            .document(journey.id, &document.document_no)
+            .await
+            .expect("read"),
+        Some((*document).clone())
+    );
+    let (_, state) = store.load(journey.id).await.expect("load").expect("stored");
+    assert_eq!(state.document.as_deref(), Some(&document.reference()));
+    let history = store.history(journey.id).await.expect("history");
+    let issued = history
+        .iter()
+        .find(|e| {
+            matches!(
+                e.event,
+                ezenroll::domain::enrollment::Event::DocumentIssued { .. }
+            )
+        })
+        .expect("the event");
+    let json = serde_json::to_string(issued).expect("JSON");
+    assert!(json.contains(&document.document_no), "{json}");
+    assert!(
+        !json.contains(&document.body),
+        "the text is not in the event: {json}"
+    );
+    assert_eq!(
+        store.document(journey.id, "DOC-none").await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .document(EnrollmentId::new(), &document.document_no)
+            .await
+            .expect("read"),
+        None
     );
 }
 

@@ -41,7 +41,7 @@
 mod reply;
 mod scripts;
 
-use super::codec::{self, WithDocument};
+use super::codec;
 use super::{
     Alarm, Append, CarriedState, CustomerStore, Delivery, EnrollmentStore, EventEnvelope, EventLog,
     IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
@@ -49,7 +49,9 @@ use super::{
 };
 use super::{numbered_customer, stored_version, validate_append};
 use crate::domain::customer::{Customer, NewCustomer};
-use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Event, IdHash, Status};
+use crate::domain::enrollment::{
+    CustomerNo, Enrollment, EnrollmentId, IdHash, ProductDocument, Status,
+};
 use crate::domain::money::Won;
 use crate::domain::product::ProductSpec;
 use async_trait::async_trait;
@@ -455,48 +457,59 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-/// What an append does with the product document, which is kept apart from the snapshot
-/// (field `d`, see [`codec`]).
-enum DocumentArg {
-    /// Newly issued: write it.
-    Write(Vec<u8>),
-    /// Unchanged: the stored one stays (and must be there).
-    Keep,
-    /// The state no longer has one (a re-saved plan).
-    Delete,
-    /// There is none, nor was there.
-    None,
+/// The field of an enrollment's hash that holds the text of its document `document_no`.
+fn document_field(document_no: &str) -> String {
+    format!("doc:{document_no}")
 }
 
 impl RedisStore {
-    /// One enrollment: `v`, `s` and, when asked for, `d`.
-    async fn load_state(
-        &self,
-        id: EnrollmentId,
-        with: WithDocument,
-    ) -> StoreResult<Option<(u64, Arc<Enrollment>)>> {
+    /// One enrollment: `v` and `s` (and, for a format-2 snapshot of an earlier build that
+    /// has a document, `d`, where its text was).
+    async fn load_state(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>> {
         let key = self.enrollment_key(id);
-        let mut cmd = redis::cmd("HMGET");
-        cmd.arg(&key).arg("v").arg("s");
-        let (version, snapshot, document): (Option<u64>, Option<Vec<u8>>, Option<Vec<u8>>) =
-            match with {
-                WithDocument::Yes => self.query(cmd.arg("d")).await?,
-                WithDocument::No => {
-                    let (version, snapshot) = self.query(&cmd).await?;
-                    (version, snapshot, None)
-                }
-            };
+        let (version, snapshot): (Option<u64>, Option<Vec<u8>>) = self
+            .query(redis::cmd("HMGET").arg(&key).arg("v").arg("s"))
+            .await?;
         match (version, snapshot) {
             (None, None) => Ok(None),
             (Some(version), Some(bytes)) => {
-                let state = codec::decode_stored(&key, &bytes, document.as_deref(), with)?;
-                Ok(Some((version, Arc::new(state))))
+                let old_document: Option<Vec<u8>> = if codec::needs_old_document(&bytes) {
+                    self.query(redis::cmd("HGET").arg(&key).arg("d")).await?
+                } else {
+                    None
+                };
+                let stored = codec::decode_stored(&key, &bytes, old_document.as_deref())?;
+                if let Some(document) = &stored.old_document {
+                    self.keep_old_document(&key, id, document).await?;
+                }
+                Ok(Some((version, Arc::new(stored.state))))
             }
             _ => Err(StoreError::Corrupt {
                 key,
                 reason: "the record lacks its version or its snapshot".to_owned(),
             }),
         }
+    }
+
+    /// The text of a document that an earlier build's snapshot held (format 1) or kept in
+    /// `d` (format 2), stored where this build keeps it, before an append of this build
+    /// replaces that snapshot. Idempotent (HSETNX), so any reader may do it.
+    async fn keep_old_document(
+        &self,
+        key: &str,
+        id: EnrollmentId,
+        document: &ProductDocument,
+    ) -> StoreResult<()> {
+        let bytes = codec::encode_document(id, document)?;
+        let _: i64 = self
+            .query(
+                redis::cmd("HSETNX")
+                    .arg(key)
+                    .arg(document_field(&document.document_no))
+                    .arg(bytes),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Connects (and checks the connection with a PING). Fails as unavailable when Redis
@@ -1130,24 +1143,13 @@ impl RedisStore {
 #[async_trait]
 impl EnrollmentStore for RedisStore {
     async fn load(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>> {
-        self.load_state(id, WithDocument::Yes).await
-    }
-
-    /// Reads `v` and `s` only: the documents (`d`) stay in Redis.
-    async fn load_many_without_documents(
-        &self,
-        ids: &[EnrollmentId],
-    ) -> StoreResult<Vec<Option<(u64, Arc<Enrollment>)>>> {
-        futures_util::future::try_join_all(
-            ids.iter().map(|&id| self.load_state(id, WithDocument::No)),
-        )
-        .await
+        self.load_state(id).await
     }
 
     async fn append(&self, append: Append<'_>) -> StoreResult<u64> {
         let new_version = validate_append(&append)?;
         let id = append.id;
-        let snapshot = codec::encode_split_snapshot(append.state)?;
+        let snapshot = codec::encode_snapshot(append.state)?;
         let events = append
             .events
             .iter()
@@ -1157,80 +1159,54 @@ impl EnrollmentStore for RedisStore {
         for op in append.timers {
             self.timer_args(op, id, &mut timer_args);
         }
-        // The document goes to Redis once, with the event that issued it; a re-saved plan
-        // drops it.
-        let (mut issued, mut resaved) = (false, false);
-        for e in append.events {
-            match e.event {
-                Event::DocumentIssued { .. } => issued = true,
-                Event::PlanResaved { .. } => resaved = true,
-                _ => {}
-            }
-        }
-        let mut document = match &append.state.document {
-            Some(d) if issued => DocumentArg::Write(codec::encode_document(append.state, d)?),
-            Some(_) => DocumentArg::Keep,
-            None if resaved => DocumentArg::Delete,
-            None => DocumentArg::None,
+        // The document's text goes to Redis once, with the event that names it.
+        let (document_field, document_bytes) = match append.document {
+            Some(d) => (
+                document_field(&d.document_no),
+                codec::encode_document(id, d)?,
+            ),
+            None => (String::new(), Vec::new()),
         };
         let part = &self.parts[self.partition_of(id)];
         let key = self.enrollment_key(id);
         let script = &self.scripts.append;
-        loop {
-            let (mode, document_bytes): (&str, &[u8]) = match &document {
-                DocumentArg::Write(bytes) => ("W", bytes),
-                DocumentArg::Keep => ("K", b""),
-                DocumentArg::Delete => ("D", b""),
-                DocumentArg::None => ("N", b""),
-            };
-            let bytes = snapshot.len()
-                + document_bytes.len()
-                + events.iter().map(String::len).sum::<usize>()
-                + timer_args.iter().map(String::len).sum::<usize>()
-                + 256;
-            let mut cmd = Self::evalsha(script, 5, 7 + events.len() + timer_args.len(), bytes);
-            cmd.arg(&key)
-                .arg(self.history_key(id))
-                .arg(&part.log)
-                .arg(&part.timers)
-                .arg(&part.timer_attempts)
-                .arg(append.expected_version)
-                .arg(new_version)
-                .arg(&snapshot)
-                .arg(self.config.stream_max_len)
-                .arg(mode)
-                .arg(document_bytes)
-                .arg(events.len());
-            for e in &events {
-                cmd.arg(e);
-            }
-            for a in &timer_args {
-                cmd.arg(a);
-            }
-            let result: Value = self.eval(script, &cmd).await.map_err(unavailable)?;
-            let [ok, version] = reply::items("append", &result)? else {
-                return Err(reply::unexpected("append", &result));
-            };
-            let version = reply::uint("append version", version)?;
-            match reply::int("append", ok)? {
-                1 => return Ok(version),
-                0 => {
-                    return Err(StoreError::Conflict {
-                        key,
-                        expected: append.expected_version,
-                        actual: version,
-                    });
-                }
-                // A record from before documents were kept apart (its snapshot holds
-                // the document): nothing was written; send the document along.
-                2 if matches!(document, DocumentArg::Keep) => {
-                    document = match &append.state.document {
-                        Some(d) => DocumentArg::Write(codec::encode_document(append.state, d)?),
-                        None => DocumentArg::None,
-                    };
-                }
-                _ => return Err(reply::unexpected("append", &result)),
-            }
+        let bytes = snapshot.len()
+            + document_bytes.len()
+            + events.iter().map(String::len).sum::<usize>()
+            + timer_args.iter().map(String::len).sum::<usize>()
+            + 256;
+        let mut cmd = Self::evalsha(script, 5, 7 + events.len() + timer_args.len(), bytes);
+        cmd.arg(&key)
+            .arg(self.history_key(id))
+            .arg(&part.log)
+            .arg(&part.timers)
+            .arg(&part.timer_attempts)
+            .arg(append.expected_version)
+            .arg(new_version)
+            .arg(&snapshot)
+            .arg(self.config.stream_max_len)
+            .arg(&document_field)
+            .arg(&document_bytes)
+            .arg(events.len());
+        for e in &events {
+            cmd.arg(e);
+        }
+        for a in &timer_args {
+            cmd.arg(a);
+        }
+        let result: Value = self.eval(script, &cmd).await.map_err(unavailable)?;
+        let [ok, version] = reply::items("append", &result)? else {
+            return Err(reply::unexpected("append", &result));
+        };
+        let version = reply::uint("append version", version)?;
+        match reply::int("append", ok)? {
+            1 => Ok(version),
+            0 => Err(StoreError::Conflict {
+                key,
+                expected: append.expected_version,
+                actual: version,
+            }),
+            _ => Err(reply::unexpected("append", &result)),
         }
     }
 
@@ -1249,6 +1225,24 @@ impl EnrollmentStore for RedisStore {
                 codec::decode_event(&key, text)
             })
             .collect()
+    }
+
+    async fn document(
+        &self,
+        id: EnrollmentId,
+        document_no: &str,
+    ) -> StoreResult<Option<ProductDocument>> {
+        let key = self.enrollment_key(id);
+        let bytes: Option<Vec<u8>> = self
+            .query(
+                redis::cmd("HGET")
+                    .arg(&key)
+                    .arg(document_field(document_no)),
+            )
+            .await?;
+        bytes
+            .map(|bytes| codec::decode_document(&key, &bytes))
+            .transpose()
     }
 }
 

@@ -33,18 +33,16 @@ end
 
 /// The transactional outbox: one call per state transition.
 ///
-/// KEYS: 1 enrollment hash (v = version, s = snapshot, d = product document), 2 its
-/// history list, 3 its partition's stream, 4 timer zset, 5 timer attempts.
+/// KEYS: 1 enrollment hash (v = version, s = snapshot, `doc:<number>` = the text of each
+/// document issued), 2 its history list, 3 its partition's stream, 4 timer zset, 5 timer
+/// attempts.
 /// ARGV: 1 expected version, 2 new version, 3 snapshot, 4 stream cap (MAXLEN ~),
-/// 5 document: `W` write ARGV[6] as it, `K` keep the stored one (which must be there),
-/// `D` delete it, `N` leave it be; 6 the document or '', 7 event count n, 8..7+n event
-/// JSON, then timer ops.
+/// 5 the field of a document issued by this append, or '', 6 its text or '', 7 event
+/// count n, 8..7+n event JSON, then timer ops.
 /// Stream entries hold the event as field `e`; the append's last event also carries the
 /// snapshot it wrote as field `s`, so a consumer that needs the state (the MyPage
 /// projector) has it without reading the enrollment back.
-/// Returns `{1, new version}`, `{0, actual version}` (a conflict: nothing written) or
-/// `{2, actual version}` for `K` without a stored document (a record written before
-/// documents were kept apart; nothing written, the caller sends the document).
+/// Returns `{1, new version}` or `{0, actual version}` (a conflict: nothing written).
 pub fn append() -> String {
     format!(
         "{TIMER_OPS_FN}{}",
@@ -53,15 +51,10 @@ local actual = redis.call('HGET', KEYS[1], 'v') or '0'
 if actual ~= ARGV[1] then
   return {0, actual}
 end
-local document = ARGV[5]
-if document == 'W' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3], 'd', ARGV[6])
-else
-  if document == 'K' and redis.call('HEXISTS', KEYS[1], 'd') == 0 then
-    return {2, actual}
-  end
+if ARGV[5] == '' then
   redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
-  if document == 'D' then redis.call('HDEL', KEYS[1], 'd') end
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3], ARGV[5], ARGV[6])
 end
 local n = tonumber(ARGV[7])
 for k = 1, n do
