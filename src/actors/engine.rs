@@ -14,8 +14,8 @@ use super::timers;
 use crate::domain::catalog::{Catalog, CatalogError};
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{
-    Command, CustomerNo, DomainError, Enrollment, EnrollmentId, PaymentFailure, PaymentMethod,
-    PlanTerms, ProductDocument,
+    Command, CustomerNo, DocumentRef, DomainError, Enrollment, EnrollmentId, Event, PaymentFailure,
+    PaymentMethod, PlanTerms, ProductDocument,
 };
 use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
@@ -819,6 +819,35 @@ impl EngineHandle {
             .document
             .clone()
             .ok_or(EngineError::NotFound("document"))?;
+        self.stored_document(id, &reference).await
+    }
+
+    /// The text of document `document_no` of the enrollment: its current one, or one that
+    /// a re-saved plan superseded, named by a `DocumentIssued` event of its history.
+    pub async fn document_by_number(
+        &self,
+        id: EnrollmentId,
+        document_no: &str,
+    ) -> Result<ProductDocument, EngineError> {
+        let history = self.history(id).await?;
+        let reference = history
+            .iter()
+            .rev()
+            .find_map(|envelope| match &envelope.event {
+                Event::DocumentIssued { document } if document.document_no == document_no => {
+                    Some(Arc::clone(document))
+                }
+                _ => None,
+            })
+            .ok_or(EngineError::NotFound("document"))?;
+        self.stored_document(id, &reference).await
+    }
+
+    async fn stored_document(
+        &self,
+        id: EnrollmentId,
+        reference: &DocumentRef,
+    ) -> Result<ProductDocument, EngineError> {
         let corrupt = |reason: String| {
             EngineError::Store(StoreError::Corrupt {
                 key: format!("enrollment {id} document {}", reference.document_no),
@@ -826,7 +855,7 @@ impl EngineHandle {
             })
         };
         match self.store().document(id, &reference.document_no).await? {
-            Some(document) if document.is_named_by(&reference) => Ok(document),
+            Some(document) if document.is_named_by(reference) => Ok(document),
             Some(_) => Err(corrupt(
                 "the stored text is not the one the DocumentIssued event names (SHA-256)"
                     .to_owned(),

@@ -336,8 +336,13 @@ impl ProductDocument {
             plan_revision: self.plan_revision,
             issued_at: self.issued_at,
             title: self.title.clone(),
-            body_sha256: sha256_hex(self.body.as_bytes()),
+            body_sha256: self.body_sha256(),
         }
+    }
+
+    /// Lower-case hex SHA-256 of the body's UTF-8 bytes.
+    pub fn body_sha256(&self) -> String {
+        sha256_hex(self.body.as_bytes())
     }
 
     /// Whether this is the document `reference` names: same number and revision, and
@@ -346,8 +351,7 @@ impl ProductDocument {
     pub fn is_named_by(&self, reference: &DocumentRef) -> bool {
         self.document_no == reference.document_no
             && self.plan_revision == reference.plan_revision
-            && (reference.body_sha256.is_empty()
-                || sha256_hex(self.body.as_bytes()) == reference.body_sha256)
+            && (reference.body_sha256.is_empty() || self.body_sha256() == reference.body_sha256)
     }
 }
 

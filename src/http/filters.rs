@@ -32,7 +32,8 @@ pub fn routes(
         .or(post_withdrawal(api.clone()))
         .or(get_enrollment(api.clone()))
         .or(get_events(api.clone()))
-        .or(get_document(api.clone()));
+        .or(get_document(api.clone()))
+        .or(get_document_by_number(api.clone()));
     let read_model = get_mypage(api.clone())
         .or(get_mypage_view(api.clone()))
         .or(get_alarms(api.clone()))
@@ -373,7 +374,19 @@ fn get_document(
         .and(warp::get())
         .and(with_api(api.clone()))
         .and(authed(api))
-        .and_then(|id, api, who| handlers::document(api, who, id))
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and_then(|id, api, who, tag| handlers::document(api, who, id, tag))
+}
+
+fn get_document_by_number(
+    api: Arc<Api>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("enrollments" / String / "documents" / String)
+        .and(warp::get())
+        .and(with_api(api.clone()))
+        .and(authed(api))
+        .and(warp::header::optional::<String>("if-none-match"))
+        .and_then(|id, no, api, who, tag| handlers::document_by_number(api, who, id, no, tag))
 }
 
 // ---- read model

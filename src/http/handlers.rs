@@ -11,7 +11,7 @@ use crate::actors::EngineError;
 use crate::actors::engine::{EnrollmentSnapshot, korean_today};
 use crate::api::{InputErrorKind, QuoteService};
 use crate::domain::customer::NewCustomer;
-use crate::domain::enrollment::{CustomerNo, DomainError, EnrollmentId};
+use crate::domain::enrollment::{CustomerNo, DomainError, EnrollmentId, ProductDocument};
 use crate::domain::product::ProductSpec;
 use crate::store::ViewFilter;
 use serde::Serialize;
@@ -478,15 +478,74 @@ pub async fn events(api: Arc<Api>, who: Principal, id: String) -> Reply {
     )
 }
 
-pub async fn document(api: Arc<Api>, who: Principal, id: String) -> Reply {
+/// `GET /enrollments/{id}/document`: the current document.
+pub async fn document(
+    api: Arc<Api>,
+    who: Principal,
+    id: String,
+    if_none_match: Option<String>,
+) -> Reply {
     answer(
         async {
             let id = owned(&api, &who, &id).await?;
             let document = api.engine.document(id).await?;
-            json(StatusCode::OK, &document)
+            document_answer(&document, if_none_match.as_deref())
         }
         .await,
     )
+}
+
+/// `GET /enrollments/{id}/documents/{documentNo}`: any document issued for the enrollment,
+/// one a re-saved plan superseded too.
+pub async fn document_by_number(
+    api: Arc<Api>,
+    who: Principal,
+    id: String,
+    document_no: String,
+    if_none_match: Option<String>,
+) -> Reply {
+    answer(
+        async {
+            let id = owned(&api, &who, &id).await?;
+            let document = api.engine.document_by_number(id, &document_no).await?;
+            document_answer(&document, if_none_match.as_deref())
+        }
+        .await,
+    )
+}
+
+/// A document with its ETag, the SHA-256 its enrollment and event name (`bodySha256`); a
+/// client that holds that text asks with `If-None-Match` and gets 304 without it.
+/// `no-cache`: an enrollment's current document changes when its plan is re-saved.
+fn document_answer(
+    document: &ProductDocument,
+    if_none_match: Option<&str>,
+) -> Result<Response, ApiError> {
+    let tag = format!("\"{}\"", document.body_sha256());
+    let mut response = if if_none_match.is_some_and(|header| etag_matches(header, &tag)) {
+        let mut response = Response::new(Vec::new().into());
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        response
+    } else {
+        json(StatusCode::OK, document)?
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        headers.insert(header::ETAG, value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(response)
+}
+
+/// `If-None-Match`: `*`, or a list of entity tags compared weakly (a `W/` prefix is
+/// ignored), as RFC 9110 13.1.2 asks.
+fn etag_matches(header: &str, tag: &str) -> bool {
+    header.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == tag
+    })
 }
 
 // ---- live events

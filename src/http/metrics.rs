@@ -149,8 +149,13 @@ pub fn route_template(path: &str) -> &'static str {
     let first = segments.next().unwrap_or("");
     let second = segments.next().filter(|s| !s.is_empty());
     let third = segments.next();
-    if segments.next().is_some() {
-        return "unmatched";
+    if let Some(fourth) = segments.next() {
+        return match (first, second, third, fourth, segments.next()) {
+            ("enrollments", Some(_), Some("documents"), no, None) if !no.is_empty() => {
+                "/enrollments/{id}/documents/{no}"
+            }
+            _ => "unmatched",
+        };
     }
     match (first, second, third) {
         ("livez", None, None) => "/livez",
@@ -324,6 +329,16 @@ mod tests {
         assert_eq!(route_template("/events/stream"), "/events/stream");
         assert_eq!(route_template("/enrollments/abc/nope"), "unmatched");
         assert_eq!(route_template("/a/b/c/d"), "unmatched");
+        assert_eq!(
+            route_template("/enrollments/abc/documents/DOC-1"),
+            "/enrollments/{id}/documents/{no}"
+        );
+        assert_eq!(route_template("/enrollments/abc/documents/"), "unmatched");
+        assert_eq!(
+            route_template("/enrollments/abc/documents/x/y"),
+            "unmatched"
+        );
+        assert_eq!(route_template("/enrollments/abc/plan/x"), "unmatched");
         assert_eq!(route_template("/"), "unmatched");
     }
 }
