@@ -148,7 +148,9 @@ sha=$(R script load "$source")
 filler() { head -c "$1" /dev/zero | tr '\0' x; }
 snapshot=$(filler "$snapshot_len")
 event=$(filler "$event_len")
-for _ in $(seq 1 "$ROUNDS"); do
+# BENCH_N=0 leaves redis-benchmark out (scripts/ab-redis.sh compares builds without it).
+[ "$BENCH_N" -gt 0 ] || ROUNDS_BENCH=0
+for _ in $(seq 1 "${ROUNDS_BENCH:-$ROUNDS}"); do
   # A new enrollment per call (expected version 0, a random key), no document, one event,
   # one timer: the plan save. Later transitions differ only in the version check's outcome
   # and, once, the document (written with the event that issues it).
@@ -175,11 +177,8 @@ made = lambda r: max(r["enrollments_per_s"] * seconds, 1e-9)
 # the limit below treats them all as costing what an append costs.
 per = [r["scripts"] / made(r) for r in http]
 cmds = [r["commands"] / made(r) for r in http]
-appends = statistics.median(r["appends_per_s"] for r in bench)
 scripts_per = statistics.median(per)
-limit = appends / scripts_per
 http_rounds = ", ".join("%.0f" % r["enrollments_per_s"] for r in http)
-bench_rounds = ", ".join("%.0f" % r["appends_per_s"] for r in bench)
 print(f"full enrollments over HTTP on Redis: median {rate:.0f}/s "
       f"(rounds: {http_rounds}; {flows} flows, PG {latency}, server threads {threads}; "
       f"errors {sum(r['errors'] for r in http):.0f})")
@@ -202,8 +201,12 @@ print(f"all four together: {total_us:.0f} µs of CPU per enrollment; {cores} cor
 print(f"consumer lag 0.2 s after each round (events not yet handled): {lags}")
 print(f"Redis work per enrollment: {scripts_per:.1f} script calls, {statistics.median(cmds):.1f} commands in all; "
       f"{events} events; snapshot {snapshot} B, event {event} B, document {document} B (written once)")
-print(f"redis-benchmark, the append script alone: median {appends:.0f} calls/s "
-      f"(rounds: {bench_rounds})")
-print(f"Redis-bound limit ≈ {limit:.0f} enrollments/s (append calls/s ÷ script calls per enrollment); "
-      f"measured = {rate / limit:.0%} of it")
+if bench:
+    appends = statistics.median(r["appends_per_s"] for r in bench)
+    limit = appends / scripts_per
+    bench_rounds = ", ".join("%.0f" % r["appends_per_s"] for r in bench)
+    print(f"redis-benchmark, the append script alone: median {appends:.0f} calls/s "
+          f"(rounds: {bench_rounds})")
+    print(f"Redis-bound limit ≈ {limit:.0f} enrollments/s (append calls/s ÷ script calls per enrollment); "
+          f"measured = {rate / limit:.0%} of it")
 PY
