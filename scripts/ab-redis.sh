@@ -7,7 +7,7 @@
 # to the code changes.
 #
 #   scripts/ab-redis.sh A_BIN B_BIN [PAIRS]          # default 4 pairs
-#   A_ENV="EZENROLL_CONSUMER_LINGER=0ms" B_ENV="EZENROLL_CONSUMER_LINGER=20ms" \
+#   A_ENV="EZENROLL_MYPAGE_LINGER=0ms" B_ENV="EZENROLL_MYPAGE_LINGER=20ms" \
 #     scripts/ab-redis.sh target/release/ezenroll target/release/ezenroll
 #   A_REDIS_ARGS="" B_REDIS_ARGS="--auto-aof-rewrite-percentage 400" scripts/ab-redis.sh BIN BIN
 #

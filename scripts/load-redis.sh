@@ -101,7 +101,7 @@ for _ in $(seq 1 "$ROUNDS"); do
   printf '%s\n' "$before" >"$WORK/calls_before"; printf '%s\n' "$after" >"$WORK/calls_after"
   echo "$line" >"$WORK/last_line"
   # Read a little after the round: the last events of the round are still being handled
-  # at its end (and with --consumer-linger, e.g. 30 ms, gathered before the next read).
+  # at its end (and the MyPage projector lingers 20 ms before it reads again).
   sleep 0.2
   lag=$(curl -fsS "${BASE}/metrics" | awk '/^ezenroll_consumer_lag/ {s += $2} END {print s + 0}')
   # Appends are the script calls of the command path; the other scripts (timers,

@@ -136,12 +136,23 @@ struct ServeArgs {
     /// another consumer of the group takes it over.
     #[arg(long, env = "EZENROLL_CLAIM_IDLE", default_value = "30s", value_parser = parse_positive_duration)]
     claim_idle: Duration,
-    /// After a read that found less than a full batch, how long a consumer lets events
-    /// gather before reading again (fewer round trips, but longer scripts that hold up
-    /// appends; alarms and MyPage lag at most this much more). `0ms` (the default) reads
-    /// again at once.
-    #[arg(long, env = "EZENROLL_CONSUMER_LINGER", default_value = "0ms", value_parser = parse_duration)]
-    consumer_linger: Duration,
+    #[command(flatten)]
+    linger: LingerArgs,
+}
+
+/// How long each consumer lets events gather after a read that found less than a full
+/// batch, before reading again.
+#[derive(clap::Args)]
+struct LingerArgs {
+    /// The Notifier's. `0ms` (the default) reads again at once: alarms go out without
+    /// delay and each batch's alarm script stays short (a long one holds up appends).
+    #[arg(long, alias = "consumer-linger", env = "EZENROLL_NOTIFIER_LINGER", default_value = "0ms", value_parser = parse_duration)]
+    notifier_linger: Duration,
+    /// The MyPage projector's. It writes one view for all the events of an enrollment
+    /// in a batch, so lingering writes fewer views (1.4 instead of 3.2 per enrollment at
+    /// 20 ms under `scripts/load-redis.sh`); views lag by up to this much more.
+    #[arg(long, env = "EZENROLL_MYPAGE_LINGER", default_value = "20ms", value_parser = parse_duration)]
+    mypage_linger: Duration,
 }
 
 /// Where state lives: the embedded memory store, or Redis when a URL is given.
@@ -210,12 +221,8 @@ struct WorkerArgs {
     /// another consumer of the group takes it over.
     #[arg(long, env = "EZENROLL_CLAIM_IDLE", default_value = "30s", value_parser = parse_positive_duration)]
     claim_idle: Duration,
-    /// After a read that found less than a full batch, how long a consumer lets events
-    /// gather before reading again (fewer round trips, but longer scripts that hold up
-    /// appends; alarms and MyPage lag at most this much more). `0ms` (the default) reads
-    /// again at once.
-    #[arg(long, env = "EZENROLL_CONSUMER_LINGER", default_value = "0ms", value_parser = parse_duration)]
-    consumer_linger: Duration,
+    #[command(flatten)]
+    linger: LingerArgs,
 }
 
 /// The consumers' settings with `claim_idle` and `linger`; stale entries are looked for
@@ -451,7 +458,8 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
             failure_rate: args.payment_failure_rate,
         },
         timer_lease: args.timer_lease,
-        consumers: consumer_config(args.claim_idle, args.consumer_linger),
+        consumers: consumer_config(args.claim_idle, args.linger.notifier_linger),
+        projector_linger: args.linger.mypage_linger,
         run_notifier: matches!(args.consumers, Consumers::All | Consumers::Notifier),
         run_projector: matches!(args.consumers, Consumers::All | Consumers::Mypage),
         ..EngineConfig::default()
@@ -540,7 +548,7 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
         WorkerRole::Notifier => {
             consumers::start_notifier(
                 store,
-                consumer_config(args.claim_idle, args.consumer_linger),
+                consumer_config(args.claim_idle, args.linger.notifier_linger),
                 &defaults.instance,
                 Arc::new(StoreChannel) as Arc<dyn AlarmChannel>,
             )
@@ -549,7 +557,7 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
         WorkerRole::Mypage => {
             consumers::start_projector(
                 store,
-                consumer_config(args.claim_idle, args.consumer_linger),
+                consumer_config(args.claim_idle, args.linger.mypage_linger),
                 &defaults.instance,
             )
             .await?

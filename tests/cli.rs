@@ -485,3 +485,26 @@ fn serve_refuses_zero_threads() {
     assert!(text.contains("--threads"), "{text}");
     assert!(text.contains('0'), "{text}");
 }
+
+/// Each consumer's linger is its own option, on `serve` and on `worker`; a value that is
+/// no duration is refused at once, naming the option.
+#[test]
+fn consumer_lingers_are_options_of_their_own() {
+    for (command, option) in [
+        ("serve", "--mypage-linger"),
+        ("serve", "--notifier-linger"),
+        ("worker", "--mypage-linger"),
+        ("worker", "--notifier-linger"),
+    ] {
+        let out = run(&[command, option, "soon"], b"");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{command} {option}: {}",
+            stderr(&out)
+        );
+        let text = stderr(&out);
+        assert!(text.contains(option), "{command} {option}: {text}");
+        assert!(text.contains("soon"), "{command} {option}: {text}");
+    }
+}

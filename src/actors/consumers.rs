@@ -54,11 +54,12 @@ impl Default for ConsumerConfig {
 /// [`ConsumerConfig::linger`] by default: none, read again at once. Lingering 30 ms made
 /// batches of several hundred entries and cut Redis commands per enrollment (59.5 instead
 /// of 71), but each such batch's alarm and view scripts held Redis for 2–5 ms, and
-/// every append waited behind them: on `scripts/load-redis.sh` 30 ms gave 2,265 and
-/// 2,164 enrollments/s against 2,540 and 2,546 without (alternating runs; 7 of 8
-/// alternating single rounds went the same way, medians 2,404 vs 2,836/s) at the same
-/// Redis CPU per enrollment. Under load the batches still grow by themselves: a read
-/// takes what came in while the last batch was handled.
+/// every append waited behind them: on `scripts/load-redis.sh` 30 ms for both consumers
+/// gave 2,265 and 2,164 enrollments/s against 2,540 and 2,546 without. Under load the
+/// batches still grow by themselves: a read takes what came in while the last batch was
+/// handled. The MyPage projector gains from lingering once its views are written in
+/// short scripts (the Redis store writes at most 64 per call): `ezenroll serve` gives it
+/// 20 ms ([`EngineConfig::projector_linger`](super::engine::EngineConfig::projector_linger)).
 pub const DEFAULT_LINGER: Duration = Duration::ZERO;
 
 /// Handles events; `Err` leaves an event pending for another delivery.

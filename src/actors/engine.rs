@@ -54,7 +54,14 @@ pub struct EngineConfig {
     pub payment: GatewayConfig,
     /// Settings of the simulated payment provider used when none is given.
     pub simulation: Simulation,
+    /// Both consumers' settings; `consumers.linger` is the Notifier's, the MyPage
+    /// projector's is `projector_linger` ([`EngineConfig::consumer_config`]).
     pub consumers: ConsumerConfig,
+    /// After a read that found less than a full batch, how long the MyPage projector lets
+    /// events gather before reading again. A view is written once for all the events of an
+    /// enrollment in a batch, so lingering writes fewer views (`ezenroll serve` lingers
+    /// 20 ms by default, see `--mypage-linger`); views lag by up to this much more.
+    pub projector_linger: Duration,
     /// Run the Notifier and MyPage projector in this process.
     pub run_notifier: bool,
     pub run_projector: bool,
@@ -68,6 +75,18 @@ pub struct EngineConfig {
     pub catalog_refresh: Duration,
     /// Events a subscriber of the live feed may fall behind before it loses the oldest.
     pub event_feed_capacity: usize,
+}
+
+impl EngineConfig {
+    /// The settings the consumer of `group` runs with: [`EngineConfig::consumers`], with
+    /// the MyPage projector's own linger.
+    pub fn consumer_config(&self, group: &str) -> ConsumerConfig {
+        let mut config = self.consumers.clone();
+        if group == consumers::PROJECTOR_GROUP {
+            config.linger = self.projector_linger;
+        }
+        config
+    }
 }
 
 impl Default for EngineConfig {
@@ -85,6 +104,7 @@ impl Default for EngineConfig {
             payment: GatewayConfig::default(),
             simulation: Simulation::default(),
             consumers: ConsumerConfig::default(),
+            projector_linger: consumers::DEFAULT_LINGER,
             run_notifier: true,
             run_projector: true,
             // Short: Redis writes the consumer name (`<instance>-<group>`) into the AOF
@@ -331,7 +351,7 @@ impl Engine {
             consumers_running.push(
                 consumers::start_notifier(
                     Arc::clone(&store),
-                    config.consumers.clone(),
+                    config.consumer_config(consumers::NOTIFIER_GROUP),
                     &config.instance,
                     channel,
                 )
@@ -342,7 +362,7 @@ impl Engine {
             consumers_running.push(
                 consumers::start_projector(
                     Arc::clone(&store),
-                    config.consumers.clone(),
+                    config.consumer_config(consumers::PROJECTOR_GROUP),
                     &config.instance,
                 )
                 .await?,
@@ -945,5 +965,28 @@ impl EngineHandle {
             let _ = tokio::task::spawn_blocking(move || a.join()).await;
         }
         tracing::info!("engine stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_projector_lingers_on_its_own_setting_and_the_notifier_on_the_shared_one() {
+        let config = EngineConfig {
+            consumers: ConsumerConfig {
+                linger: Duration::from_millis(3),
+                batch: 77,
+                ..ConsumerConfig::default()
+            },
+            projector_linger: Duration::from_millis(20),
+            ..EngineConfig::default()
+        };
+        let notifier = config.consumer_config(consumers::NOTIFIER_GROUP);
+        let projector = config.consumer_config(consumers::PROJECTOR_GROUP);
+        assert_eq!(notifier.linger, Duration::from_millis(3));
+        assert_eq!(projector.linger, Duration::from_millis(20));
+        assert_eq!((notifier.batch, projector.batch), (77, 77));
     }
 }

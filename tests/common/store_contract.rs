@@ -80,6 +80,7 @@ macro_rules! store_contract_suite {
             idempotency_is_put_if_absent_with_ttl,
             idempotency_claims_are_exclusive,
             batches_of_alarms_and_views_behave_like_one_at_a_time,
+            a_large_batch_of_views_is_written_whole_and_in_order,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -2073,4 +2074,60 @@ pub async fn batches_of_alarms_and_views_behave_like_one_at_a_time(store: Arc<dy
         .map(|v| v.enrollment_id)
         .collect();
     assert_eq!(ids, vec![x.enrollment_id, y], "most recently changed first");
+}
+
+/// A batch of views larger than any one write of a backend (Redis writes at most 64 per
+/// script call): every answer in the batch's order, each view as if written one at a
+/// time, including an enrollment that comes back in a later part of the batch.
+pub async fn a_large_batch_of_views_is_written_whole_and_in_order(store: Arc<dyn Store>) {
+    let store = &*store;
+    let ids: Vec<EnrollmentId> = (0..150).map(|_| EnrollmentId::new()).collect();
+    let no = |i: usize| CustomerNo::new(1 + (i % 7) as u64);
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    for (i, &id) in ids.iter().enumerate() {
+        batch.push(view(
+            id,
+            no(i),
+            Status::Planned,
+            1,
+            t0() + minutes(i as i64),
+        ));
+        expected.push(true);
+    }
+    // Back again, well past the first parts: newer (written), the same version and older
+    // (both refused).
+    for (i, &id) in ids.iter().enumerate().take(40) {
+        let later = t0() + minutes(1000 + i as i64);
+        let (status, version, written) = match i % 3 {
+            0 => (Status::DocumentRequested, 2, true),
+            1 => (Status::Planned, 1, false),
+            _ => (Status::Withdrawn, 0, false),
+        };
+        batch.push(view(id, no(i), status, version, later));
+        expected.push(written);
+    }
+    let written = store.upsert_views(&batch).await.expect("upsert");
+    assert_eq!(
+        written, expected,
+        "one answer per view, in the batch's order"
+    );
+    for (i, &id) in ids.iter().enumerate() {
+        let stored = store.view(id).await.expect("view").expect("written");
+        let version = if i < 40 && i % 3 == 0 { 2 } else { 1 };
+        assert_eq!(stored.version, version, "view {i}");
+    }
+    let moved = (0..40).filter(|i| i % 3 == 0).count() as u64;
+    assert_eq!(
+        counts(store).await,
+        HashMap::from([
+            (Status::Planned, ids.len() as u64 - moved),
+            (Status::DocumentRequested, moved),
+        ])
+    );
+    let listed = store
+        .views(ViewFilter::default(), 1000)
+        .await
+        .expect("views");
+    assert_eq!(listed.len(), ids.len(), "every enrollment listed once");
 }
