@@ -200,47 +200,81 @@ async fn a_consumer_stopped_during_a_blocked_read_handles_what_it_read() {
     }
 }
 
-/// Each append's last stream entry carries the snapshot the append wrote (the MyPage
-/// projector builds its view from it instead of reading the enrollment back); entries
-/// claimed from a dead consumer do not, and are read back instead.
+/// A stream entry holds its event only. One written by a build before 2026-12-03 also
+/// holds the snapshot its append wrote (field `s`) and is read with that state, which the
+/// MyPage projector uses instead of reading the enrollment back; entries claimed from a
+/// dead consumer carry none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_read_entry_carries_the_state_its_append_wrote() {
+async fn entries_carry_their_event_and_old_ones_also_their_state() {
     use ezenroll::domain::enrollment::CustomerNo;
+    use ezenroll::store::{EnrollmentStore, EventLog};
     use std::time::Duration;
     use store_contract::{JOURNEY, Journey};
 
-    let store = redis().await;
+    let (store, url) = redis_store().await;
     store.ensure_group("g").await.expect("group");
     let mut journey = Journey::new(CustomerNo::new(8));
-    let mut states = Vec::new();
+    let mut versions = Vec::new();
     for &step in &JOURNEY[..5] {
         journey.commit(&*store, step, &[]).await;
-        let state = journey.state.clone().expect("a state after a commit");
-        states.push((journey.version, state));
+        versions.push(journey.version);
     }
     let read = store
         .read_group("g", "a", 10, Duration::ZERO)
         .await
         .expect("read");
-    assert_eq!(read.len(), 5);
-    for (delivery, (version, state)) in read.iter().zip(&states) {
-        assert_eq!(delivery.envelope.version, *version);
-        let carried = delivery
-            .state
-            .as_ref()
-            .expect("the append's last entry carries its state")
-            .decode()
-            .expect("decodes");
-        // The whole state: it names its document (whose text is not in it).
-        assert_eq!(carried, *state, "the state at version {version}");
-    }
+    let read_versions: Vec<u64> = read.iter().map(|d| d.envelope.version).collect();
+    assert_eq!(read_versions, versions);
+    assert!(read.iter().all(|d| d.state.is_none()), "the event only");
+
+    // The last append again as an earlier build wrote it: the event and the snapshot.
+    let id = journey.id;
+    let key = store.enrollment_key(id);
+    let log = key.replace(&format!(":enr:{id}"), ":log");
+    let history = store.history(id).await.expect("history");
+    let last = history.last().expect("an event");
+    let client = redis::Client::open(url).expect("url");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let snapshot: Vec<u8> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("s")
+        .query_async(&mut con)
+        .await
+        .expect("HGET");
+    let _: String = redis::cmd("XADD")
+        .arg(&log)
+        .arg("*")
+        .arg("e")
+        .arg(serde_json::to_string(last).expect("JSON"))
+        .arg("s")
+        .arg(snapshot)
+        .query_async(&mut con)
+        .await
+        .expect("XADD");
+    let old = store
+        .read_group("g", "a", 10, Duration::ZERO)
+        .await
+        .expect("read");
+    assert_eq!(old.len(), 1);
+    let carried = old[0]
+        .state
+        .as_ref()
+        .expect("an earlier build's entry carries its state")
+        .decode()
+        .expect("decodes");
+    let (_, stored) = store.load(id).await.expect("load").expect("stored");
+    assert_eq!(carried, *stored, "the state at version {}", last.version);
+
     // Claimed again after the consumer "died": the event only.
     tokio::time::sleep(Duration::from_millis(30)).await;
     let claimed = store
         .claim_stale("g", "b", Duration::from_millis(10), 10)
         .await
         .expect("claim");
-    assert_eq!(claimed.len(), 5);
+    assert_eq!(claimed.len(), 6);
     assert!(claimed.iter().all(|d| d.state.is_none()));
 }
 

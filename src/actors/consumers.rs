@@ -563,13 +563,13 @@ impl EventHandler for MyPageProjector {
         self.project(event.enrollment_id).await
     }
 
-    /// Several events of one enrollment in a batch need one state. The log carries the
-    /// state each append left (on Redis, with the append's last event): the newest one
-    /// in the batch is projected, its version check keeping the view monotonic. Only an
-    /// enrollment whose entries carry none (entries claimed from a dead consumer, the
-    /// memory log) is read from the store, all of them in one go
+    /// Several events of one enrollment in a batch need one state: the enrollment's
+    /// newest, read from the store for every enrollment of the batch in one go
     /// ([`EnrollmentStore::load_many`]: overlapping round trips on Redis, no futures at
-    /// all in memory). Every view is written in one go.
+    /// all in memory), its version check keeping the view monotonic. An entry that
+    /// carries the state its append left (written to Redis by a build before 2026-12-03)
+    /// saves that read when it is the newest of its enrollment in the batch. Every view is
+    /// written in one go.
     ///
     /// [`EnrollmentStore::load_many`]: crate::store::EnrollmentStore::load_many
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {

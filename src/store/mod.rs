@@ -184,8 +184,8 @@ pub struct Delivery {
     /// 1 on the first delivery, more when it was claimed again.
     pub deliveries: u32,
     /// The enrollment's state right after this event (at `envelope.version`), when the
-    /// log carries it: on Redis the last event of each append does. Left encoded, as only
-    /// some consumers need it.
+    /// log carries it: on Redis, the last entry of each append written by a build before
+    /// 2026-12-03 (none since). Left encoded, as only some consumers need it.
     pub state: Option<CarriedState>,
 }
 

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `<prefix>{p<N>}:enr:<id>` | hash | `v` version, `s` snapshot (bincode, format byte; format 2 leaves the document out), `d` the product document, written when issued |
 //! | `<prefix>{p<N>}:hist:<id>` | list | every event JSON of the enrollment, oldest first |
-//! | `<prefix>{p<N>}:log` | stream | partition N of the event log (`e` = event JSON; an append's last entry also `s` = the snapshot it wrote) |
+//! | `<prefix>{p<N>}:log` | stream | partition N of the event log (`e` = event JSON; entries of builds before 2026-12-03: an append's last one also `s` = the snapshot it wrote) |
 //! | `<prefix>{p<N>}:timers` | zset | durable timers `<id>:<kind>`, score = due (µs) |
 //! | `<prefix>{p<N>}:timer-attempts` | hash | timer → how often it fired (absent: 0) |
 //! | `<prefix>dead:<group>` | stream | dead letters of a consumer group |
@@ -72,9 +72,9 @@ use std::time::Duration;
 /// The Lua source of the append script (the transactional outbox), for measuring it on
 /// its own (`scripts/load-redis.sh` feeds it to redis-benchmark). KEYS: enrollment hash,
 /// history list, partition stream, timer zset, timer attempts; ARGV: expected version, new
-/// version, snapshot, stream cap, document mode (`W` write, `K` keep, `D` delete, `N`
-/// none), the document or '', event count n, n events, then timer ops
-/// (`S member due-µs attempt` or `C member`).
+/// version, snapshot, stream cap, the field of a document issued by this append or '', its
+/// text or '', event count n, n events, then timer ops (`S member due-µs attempt` or
+/// `C member`).
 pub fn append_script() -> String {
     scripts::append()
 }
@@ -422,7 +422,8 @@ struct RawEntry {
     id: String,
     /// The event JSON (field `e`); `None` for an entry deleted meanwhile.
     event: Option<Vec<u8>>,
-    /// The snapshot its append wrote (field `s`), when the entry carries one.
+    /// The snapshot its append wrote (field `s`), when the entry carries one (written by
+    /// a build before 2026-12-03).
     state: Option<Vec<u8>>,
     deliveries: u32,
 }
