@@ -8,7 +8,7 @@
 //!
 //! | key | type | what |
 //! |---|---|---|
-//! | `<prefix>{p<N>}:enr:<id>` | hash | `v` version, `s` snapshot (bincode, format byte; format 2 leaves the document out), `d` the product document, written when issued |
+//! | `<prefix>{p<N>}:enr:<id>` | hash | `v` version, `s` snapshot (bincode, format byte; format 3 names its document), `doc:<number>` the text of each document issued, written once by the append that issues it (records of earlier builds: `d`) |
 //! | `<prefix>{p<N>}:hist:<id>` | list | every event JSON of the enrollment, oldest first |
 //! | `<prefix>{p<N>}:log` | stream | partition N of the event log (`e` = event JSON; entries of builds before 2026-12-03: an append's last one also `s` = the snapshot it wrote) |
 //! | `<prefix>{p<N>}:timers` | zset | durable timers `<id>:<kind>`, score = due (µs) |
