@@ -3,9 +3,9 @@
 //! for 10 plans), FLOWS of them at once, each on its own keep-alive connection.
 //!
 //! wrk can only keep a flow's state per thread, so that script needs one wrk thread per
-//! connection: 64 threads running Lua, which on a 2-core machine took a fifth of the CPU
-//! away from the server it measures. Here every flow is a task on ONE thread, speaking
-//! plain HTTP/1.1 over its socket, so the generator costs a few µs per request.
+//! connection, and those threads take CPU away from the server they measure. Here every
+//! flow is a task on ONE thread, speaking plain HTTP/1.1 over its socket, so the
+//! generator stays cheap next to the server.
 //!
 //!   cargo run --release --example enrollment_load -- 127.0.0.1:8080 64 10s
 //!

@@ -15,9 +15,8 @@
 # append-script example must be built (`cargo build --release --examples`), as with
 # SKIP_BUILD=1. redis-benchmark is left out (BENCH_N=0): it measures the host, not a build.
 #
-# Read the ratios against an A/A run (the same binary on both sides): on the 2-core
-# development machine 4 pairs of 10 s gave enrollments/s ×0.959 and CPU per enrollment
-# ×1.020 with nothing changed.
+# Read the ratios against an A/A run (the same binary on both sides), which shows how far
+# ratios wander with nothing changed; docs/benchmarks.md has one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,12 +1,10 @@
 //! Log output batched in memory and written by a background thread.
 //!
-//! Every request and every alarm logs a line. Writing each line with its own write(2)
-//! cost the server 7–10% of its CPU; handing each line to a writer thread through a
-//! channel (tracing-appender) still woke that thread for every few lines: on the HTTP
-//! load run it used a tenth of the server's CPU, most of it in the kernel, and its
-//! wake-ups cost the request threads as much again. Here a line is appended to a shared
-//! buffer under a mutex, nothing more; the writer thread wakes every [`FLUSH_EVERY`], or
-//! sooner when [`WAKE_AT`] bytes are waiting, and writes them in one go.
+//! Every request logs a line, so a write(2) per line, or a channel to a writer thread
+//! that wakes for every few lines, would cost the request threads dearly. Here a line is
+//! appended to a shared buffer under a mutex, nothing more; the writer thread wakes every
+//! [`FLUSH_EVERY`], or sooner when [`WAKE_AT`] bytes are waiting, and writes them in one
+//! go.
 //!
 //! Nothing is dropped: when [`MAX_PENDING`] bytes are waiting (the output is stuck), a
 //! logger waits for the writer. A crash loses at most the last [`FLUSH_EVERY`] of lines;

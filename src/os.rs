@@ -5,10 +5,8 @@
 /// mimalloc asks for huge pages (`MADV_HUGEPAGE`) on its arenas. The engine allocates and
 /// frees many small objects on several threads while the memory store keeps growing;
 /// with huge pages, every fresh 2 MiB region is faulted in and zeroed at once and
-/// mimalloc's purges of freed pages split them again. On the enrollment benchmark
-/// (`BENCH_ONCE=100000 cargo bench --bench enrollment`, 200,000 enrollments) that was
-/// 3.8–6.1 s of kernel time against 1.7–2.0 s without (user time unchanged), the
-/// difference being `clear_page_erms` under huge-page faults in `perf`.
+/// mimalloc's purges of freed pages split them again: kernel time spent zeroing pages the
+/// engine never fills.
 pub fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     {

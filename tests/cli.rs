@@ -1,5 +1,6 @@
-//! `ezenroll quote` as a user runs it: a real process, stdin in, stdout/stderr and the
-//! exit status out; and `ezenroll serve` stopping on SIGTERM.
+//! The binary as a user runs it: `ezenroll quote` (stdin in, stdout/stderr and the exit
+//! status out), `ezenroll serve` stopping on SIGTERM, `ezenroll token --dev` against a
+//! development server, and usage errors.
 
 use serde_json::{Value, json};
 use std::io::Write;
@@ -239,13 +240,26 @@ const SECRET: &str = "cli-test-only-secret-0123456789";
 /// "listening" line, which names the address.
 #[cfg(unix)]
 fn serve(extra: &[&str]) -> Served {
+    serve_with(extra, Some(SECRET), &[])
+}
+
+/// [`serve`] with the secret it runs with (none: development mode, whose admin token is
+/// minted with `ezenroll token --dev`) and more environment.
+#[cfg(unix)]
+fn serve_with(extra: &[&str], secret: Option<&str>, env: &[(&str, &str)]) -> Served {
     use std::io::BufRead;
     use std::time::Duration;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ezenroll"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ezenroll"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .args(extra)
-        .env("EZENROLL_JWT_SECRET", SECRET)
+        .env_remove("EZENROLL_JWT_SECRET")
+        .envs(env.iter().copied());
+    if let Some(secret) = secret {
+        command.env("EZENROLL_JWT_SECRET", secret);
+    }
+    let mut child = command
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -282,14 +296,17 @@ fn serve(extra: &[&str]) -> Served {
                 .to_owned();
         }
     };
-    let token = ezenroll::http::auth::AuthKeys::from_secret(SECRET.as_bytes())
-        .expect("keys")
-        .mint(
-            ezenroll::http::auth::Role::Admin,
-            "cli-test",
-            Duration::from_secs(60),
-        )
-        .expect("a token");
+    let token = match secret {
+        Some(secret) => ezenroll::http::auth::AuthKeys::from_secret(secret.as_bytes())
+            .expect("keys")
+            .mint(
+                ezenroll::http::auth::Role::Admin,
+                "cli-test",
+                Duration::from_secs(60),
+            )
+            .expect("a token"),
+        None => dev_token(&addr, &["--role", "admin"], env).expect("a development token"),
+    };
     Served {
         child,
         addr,
@@ -303,6 +320,11 @@ fn serve(extra: &[&str]) -> Served {
 impl Served {
     /// One request on its own connection; the status and the JSON body.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(&self.token, method, path, body)
+    }
+
+    /// [`Served::call`] with another bearer token.
+    fn call_as(&self, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         use std::io::Read;
         let mut stream = std::net::TcpStream::connect(&self.addr).expect("connect");
         stream
@@ -314,7 +336,7 @@ impl Served {
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
              Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.addr,
-            self.token,
+            token,
             body.len()
         )
         .expect("send the request");
@@ -507,4 +529,103 @@ fn consumer_lingers_are_options_of_their_own() {
         assert!(text.contains(option), "{command} {option}: {text}");
         assert!(text.contains("soon"), "{command} {option}: {text}");
     }
+}
+
+/// `ezenroll token --dev --listen <addr> <args>` with `env`: the token, or the exit code and
+/// stderr of a refusal.
+#[cfg(unix)]
+fn dev_token(
+    addr: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<String, (Option<i32>, String)> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ezenroll"))
+        .args(["token", "--dev", "--listen", addr])
+        .args(args)
+        .env_remove("EZENROLL_JWT_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run ezenroll token");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err((out.status.code(), stderr(&out)))
+    }
+}
+
+/// A development server (no secret) keeps its random secret in a private file while it
+/// runs, so `ezenroll token --dev` mints tokens it accepts, a customer's among them,
+/// without a restart; once it has stopped, the file is gone and `token --dev` says so.
+#[cfg(unix)]
+#[test]
+fn a_development_server_hands_out_tokens_until_it_stops() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let runtime = tempfile::tempdir().expect("a runtime dir");
+    let runtime_dir = runtime.path().to_str().expect("a UTF-8 path").to_owned();
+    let env = [("XDG_RUNTIME_DIR", runtime_dir.as_str())];
+    let served = serve_with(&["--document-delay", "0s"], None, &env);
+    let dir = runtime.path().join("ezenroll");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    let port = served.addr.rsplit(':').next().expect("a port").to_owned();
+    let file = dir.join(format!("dev-{port}.secret"));
+    assert_eq!(mode(&file), 0o600);
+
+    // The admin token `serve_with` minted with --dev is accepted: an admin-only route.
+    let (status, customer) = served.call(
+        "POST",
+        "/customers",
+        Some(
+            json!({"name": "김개발", "birthDate": "1990-02-03", "gender": "female",
+                    "mobilePhone": "010-2222-3333"}),
+        ),
+    );
+    assert_eq!(status, 201, "{customer}");
+    let no = customer["customerNo"].as_str().expect("a customer number");
+    let customer_token =
+        dev_token(&served.addr, &["--role", "customer", "--sub", no], &env).expect("a token");
+    let (status, own) = served.call_as(&customer_token, "GET", &format!("/customers/{no}"), None);
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["customerNo"], no);
+    let (status, refused) = served.call_as(&customer_token, "POST", "/customers", Some(json!({})));
+    assert_eq!(status, 403, "a customer token, not an admin one: {refused}");
+
+    let addr = served.addr.clone();
+    served.stop();
+    assert!(!file.exists(), "the secret file outlived the server");
+    let (code, text) = dev_token(&addr, &["--role", "admin"], &env).expect_err("no server");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains(&format!("port {port}")), "{text}");
+}
+
+/// A server with a configured secret writes no development secret.
+#[cfg(unix)]
+#[test]
+fn a_configured_secret_leaves_no_development_file() {
+    let runtime = tempfile::tempdir().expect("a runtime dir");
+    let runtime_dir = runtime.path().to_str().expect("a UTF-8 path").to_owned();
+    let env = [("XDG_RUNTIME_DIR", runtime_dir.as_str())];
+    let served = serve_with(&[], Some(SECRET), &env);
+    let (code, text) =
+        dev_token(&served.addr, &["--role", "admin"], &env).expect_err("no dev server");
+    assert_eq!(code, Some(2), "{text}");
+    served.stop();
+}
+
+/// A worker has no store of its own: without a Redis URL it is a usage error (exit 2)
+/// naming the option, before anything starts.
+#[test]
+fn a_worker_needs_a_redis_url() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ezenroll"))
+        .args(["worker", "--role", "notifier"])
+        .env_remove("REDIS_URL")
+        .output()
+        .expect("run ezenroll worker");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--redis-url"), "{}", stderr(&out));
+    let help = run(&["worker", "--help"], b"");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    assert!(!help.contains("memory store"), "{help}");
 }

@@ -168,8 +168,8 @@ impl AuthKeys {
     /// Checks a token's signature, algorithm and expiry and returns who it names.
     ///
     /// A client sends the same token with every request until it expires, and checking
-    /// the signature (HMAC, base64, JSON) was 3.6% of the server's CPU on the enrollment
-    /// load. So a token whose signature checked out is remembered, byte for byte, with
+    /// the signature (HMAC, base64, JSON) each time is a cost on every request. So a
+    /// token whose signature checked out is remembered, byte for byte, with
     /// its principal and `exp`: the same string again skips the signature but never the
     /// expiry. Tokens that fail are not remembered. The keys never change while the
     /// process runs, so a remembered token would verify the same way again.
