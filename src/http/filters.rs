@@ -2,8 +2,8 @@
 //! its method second, so an unknown path is a 404 and a known one with the wrong method
 //! a 405; the body is read last, only for a route that matched.
 
-use super::Api;
 use super::auth::Principal;
+use super::context::Api;
 use super::errors::ApiError;
 use super::handlers;
 use super::idempotency::Idem;

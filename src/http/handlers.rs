@@ -1,8 +1,8 @@
 //! One async fn per endpoint. Each answers a whole response: success, or the problem
 //! its [`ApiError`] maps to (so idempotent writes can keep either).
 
-use super::Api;
 use super::auth::Principal;
+use super::context::Api;
 use super::errors::{ApiError, Problem};
 use super::idempotency::Idem;
 use super::models::{self, *};

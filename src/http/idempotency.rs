@@ -18,7 +18,7 @@
 //! so the retry finds the enrollment the first try saved. Transitions need no key: the
 //! state machine refuses a step already taken (409 with the current status).
 
-use super::Api;
+use super::context::Api;
 use super::errors::{ApiError, Problem};
 use crate::actors::EngineError;
 use crate::store::IdempotencyClaim;

@@ -1,0 +1,71 @@
+//! What every handler shares: the gateway's settings and the engine handle, with the
+//! per-process state of the gateway (idempotency locks, request counters, shutdown flag).
+
+use super::auth::AuthKeys;
+use super::request_metrics::HttpMetrics;
+use crate::actors::EngineHandle;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The gateway's settings. There is no `Default`: the token keys must come from the
+/// caller, as no secret is built in.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes (413 beyond it).
+    pub body_limit: u64,
+    /// How long the first response to an `Idempotency-Key` is kept.
+    pub idempotency_ttl: Duration,
+    /// The keys bearer tokens are verified with.
+    pub auth: AuthKeys,
+    /// The longest `GET /events/stream` stays silent: a comment is sent after this long
+    /// without events, so proxies do not drop an idle stream.
+    pub sse_keep_alive: Duration,
+}
+
+impl HttpConfig {
+    /// The default limits with the given token keys.
+    pub fn new(auth: AuthKeys) -> HttpConfig {
+        HttpConfig {
+            body_limit: 64 * 1024,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            auth,
+            sse_keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct Api {
+    pub engine: EngineHandle,
+    pub config: HttpConfig,
+    /// One lock per idempotency key in flight (see [`super::idempotency`]): tokio's mutex, not
+    /// std's, because the holder awaits the engine while it holds the lock.
+    pub(super) idempotency_locks: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Request counters and durations by route template, for `GET /metrics`.
+    pub http_metrics: HttpMetrics,
+    /// Turns `true` when the server starts shutting down: event streams end then, since
+    /// a graceful shutdown waits for every response to finish.
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Api {
+    pub fn new(engine: EngineHandle, config: HttpConfig) -> Arc<Api> {
+        Arc::new(Api {
+            engine,
+            config,
+            idempotency_locks: dashmap::DashMap::new(),
+            http_metrics: HttpMetrics::default(),
+            closing: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    /// Ends the event streams and refuses new ones (the server is shutting down).
+    pub fn begin_shutdown(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// `true` from [`Api::begin_shutdown`] on.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+}
