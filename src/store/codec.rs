@@ -12,7 +12,8 @@
 //! A format-1 or -2 state comes back with a reference to its document (computed from the
 //! text) and the text itself, for a store to serve it from.
 
-use super::{EventEnvelope, StoreError};
+use super::envelope::EventEnvelope;
+use super::error::StoreError;
 use crate::domain::enrollment::{
     CustomerNo, Enrollment, EnrollmentId, PaymentFailure, PaymentMethod, PlanTerms,
     ProductDocument, Status,

@@ -42,12 +42,14 @@ mod reply;
 mod scripts;
 
 use super::codec;
+use super::customers::numbered_customer;
+use super::enrollments::validate_append;
+use super::products::stored_version;
 use super::{
     Alarm, Append, CarriedState, CustomerStore, Delivery, EnrollmentStore, EventEnvelope, EventLog,
     IdempotencyClaim, IdempotencyStore, MyPageView, ProductStore, ReadModelStore, Reservation,
     Store, StoreError, StoreResult, Timer, TimerKind, TimerOp, TimerStore, ViewFilter,
 };
-use super::{numbered_customer, stored_version, validate_append};
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{
     CustomerNo, Enrollment, EnrollmentId, IdHash, ProductDocument, Status,
