@@ -3,7 +3,7 @@
 //! a product document's text is bincode behind a format byte of its own.
 //!
 //! Snapshot formats:
-//! - 3 (what this build writes): `[3][bincode of the state]`. The state names its document
+//! - 3 (what is written now): `[3][bincode of the state]`. The state names its document
 //!   by reference; the text is stored apart, once, by the append that issued it.
 //! - 1 (read only): `[1][bincode of the state with the whole document in it]`.
 //! - 2 (read only): `[2][1 if the state has a document][bincode of the state without it]`,
@@ -12,7 +12,8 @@
 //! A format-1 or -2 state comes back with a reference to its document (computed from the
 //! text) and the text itself, for a store to serve it from.
 
-use super::{EventEnvelope, StoreError};
+use super::envelope::EventEnvelope;
+use super::error::StoreError;
 use crate::domain::enrollment::{
     CustomerNo, Enrollment, EnrollmentId, PaymentFailure, PaymentMethod, PlanTerms,
     ProductDocument, Status,
@@ -120,8 +121,8 @@ pub fn decode_stored(
         [other, ..] => Err(corrupt(
             key,
             format!(
-                "unknown snapshot format {other} (this build reads {SNAPSHOT_FORMAT}, and \
-                 {WHOLE_SNAPSHOT_FORMAT} and {SPLIT_SNAPSHOT_FORMAT} of earlier builds)"
+                "unknown snapshot format {other} (known: {SNAPSHOT_FORMAT}, and \
+                 {WHOLE_SNAPSHOT_FORMAT} and {SPLIT_SNAPSHOT_FORMAT} read only)"
             ),
         )),
         [] => Err(corrupt(key, "empty snapshot".to_owned())),
@@ -134,14 +135,14 @@ pub fn decode_document(key: &str, bytes: &[u8]) -> Result<ProductDocument, Store
         Some((&DOCUMENT_FORMAT, body)) => decode_whole(key, body, "document"),
         Some((other, _)) => Err(corrupt(
             key,
-            format!("unknown document format {other} (this build reads {DOCUMENT_FORMAT})"),
+            format!("unknown document format {other} (known: {DOCUMENT_FORMAT})"),
         )),
         None => Err(corrupt(key, "empty document".to_owned())),
     }
 }
 
 /// The state as formats 1 and 2 laid it out: the document whole (format 1) or absent
-/// (format 2, stored apart). Field for field [`Enrollment`] of those builds.
+/// (format 2, stored apart). Field for field [`Enrollment`] as formats 1 and 2 encoded it.
 #[derive(serde::Deserialize)]
 struct OldEnrollment {
     id: EnrollmentId,
@@ -172,7 +173,8 @@ struct OldEnrollment {
 }
 
 impl OldEnrollment {
-    /// The state of this build: the document (in the snapshot, or `apart`) by reference.
+    /// The state in the format-3 layout: the document (in the snapshot, or `apart`) by
+    /// reference.
     fn upgrade(self, apart: Option<ProductDocument>) -> Stored {
         let document = self.document.or(apart);
         Stored {

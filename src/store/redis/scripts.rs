@@ -6,6 +6,45 @@
 //! Numbers cross as decimal strings. Lua numbers are doubles: versions, amounts in won and
 //! microsecond timestamps stay below 2^53 and are exact.
 
+use redis::Script;
+
+/// Every script, hashed once, for EVALSHA.
+pub(super) struct Scripts {
+    pub(super) append: Script,
+    pub(super) timer_ops: Script,
+    pub(super) claim_timers: Script,
+    pub(super) claim_stale: Script,
+    pub(super) reserve: Script,
+    pub(super) upsert_views: Script,
+    pub(super) record_alarms: Script,
+    pub(super) views: Script,
+    pub(super) alarms: Script,
+    pub(super) compact: Script,
+    pub(super) idem_claim: Script,
+    pub(super) idem_put: Script,
+    pub(super) idem_release: Script,
+}
+
+impl Scripts {
+    pub(super) fn new() -> Scripts {
+        Scripts {
+            append: Script::new(&append()),
+            timer_ops: Script::new(&timer_ops()),
+            claim_timers: Script::new(CLAIM_TIMERS),
+            claim_stale: Script::new(CLAIM_STALE),
+            reserve: Script::new(RESERVE),
+            upsert_views: Script::new(UPSERT_VIEWS),
+            record_alarms: Script::new(RECORD_ALARMS),
+            views: Script::new(VIEWS),
+            alarms: Script::new(ALARMS),
+            compact: Script::new(COMPACT),
+            idem_claim: Script::new(IDEM_CLAIM),
+            idem_put: Script::new(IDEM_PUT),
+            idem_release: Script::new(IDEM_RELEASE),
+        }
+    }
+}
+
 /// Timer operations, shared by [`APPEND`] and [`TIMER_OPS`]: from ARGV position `i`, each
 /// op is `S member score attempt` (set or move) or `C member` (cancel). KEYS[t] is the
 /// partition's timer zset (member → due, µs) and KEYS[t+1] its hash member → attempt,
@@ -39,11 +78,11 @@ end
 /// ARGV: 1 expected version, 2 new version, 3 snapshot, 4 stream cap (MAXLEN ~),
 /// 5 the field of a document issued by this append, or '', 6 its text or '', 7 event
 /// count n, 8..7+n event JSON, then timer ops.
-/// Stream entries hold the event as field `e`, nothing else. (Builds before 2026-12-03
-/// also put the snapshot into the append's last entry, as field `s`, for the MyPage
-/// projector; since it lingers and writes a view 1.4 times per enrollment, reading those
-/// states back costs less than carrying one with every append: 1.9 KB of AOF and two
-/// groups' reads per enrollment. Entries that carry one are still used.)
+/// Stream entries hold the event as field `e`, nothing else: the MyPage projector reads
+/// the states it needs back, since it lingers and writes far fewer views than there are
+/// appends, and a snapshot in every entry would grow the AOF and every group's reads.
+/// (Entries of the older layout also carry the snapshot as `s` in an append's last entry;
+/// they are still used.)
 /// Returns `{1, new version}` or `{0, actual version}` (a conflict: nothing written).
 pub fn append() -> String {
     format!(
@@ -214,11 +253,12 @@ return out
 "#;
 
 /// Records alarms, each once per event. An alarm lives in its customer's hash (event id →
-/// `<sent at, µs> <JSON>`), which is also what makes it once per event (HSETNX), and in
+/// `<sent at, µs> <rest>`, as the caller encoded it), which is also what makes it once
+/// per event (HSETNX), and in
 /// the global index (zset, member `<customer no>:<event id>`, score = sent at).
 /// KEYS: 1 the global index, then the customer hash of each alarm. ARGV: 1 how many
 /// entries the global index keeps, 2 how many alarms a customer keeps, then four values
-/// per alarm (event id, the stored value `<score> <JSON>`, score, the index member
+/// per alarm (event id, the stored value `<score> <rest>`, score, the index member
 /// `<customer no>:<event id>`), made by the caller: a string built in Lua is one more
 /// Lua string, which Redis hashes byte by byte. Returns a list of 1 (new) / 0.
 ///
