@@ -1,8 +1,8 @@
 //! Customers: records and keyed registrations in sharded maps, and each customer's
 //! reservations of products' cumulative limits.
 
-use super::MemoryStore;
 use super::few::Few;
+use super::store::MemoryStore;
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, EnrollmentId};
 use crate::domain::money::Won;

@@ -1,7 +1,7 @@
 //! Enrollments: records in a sharded map, and the append that writes a record, publishes
 //! its events to the partition and changes its timers in one step.
 
-use super::MemoryStore;
+use super::store::MemoryStore;
 use crate::domain::enrollment::{Enrollment, EnrollmentId, ProductDocument};
 use crate::store::codec;
 use crate::store::enrollments::{Append, EnrollmentStore, validate_append};

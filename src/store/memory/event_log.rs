@@ -2,8 +2,8 @@
 //! letters per group), readers without a group, and the wait for appends when there is
 //! nothing to read.
 
-use super::MemoryStore;
 use super::partition::{Cursor, Partition, Pending, PendingList, entry_at};
+use super::store::MemoryStore;
 use crate::store::envelope::EventEnvelope;
 use crate::store::error::StoreResult;
 use crate::store::event_log::{

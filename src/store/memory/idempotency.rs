@@ -1,7 +1,7 @@
 //! Idempotency records and claims in a sharded map, with expiry by deadline and a sweep
 //! now and then of what expired.
 
-use super::MemoryStore;
+use super::store::MemoryStore;
 use crate::store::error::StoreResult;
 use crate::store::idempotency::{IdempotencyClaim, IdempotencyStore, check_lease, check_ttl};
 use async_trait::async_trait;

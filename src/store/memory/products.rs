@@ -1,6 +1,6 @@
 //! Products: every stored version, by code then version.
 
-use super::MemoryStore;
+use super::store::MemoryStore;
 use crate::domain::product::ProductSpec;
 use crate::store::error::StoreResult;
 use crate::store::locks::lock;

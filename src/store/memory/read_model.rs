@@ -2,7 +2,7 @@
 //! status, the most recently changed picked with a bounded heap; the alarms in
 //! [`AlarmBook`](super::alarms::AlarmBook).
 
-use super::MemoryStore;
+use super::store::MemoryStore;
 use crate::domain::enrollment::{CustomerNo, EnrollmentId, Status};
 use crate::store::error::StoreResult;
 use crate::store::locks::lock;

@@ -1,6 +1,6 @@
 //! Durable timers: each partition keeps those of its enrollments, indexed by due time.
 
-use super::MemoryStore;
+use super::store::MemoryStore;
 use crate::domain::enrollment::EnrollmentId;
 use crate::store::error::StoreResult;
 use crate::store::timers::{Timer, TimerKind, TimerStore, lease_end};

@@ -1,9 +1,9 @@
 //! Alarms: each in its customer's hash (once per event), and in a global index.
 
-use super::RedisStore;
 use super::conn::unavailable;
 use super::encoding::{decode_json, micros};
 use super::read_model::MAX_LIST;
+use super::store::RedisStore;
 use crate::domain::enrollment::{CustomerNo, EnrollmentId, Status};
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::read_model::Alarm;

@@ -2,8 +2,8 @@
 //! cluster for every command, a small pool of connections for blocking reads, and the
 //! ways commands and scripts are sent over them.
 
-use super::RedisStore;
 use super::config::RedisConfig;
+use super::store::RedisStore;
 use crate::store::error::{StoreError, StoreResult, rejected};
 use crate::store::locks::lock;
 use redis::aio::{

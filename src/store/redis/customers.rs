@@ -1,10 +1,10 @@
 //! Customers: records by number (cached, as a record never changes), keyed registrations,
 //! and cumulative-limit reservations by script.
 
-use super::RedisStore;
 use super::conn::unavailable;
 use super::encoding::{decode_json, encode_json, millis};
 use super::reply;
+use super::store::RedisStore;
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, EnrollmentId};
 use crate::domain::money::Won;

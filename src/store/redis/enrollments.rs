@@ -1,10 +1,10 @@
 //! Enrollments: the append script (the transactional outbox), histories and documents.
 
-use super::RedisStore;
 use super::conn::unavailable;
 use super::encoding::decode_event_bytes;
 use super::keys::document_field;
 use super::reply;
+use super::store::RedisStore;
 use crate::domain::enrollment::{Enrollment, EnrollmentId, ProductDocument};
 use crate::store::codec;
 use crate::store::enrollments::{Append, EnrollmentStore, validate_append};

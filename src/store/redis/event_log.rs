@@ -1,12 +1,12 @@
 //! The event log: consumer groups on partition streams, dead letters, lag, compaction,
 //! and readers without a group.
 
-use super::RedisStore;
 use super::conn::CLUSTER_POLL;
 use super::conn::{Conn, unavailable};
 use super::encoding::{decode_event_bytes, millis};
 use super::keys::check_entry_id;
 use super::reply;
+use super::store::RedisStore;
 use crate::store::codec;
 use crate::store::envelope::EventEnvelope;
 use crate::store::error::{StoreError, StoreResult};

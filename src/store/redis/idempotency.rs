@@ -1,9 +1,9 @@
 //! Idempotency records: `D<answer>` or `P` (claimed) under `idem:<key>`, with a TTL.
 
-use super::RedisStore;
 use super::conn::unavailable;
 use super::encoding::millis;
 use super::reply;
+use super::store::RedisStore;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::idempotency::{IdempotencyClaim, IdempotencyStore, check_lease, check_ttl};
 use async_trait::async_trait;

@@ -1,7 +1,7 @@
 //! The key layout (see the table in [`super`]) and how members and fields encode what
 //! they name: timers as `<enrollment id>:<kind>`, documents as `doc:<number>`.
 
-use super::RedisStore;
+use super::store::RedisStore;
 use crate::domain::enrollment::{CustomerNo, EnrollmentId};
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::event_log::{check_partition, not_an_entry, partition_index};

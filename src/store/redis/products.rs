@@ -1,7 +1,7 @@
 //! Products: one hash of every version's JSON.
 
-use super::RedisStore;
 use super::encoding::{decode_json, encode_json};
+use super::store::RedisStore;
 use crate::domain::product::ProductSpec;
 use crate::store::error::StoreResult;
 use crate::store::products::{ProductStore, product_conflict, stored_version};

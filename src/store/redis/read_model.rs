@@ -1,9 +1,9 @@
 //! The MyPage read model: views by script (in chunks, so no call holds Redis long),
 //! indexes, counts by status; the alarm methods are in [`super::alarms`].
 
-use super::RedisStore;
 use super::conn::unavailable;
 use super::encoding::{decode_json, encode_json, micros, status_of};
+use super::store::RedisStore;
 use crate::domain::enrollment::{CustomerNo, EnrollmentId, Status};
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::read_model::{Alarm, MyPageView, ReadModelStore, ViewFilter};

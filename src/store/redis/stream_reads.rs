@@ -2,10 +2,10 @@
 //! entries a read took beyond its `max` kept for the consumer's next read, claimed entries,
 //! and turning entries into deliveries (dead-lettering the undecodable).
 
-use super::RedisStore;
 use super::conn::unavailable;
 use super::encoding::millis;
 use super::reply;
+use super::store::RedisStore;
 use crate::store::codec;
 use crate::store::error::{StoreError, StoreResult, rejected};
 use crate::store::event_log::{CarriedState, Delivery};

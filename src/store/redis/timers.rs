@@ -1,10 +1,10 @@
 //! Durable timers: a zset per partition by due time, attempts in a hash beside it.
 
-use super::RedisStore;
 use super::conn::unavailable;
 use super::encoding::{from_micros, micros};
 use super::keys::{parse_timer_member, timer_member};
 use super::reply;
+use super::store::RedisStore;
 use crate::domain::enrollment::EnrollmentId;
 use crate::store::error::StoreResult;
 use crate::store::timers::{Timer, TimerKind, TimerOp, TimerStore, lease_end};

@@ -2,8 +2,8 @@
 //! format-2 snapshot's document text is moved to where format 3 keeps it (`doc:<number>`)
 //! as it is read, so it outlives the snapshot the next append replaces.
 
-use super::RedisStore;
 use super::keys::document_field;
+use super::store::RedisStore;
 use crate::domain::enrollment::{Enrollment, EnrollmentId, ProductDocument};
 use crate::store::codec;
 use crate::store::error::{StoreError, StoreResult};
