@@ -34,7 +34,7 @@
 //!
 //! # Files
 //!
-//! This file holds [`MemoryStore`], its constructor and settings; each other file one
+//! `store` holds [`MemoryStore`], its constructor and settings; each other file one
 //! concern: `enrollments` (records and the append), `partition` (one partition of the
 //! log, its groups' pending entries and its timers), `event_log` (consumer groups and
 //! readers), `timers`, `customers`, `products`, `read_model` (views), `alarms`,
