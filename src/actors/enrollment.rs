@@ -6,7 +6,8 @@
 //! and stops the actor; its `Supervisor` restarts it and `restarting()` reloads the state
 //! from the store. Other enrollments never notice.
 
-use super::engine::{Deps, EngineError};
+use super::context::Deps;
+use super::error::EngineError;
 use super::payment::{ChargeRequest, PaymentAnswer};
 use crate::domain::enrollment::{
     self, Command, Enrollment, EnrollmentId, Event, PaymentFailure, PaymentMethod, Status,
