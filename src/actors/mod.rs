@@ -1,6 +1,7 @@
 //! Actix actors: one supervised [`enrollment::EnrollmentActor`] per enrollment, started and
 //! passivated by the [`registry`], and the services it talks to: the [`payment`] gateway
-//! (bounded mailbox = circuit breaker), the [`document`] issuer, the durable [`timers`],
+//! (bounded mailbox, and a [`breaker`] in front of the [`payment_provider`]), the
+//! [`document`] issuer, the durable [`timers`],
 //! the event-log [`consumers`] ([`notifier`], MyPage [`projector`]) and the live event
 //! [`feed`].
 //!
@@ -8,6 +9,7 @@
 //! [`error`]. [`engine`] starts them all (the only module that wires the others together)
 //! and hands out the typed [`handle::EngineHandle`].
 
+pub mod breaker;
 pub mod config;
 pub mod consumers;
 pub mod context;
@@ -19,6 +21,7 @@ pub mod feed;
 pub mod handle;
 pub mod notifier;
 pub mod payment;
+pub mod payment_provider;
 pub mod projector;
 pub mod registry;
 pub mod timers;
