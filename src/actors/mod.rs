@@ -16,6 +16,8 @@ pub mod context;
 pub mod document;
 pub mod engine;
 pub mod enrollment;
+pub mod enrollment_payment;
+pub mod enrollment_step;
 pub mod error;
 pub mod feed;
 pub mod handle;
