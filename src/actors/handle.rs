@@ -1,6 +1,7 @@
 //! [`EngineHandle`]: the typed async methods for every command and query that `serve` and
 //! the HTTP layer call, and what they take and answer ([`PlanRequest`],
-//! [`EnrollmentSnapshot`]).
+//! [`EnrollmentSnapshot`]). Somewhat over 500 lines: it is one method per command and
+//! query of the engine, and splitting the handle's `impl` would scatter that one list.
 
 use super::config::{EngineConfig, chrono_of};
 use super::consumers::ConsumerHandle;

@@ -1,6 +1,8 @@
 //! Products (상품): a versioned definition with its rate basis (예정기초율) and
 //! underwriting rules (인수조건). [`ProductSpec`] is the JSON shape; [`Product`] is a spec
 //! that has been checked as a whole, with every reason listed when it makes no sense.
+//! Somewhat over 500 lines: the spec, its checks and the checked product are one concept,
+//! and the checks read best next to the fields they check.
 
 use super::money::Won;
 use super::mortality::MortalityTable;
