@@ -147,7 +147,8 @@ fn product_text(p: &Product) -> ProductText {
 
 /// Renders the document for plan revision `revision`. `product` is the pinned version
 /// (absent only if the catalog lost it; the document then says so instead of guessing).
-/// The product's own lines are rendered once per product ([`Product::document_text`]).
+/// The product's own lines are rendered once per product, which keeps them
+/// (`Product::document_text`).
 pub fn render(
     id: EnrollmentId,
     plan: &PlanTerms,
