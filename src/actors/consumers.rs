@@ -1,13 +1,12 @@
-//! Event-log consumers: the Notifier (알림톡-style message per status change) and the
-//! MyPage projector (내보험 조회 read model). Each reads its consumer group, handles a
-//! batch, acknowledges what succeeded, leaves failures pending (claimed again after an
-//! idle time, by this or another process) and dead-letters an entry that failed too
-//! often. Handlers are idempotent on the event id, so redelivery never doubles an effect.
+//! The event-log consumer loop: reads its consumer group, hands each batch to an
+//! [`EventHandler`], acknowledges what succeeded, leaves failures pending (claimed again
+//! after an idle time, by this or another process) and dead-letters an entry that failed
+//! too often. Handlers are idempotent on the event id, so redelivery never doubles an
+//! effect. The handlers themselves are the [`Notifier`](super::notifier::Notifier) and the
+//! [`MyPageProjector`](super::projector::MyPageProjector).
 
-use crate::domain::customer::Customer;
-use crate::domain::enrollment::{Enrollment, EnrollmentId, Event, IdHash, PaymentFailure};
-use crate::domain::text::Text;
-use crate::store::{Alarm, Delivery, EventEnvelope, MyPageView, Store, StoreResult};
+use crate::domain::ids::{EnrollmentId, IdHash};
+use crate::store::{Delivery, EventEnvelope, Store, StoreResult};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,15 +50,12 @@ impl Default for ConsumerConfig {
     }
 }
 
-/// [`ConsumerConfig::linger`] by default: none, read again at once. Lingering 30 ms made
-/// batches of several hundred entries and cut Redis commands per enrollment (59.5 instead
-/// of 71), but each such batch's alarm and view scripts held Redis for 2–5 ms, and
-/// every append waited behind them: on `scripts/load-redis.sh` 30 ms for both consumers
-/// gave 2,265 and 2,164 enrollments/s against 2,540 and 2,546 without. Under load the
-/// batches still grow by themselves: a read takes what came in while the last batch was
-/// handled. The MyPage projector gains from lingering once its views are written in
-/// short scripts (the Redis store writes at most 64 per call): `ezenroll serve` gives it
-/// 20 ms ([`EngineConfig::projector_linger`](super::engine::EngineConfig::projector_linger)).
+/// [`ConsumerConfig::linger`] by default: none, read again at once. A lingering batch is
+/// larger, and on Redis its alarm and view scripts hold the server longer, delaying every
+/// append behind them; under load batches grow by themselves anyway (a read takes what came
+/// in while the last batch was handled). The MyPage projector, whose views are written in
+/// short scripts, lingers on its own setting
+/// ([`EngineConfig::projector_linger`](super::config::EngineConfig::projector_linger)).
 pub const DEFAULT_LINGER: Duration = Duration::ZERO;
 
 /// Handles events; `Err` leaves an event pending for another delivery.
@@ -84,8 +80,7 @@ pub trait EventHandler: Send + Sync + 'static {
 
 /// Runs `handle` once per enrollment of the batch, given that enrollment's deliveries in
 /// log order, all enrollments at the same time: with a remote store each one's round
-/// trips overlap instead of queuing behind the others' (one at a time, a consumer fell
-/// behind a busy Redis at a few hundred events a second). `handle` returns one result per
+/// trips overlap instead of queuing behind the others'. `handle` returns one result per
 /// delivery it was given; the results come back in the batch's order.
 pub async fn by_enrollment<'a, F, Fut>(batch: &'a [Delivery], handle: F) -> Vec<Result<(), String>>
 where
@@ -93,11 +88,8 @@ where
     Fut: std::future::Future<Output = Vec<Result<(), String>>>,
 {
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut slot: std::collections::HashMap<
-        crate::domain::enrollment::EnrollmentId,
-        usize,
-        crate::domain::enrollment::IdHash,
-    > = std::collections::HashMap::with_capacity_and_hasher(batch.len(), Default::default());
+    let mut slot: std::collections::HashMap<EnrollmentId, usize, IdHash> =
+        std::collections::HashMap::with_capacity_and_hasher(batch.len(), Default::default());
     for (i, delivery) in batch.iter().enumerate() {
         let g = *slot
             .entry(delivery.envelope.enrollment_id)
@@ -122,34 +114,6 @@ where
         }
     }
     results
-}
-
-/// Where alarms go after they are recorded (카카오 알림톡, SMS...). Recording in the store
-/// happens first and only once per event, so a channel sees each alarm at most once.
-#[async_trait]
-pub trait AlarmChannel: Send + Sync + 'static {
-    async fn deliver(&self, alarm: &Alarm, customer: Option<&Customer>) -> Result<(), String>;
-}
-
-/// The default channel: the alarm is recorded in the store (see `GET /alarms`) and
-/// logged at debug level (`RUST_LOG=ezenroll::alarm=debug`). Not at info: the text names
-/// the customer, which does not belong in an operator's log by default, and at one line
-/// per event the lines were 5% of the server's CPU on the enrollment load.
-pub struct StoreChannel;
-
-#[async_trait]
-impl AlarmChannel for StoreChannel {
-    async fn deliver(&self, alarm: &Alarm, customer: Option<&Customer>) -> Result<(), String> {
-        tracing::debug!(
-            target: "ezenroll::alarm",
-            customer = %alarm.customer_no,
-            phone = customer.map(|c| c.mobile_phone.masked()).unwrap_or_default(),
-            status = %alarm.status,
-            "{}",
-            alarm.message
-        );
-        Ok(())
-    }
 }
 
 pub struct ConsumerHandle {
@@ -335,354 +299,17 @@ async fn process(
     }
 }
 
-pub async fn start_notifier(
-    store: Arc<dyn Store>,
-    config: ConsumerConfig,
-    instance: &str,
-    channel: Arc<dyn AlarmChannel>,
-) -> StoreResult<ConsumerHandle> {
-    let handler = Arc::new(Notifier {
-        store: Arc::clone(&store),
-        channel,
-    });
-    start(
-        store,
-        NOTIFIER_GROUP,
-        format!("{instance}-notifier"),
-        handler,
-        config,
-    )
-    .await
-}
-
-pub async fn start_projector(
-    store: Arc<dyn Store>,
-    config: ConsumerConfig,
-    instance: &str,
-) -> StoreResult<ConsumerHandle> {
-    let handler = Arc::new(MyPageProjector {
-        store: Arc::clone(&store),
-    });
-    start(
-        store,
-        PROJECTOR_GROUP,
-        format!("{instance}-mypage"),
-        handler,
-        config,
-    )
-    .await
-}
-
-/// 알림: renders a message per event, records it once per event id, then delivers it.
-/// Customer lookups go to the store, which keeps them at hand (the memory store holds
-/// them; the Redis store caches them, as a record never changes once registered).
-pub struct Notifier {
-    store: Arc<dyn Store>,
-    channel: Arc<dyn AlarmChannel>,
-}
-
-impl Notifier {
-    async fn customer(
-        &self,
-        no: crate::domain::enrollment::CustomerNo,
-    ) -> Result<Option<Customer>, String> {
-        self.store.customer(no).await.map_err(|e| e.to_string())
-    }
-}
-
-impl Notifier {
-    fn alarm(event: &EventEnvelope, customer: Option<&Customer>) -> Alarm {
-        Alarm {
-            event_id: event.id,
-            enrollment_id: event.enrollment_id,
-            customer_no: event.customer_no,
-            status: event.event.status_after(None),
-            message: render_alarm(event, customer),
-            // At the precision the stores keep (the Redis one keeps microseconds).
-            sent_at: crate::domain::time::now(),
-        }
-    }
-}
-
-#[async_trait]
-impl EventHandler for Notifier {
-    /// Customers looked up at the same time, every alarm recorded in one go, then the new
-    /// ones handed to the channel in log order.
-    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
-        let mut wanted: Vec<crate::domain::enrollment::CustomerNo> =
-            batch.iter().map(|d| d.envelope.customer_no).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let found =
-            futures_util::future::join_all(wanted.iter().map(|&no| self.customer(no))).await;
-        let customers: std::collections::HashMap<_, _, IdHash> =
-            wanted.into_iter().zip(found).collect();
-        let mut results: Vec<Result<(), String>> = Vec::with_capacity(batch.len());
-        let mut alarms = Vec::with_capacity(batch.len());
-        let mut of_alarm = Vec::with_capacity(batch.len());
-        for (i, delivery) in batch.iter().enumerate() {
-            let event = &delivery.envelope;
-            match customers.get(&event.customer_no) {
-                Some(Ok(customer)) => {
-                    alarms.push(Arc::new(Self::alarm(event, customer.as_ref())));
-                    of_alarm.push(i);
-                    results.push(Ok(()));
-                }
-                Some(Err(e)) => results.push(Err(e.clone())),
-                None => results.push(Err("the customer lookup went missing".to_owned())),
-            }
-        }
-        let new = match self.store.record_alarms(&alarms).await {
-            Ok(new) => new,
-            Err(e) => {
-                let failed = e.to_string();
-                for &i in &of_alarm {
-                    results[i] = Err(failed.clone());
-                }
-                return results;
-            }
-        };
-        for ((alarm, &i), new) in alarms.iter().zip(&of_alarm).zip(new) {
-            if new {
-                let customer = customers
-                    .get(&alarm.customer_no)
-                    .and_then(|c| c.as_ref().ok())
-                    .and_then(|c| c.as_ref());
-                results[i] = self.channel.deliver(alarm, customer).await;
-            }
-        }
-        results
-    }
-
-    async fn handle(&self, event: &EventEnvelope) -> Result<(), String> {
-        let customer = self.customer(event.customer_no).await?;
-        let alarm = Self::alarm(event, customer.as_ref());
-        if self
-            .store
-            .record_alarm(&alarm)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            self.channel.deliver(&alarm, customer.as_ref()).await?;
-        }
-        Ok(())
-    }
-}
-
-/// The alimtalk text for one event.
-pub fn render_alarm(event: &EventEnvelope, customer: Option<&Customer>) -> String {
-    let name = customer.map_or("고객", |c| c.name.as_str());
-    // Pushed piece by piece (see domain::text) into a reused buffer; the message is kept
-    // with the alarm, so it gets an exact-size copy.
-    Text::exact(|out| render_alarm_into(out, name, event))
-}
-
-fn render_alarm_into(out: &mut Text, name: &str, event: &EventEnvelope) {
-    out.s("[이지보험] ").s(name).s("님, ");
-    match &event.event {
-        Event::PlanSaved { plan, .. } => out
-            .s(&plan.product_name)
-            .s(" 가입설계가 저장되었습니다. 보험료는 회당 ")
-            .won(plan.quote.installment)
-            .s("입니다."),
-        Event::PlanResaved { plan, revision, .. } => out
-            .s(&plan.product_name)
-            .s(" 가입설계가 변경 저장되었습니다 (")
-            .n(*revision)
-            .s("차). 보험료는 회당 ")
-            .won(plan.quote.installment)
-            .s("입니다."),
-        Event::DocumentRequested { .. } => {
-            out.s("상품설명서 발행을 요청하셨습니다. 잠시 후 발행됩니다.")
-        }
-        Event::DocumentIssued { document } => out
-            .s("상품설명서가 발행되었습니다 (문서번호 ")
-            .s(&document.document_no)
-            .s("). 내용을 확인하신 후 청약을 진행해 주세요."),
-        Event::ProposalSubmitted { amount, .. } => out
-            .s("청약이 접수되었습니다. 초회보험료 ")
-            .won(*amount)
-            .s(" 결제를 진행합니다."),
-        Event::PaymentSucceeded {
-            amount,
-            contract_no,
-            ..
-        } => out
-            .s("초회보험료 ")
-            .won(*amount)
-            .s(" 결제가 완료되어 계약이 성립되었습니다 (증권번호 ")
-            .s(contract_no)
-            .s(")."),
-        Event::PaymentFailed { failure } => match failure {
-            PaymentFailure::Declined { reason } => out
-                .s("초회보험료 결제가 승인되지 않았습니다 (")
-                .s(reason)
-                .s("). 결제수단을 확인하신 후 다시 시도해 주세요."),
-            PaymentFailure::Unavailable {
-                retry_after_secs, ..
-            } => out
-                .s("결제 요청이 많아 초회보험료 결제를 완료하지 못했습니다. ")
-                .n(*retry_after_secs)
-                .s("초 후 다시 시도해 주세요."),
-        },
-        Event::PaymentRetried { attempt } => out
-            .s("초회보험료 결제를 다시 진행합니다 (")
-            .n(*attempt)
-            .s("회차)."),
-        Event::WithdrawalRequested { refund_due } => match refund_due {
-            Some(amount) => out
-                .s("청약철회가 접수되었습니다. 납입하신 보험료 ")
-                .won(*amount)
-                .s("은 환불 처리됩니다."),
-            None => out.s("청약철회가 접수되었습니다."),
-        },
-        Event::RefundConfirmed { amount, .. } => {
-            out.s("보험료 ").won(*amount).s(" 환불이 완료되었습니다.")
-        }
-        Event::Withdrawn {} => out.s("청약철회가 완료되었습니다."),
-        Event::PlanExpired {} => out.s("가입설계 유효기간이 지나 만료되었습니다."),
-    };
-    let mut id = uuid::Uuid::encode_buffer();
-    out.s("\n▶ 가입번호: ").s(event
-        .enrollment_id
-        .as_uuid()
-        .hyphenated()
-        .encode_lower(&mut id));
-}
-
-/// 내보험 조회: projects the enrollment's current snapshot into its view. Reading the
-/// snapshot (not folding the event) keeps the view right whatever order events of one
-/// enrollment are handled in by several consumers; the version check keeps it monotonic.
-pub struct MyPageProjector {
-    store: Arc<dyn Store>,
-}
-
-#[async_trait]
-impl EventHandler for MyPageProjector {
-    async fn handle(&self, event: &EventEnvelope) -> Result<(), String> {
-        self.project(event.enrollment_id).await
-    }
-
-    /// Several events of one enrollment in a batch need one state: the enrollment's
-    /// newest, read from the store for every enrollment of the batch in one go
-    /// ([`EnrollmentStore::load_many`]: overlapping round trips on Redis, no futures at
-    /// all in memory), its version check keeping the view monotonic. An entry that
-    /// carries the state its append left (written to Redis by a build before 2026-12-03)
-    /// saves that read when it is the newest of its enrollment in the batch. Every view is
-    /// written in one go.
-    ///
-    /// [`EnrollmentStore::load_many`]: crate::store::EnrollmentStore::load_many
-    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Result<(), String>> {
-        /// What an enrollment's view is made from: a carried state, or the store.
-        enum Source {
-            Carried(MyPageView),
-            /// No carried state as new as this version: read the enrollment.
-            Store(u64),
-        }
-        let mut sources: std::collections::HashMap<EnrollmentId, Source, IdHash> =
-            std::collections::HashMap::with_capacity_and_hasher(batch.len(), IdHash::default());
-        for delivery in batch {
-            let id = delivery.envelope.enrollment_id;
-            let version = delivery.envelope.version;
-            let newest = match sources.get(&id) {
-                Some(Source::Carried(view)) => view.version,
-                Some(Source::Store(v)) => *v,
-                None => 0,
-            };
-            if newest >= version {
-                continue;
-            }
-            // A state that does not decode is read from the store instead.
-            let source = match delivery.state.as_ref().and_then(|s| s.decode().ok()) {
-                Some(state) => Source::Carried(Self::view(version, &state)),
-                None => Source::Store(version),
-            };
-            sources.insert(id, source);
-        }
-        let all_failed = |reason: String| batch.iter().map(|_| Err(reason.clone())).collect();
-        let mut views = Vec::with_capacity(sources.len());
-        let mut ids = Vec::new();
-        for (id, source) in sources {
-            match source {
-                Source::Carried(view) => views.push(view),
-                Source::Store(_) => ids.push(id),
-            }
-        }
-        let mut missing: Vec<EnrollmentId> = Vec::new();
-        if !ids.is_empty() {
-            let loaded = match self.store.load_many(&ids).await {
-                Ok(loaded) => loaded,
-                Err(e) => return all_failed(e.to_string()),
-            };
-            for (&id, found) in ids.iter().zip(loaded) {
-                match found {
-                    Some((version, state)) => views.push(Self::view(version, &state)),
-                    None => missing.push(id),
-                }
-            }
-        }
-        // Nothing is known written on failure: every event stays pending for another try.
-        if let Err(e) = self.store.upsert_views(&views).await {
-            return all_failed(e.to_string());
-        }
-        batch
-            .iter()
-            .map(|d| {
-                let id = d.envelope.enrollment_id;
-                if missing.contains(&id) {
-                    Err(format!("enrollment {id} has events but no snapshot"))
-                } else {
-                    Ok(())
-                }
-            })
-            .collect()
-    }
-}
-
-impl MyPageProjector {
-    async fn project(&self, id: EnrollmentId) -> Result<(), String> {
-        let view = self.view_of(id).await?;
-        self.store
-            .upsert_view(&view)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    /// The view of an enrollment as the store holds it now.
-    async fn view_of(&self, id: EnrollmentId) -> Result<MyPageView, String> {
-        match self.store.load(id).await.map_err(|e| e.to_string())? {
-            Some((version, state)) => Ok(Self::view(version, &state)),
-            None => Err(format!("enrollment {id} has events but no snapshot")),
-        }
-    }
-
-    fn view(version: u64, state: &Enrollment) -> MyPageView {
-        MyPageView {
-            enrollment_id: state.id,
-            customer_no: state.customer_no,
-            product_code: state.plan.product_code.clone(),
-            product_version: state.plan.product_version,
-            product_name: state.plan.product_name.clone(),
-            status: state.status,
-            sum_insured: state.plan.sum_insured,
-            installment: state.plan.quote.installment,
-            payment_cycle: state.plan.payment_cycle,
-            coverage_period: state.plan.coverage_period,
-            payment_period: state.plan.payment_period.get(),
-            contract_no: state.contract_no.clone(),
-            version,
-            updated_at: state.updated_at,
-        }
-    }
-}
+// Where these lived before the Notifier and the projector got modules of their own; kept
+// so callers naming `consumers::start_notifier` and the like still compile.
+pub use super::notifier::{AlarmChannel, StoreChannel, start as start_notifier};
+pub use super::projector::start as start_projector;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::catalog::Catalog;
-    use crate::domain::customer::{BirthDate, CustomerName, Gender, Insured, MobilePhone};
-    use crate::domain::enrollment::{CustomerNo, PaymentMethod, PlanTerms};
+    use crate::domain::customer::{BirthDate, Gender, Insured};
+    use crate::domain::enrollment::{CustomerNo, Enrollment, Event, PlanTerms};
     use crate::domain::money::Won;
     use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
     use crate::domain::premium::QuoteInput;
@@ -690,7 +317,7 @@ mod tests {
 
     const ID: &str = "0190f5a4-7c2e-7d3b-9a41-5e6f7a8b9c0d";
 
-    fn plan() -> Arc<PlanTerms> {
+    pub(crate) fn plan() -> Arc<PlanTerms> {
         let catalog = Catalog::demo();
         let product = catalog.latest("EZ-TERM").expect("a demo product");
         let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a date");
@@ -709,7 +336,7 @@ mod tests {
     }
 
     /// Appends one event at `version` with `state` to a memory store; the envelope.
-    async fn append_one(
+    pub(crate) async fn append_one(
         store: &crate::store::memory::MemoryStore,
         state: &Arc<Enrollment>,
         version: u64,
@@ -736,244 +363,6 @@ mod tests {
             .await
             .expect("appended");
         envelope
-    }
-
-    fn alarm_text(event: Event, customer: Option<&Customer>) -> String {
-        let id = EnrollmentId::parse(ID).expect("an id");
-        let envelope = EventEnvelope::new(event, id, CustomerNo::new(7), 1, Utc::now());
-        render_alarm(&envelope, customer)
-    }
-
-    /// Every event's alimtalk text, word for word, with and without the customer's name.
-    #[test]
-    fn every_event_has_its_message() {
-        let customer = Customer {
-            customer_no: CustomerNo::new(7),
-            name: CustomerName::parse("김이지").expect("a name"),
-            birth_date: BirthDate::parse("1986-05-01").expect("a birth date"),
-            gender: Gender::Male,
-            mobile_phone: MobilePhone::parse("010-1234-5678").expect("a phone"),
-            registered_at: Utc::now(),
-        };
-        let plan = plan();
-        let installment = plan.quote.installment;
-        assert_eq!(
-            installment,
-            Won::new(16_709),
-            "the quote the texts below show"
-        );
-        let id = EnrollmentId::parse(ID).expect("an id");
-        let document =
-            Arc::new(crate::domain::document::render(id, &plan, 1, None, Utc::now()).reference());
-        let document_no = document.document_no.clone();
-        let later = Utc::now();
-        let cases: Vec<(Event, String)> = vec![
-            (
-                Event::PlanSaved {
-                    customer_no: CustomerNo::new(7),
-                    plan: Arc::clone(&plan),
-                    expires_at: later,
-                },
-                "이지 정기보험 가입설계가 저장되었습니다. 보험료는 회당 16,709원입니다.".into(),
-            ),
-            (
-                Event::PlanResaved {
-                    plan: Arc::clone(&plan),
-                    revision: 3,
-                    expires_at: later,
-                },
-                "이지 정기보험 가입설계가 변경 저장되었습니다 (3차). 보험료는 회당 16,709원입니다."
-                    .into(),
-            ),
-            (
-                Event::DocumentRequested { plan_revision: 1 },
-                "상품설명서 발행을 요청하셨습니다. 잠시 후 발행됩니다.".into(),
-            ),
-            (
-                Event::DocumentIssued { document },
-                format!(
-                    "상품설명서가 발행되었습니다 (문서번호 {document_no}). 내용을 확인하신 후 청약을 진행해 주세요."
-                ),
-            ),
-            (
-                Event::ProposalSubmitted {
-                    method: PaymentMethod::Card,
-                    amount: Won::new(16_709),
-                    withdrawal_deadline: later,
-                },
-                "청약이 접수되었습니다. 초회보험료 16,709원 결제를 진행합니다.".into(),
-            ),
-            (
-                Event::PaymentSucceeded {
-                    payment_id: "PAY-1".into(),
-                    amount: Won::new(16_709),
-                    contract_no: "CT-20261124-7a8b9c0d".into(),
-                },
-                "초회보험료 16,709원 결제가 완료되어 계약이 성립되었습니다 (증권번호 CT-20261124-7a8b9c0d)."
-                    .into(),
-            ),
-            (
-                Event::PaymentFailed {
-                    failure: PaymentFailure::Declined {
-                        reason: "한도 초과".into(),
-                    },
-                },
-                "초회보험료 결제가 승인되지 않았습니다 (한도 초과). 결제수단을 확인하신 후 다시 시도해 주세요."
-                    .into(),
-            ),
-            (
-                Event::PaymentFailed {
-                    failure: PaymentFailure::Unavailable {
-                        reason: "busy".into(),
-                        retry_after_secs: 5,
-                    },
-                },
-                "결제 요청이 많아 초회보험료 결제를 완료하지 못했습니다. 5초 후 다시 시도해 주세요."
-                    .into(),
-            ),
-            (
-                Event::PaymentRetried { attempt: 2 },
-                "초회보험료 결제를 다시 진행합니다 (2회차).".into(),
-            ),
-            (
-                Event::WithdrawalRequested {
-                    refund_due: Some(Won::new(16_709)),
-                },
-                "청약철회가 접수되었습니다. 납입하신 보험료 16,709원은 환불 처리됩니다.".into(),
-            ),
-            (
-                Event::WithdrawalRequested { refund_due: None },
-                "청약철회가 접수되었습니다.".into(),
-            ),
-            (
-                Event::RefundConfirmed {
-                    refund_id: "RF-1".into(),
-                    amount: Won::new(1_234_567),
-                },
-                "보험료 1,234,567원 환불이 완료되었습니다.".into(),
-            ),
-            (Event::Withdrawn {}, "청약철회가 완료되었습니다.".into()),
-            (
-                Event::PlanExpired {},
-                "가입설계 유효기간이 지나 만료되었습니다.".into(),
-            ),
-        ];
-        for (event, middle) in cases {
-            let kind = event.event_type();
-            assert_eq!(
-                alarm_text(event.clone(), Some(&customer)),
-                format!("[이지보험] 김이지님, {middle}\n▶ 가입번호: {ID}"),
-                "{kind}"
-            );
-            assert_eq!(
-                alarm_text(event, None),
-                format!("[이지보험] 고객님, {middle}\n▶ 가입번호: {ID}"),
-                "{kind} without the customer"
-            );
-        }
-    }
-
-    /// The projector takes each enrollment's newest state in the batch: a carried one
-    /// when the newest entry carries it, else the stored one (an older carried state
-    /// would leave the view behind for good).
-    #[tokio::test]
-    async fn the_projector_projects_the_newest_state_of_a_batch() {
-        use crate::domain::enrollment::Status;
-        use crate::store::memory::MemoryStore;
-        use crate::store::{Append, CarriedState, EnrollmentStore, ReadModelStore, codec};
-
-        let store = Arc::new(MemoryStore::new(1));
-        let id = EnrollmentId::parse(ID).expect("an id");
-        let customer = CustomerNo::new(7);
-        let now = Utc::now();
-        let events = [
-            Event::PlanSaved {
-                customer_no: customer,
-                plan: plan(),
-                expires_at: now + chrono::TimeDelta::days(30),
-            },
-            Event::DocumentRequested { plan_revision: 1 },
-        ];
-        let mut state: Option<Enrollment> = None;
-        let mut deliveries = Vec::new();
-        for (i, event) in events.into_iter().enumerate() {
-            let version = i as u64 + 1;
-            let next = crate::domain::enrollment::apply(state.take(), id, &event, now)
-                .map(Arc::new)
-                .expect("a state");
-            let envelope = append_one(&store, &next, version, event, now).await;
-            deliveries.push(Delivery {
-                partition: 0,
-                entry_id: version.to_string(),
-                envelope,
-                deliveries: 1,
-                state: Some(CarriedState::new(
-                    codec::encode_snapshot(&next).expect("encoded"),
-                )),
-            });
-            state = Some((*next).clone());
-        }
-        let projector = MyPageProjector {
-            store: Arc::clone(&store) as Arc<dyn Store>,
-        };
-        let view = |store: Arc<MemoryStore>| async move {
-            store
-                .views(crate::store::ViewFilter::default(), 10)
-                .await
-                .expect("views")
-        };
-
-        // The newest entry carries nothing (claimed from a dead consumer): read back.
-        let mut batch = deliveries.clone();
-        batch[1].state = None;
-        let results = projector.handle_batch(&batch).await;
-        assert!(results.iter().all(Result::is_ok));
-        let views = view(Arc::clone(&store)).await;
-        assert_eq!(views.len(), 1);
-        assert_eq!(
-            (views[0].version, views[0].status),
-            (2, Status::DocumentRequested)
-        );
-
-        // Carried states, the newest first: the newest wins, though the store it would
-        // read holds only version 1.
-        let behind = Arc::new(MemoryStore::new(1));
-        let first = Arc::new(
-            deliveries[0]
-                .state
-                .as_ref()
-                .expect("carried")
-                .decode()
-                .expect("decodes"),
-        );
-        behind
-            .append(Append {
-                id,
-                expected_version: 0,
-                state: &first,
-                events: std::slice::from_ref(&deliveries[0].envelope),
-                timers: &[],
-                document: None,
-            })
-            .await
-            .expect("appended");
-        let projector = MyPageProjector {
-            store: Arc::clone(&behind) as Arc<dyn Store>,
-        };
-        let batch = [deliveries[1].clone(), deliveries[0].clone()];
-        assert!(
-            projector
-                .handle_batch(&batch)
-                .await
-                .iter()
-                .all(Result::is_ok)
-        );
-        let views = view(behind).await;
-        assert_eq!(
-            (views[0].version, views[0].status),
-            (2, Status::DocumentRequested),
-            "from the carried state"
-        );
     }
 
     /// After a read that was not full, a consumer lets events gather for `linger`: the

@@ -1,10 +1,12 @@
 //! DocumentIssuer: when a document's issuance timer comes due, has the enrollment render
 //! its product document (상품설명서) for the plan revision it holds and record it, in one
-//! step, so a re-save in between can never pair a document with the wrong plan. Issuance is durable: the timer was written with the request, so a document
-//! requested before a restart is issued after it.
+//! step, so a re-save in between can never pair a document with the wrong plan. Issuance
+//! is durable: the timer was written with the request, so a document requested before a
+//! restart is issued after it.
 
-use super::engine::{Deps, EngineError};
+use super::context::Deps;
 use super::enrollment::Op;
+use super::error::EngineError;
 use super::registry::Registry;
 use crate::domain::enrollment::EnrollmentId;
 use actix::prelude::*;

@@ -14,7 +14,7 @@
 //!
 //! [`EventLog::read_after`]: crate::store::EventLog::read_after
 
-use super::engine::EngineError;
+use super::error::EngineError;
 use crate::store::{EventEnvelope, EventLog, StoreError};
 use std::sync::Arc;
 use std::time::Duration;

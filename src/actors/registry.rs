@@ -4,8 +4,9 @@
 //! and the next message activates a fresh one from the store. Memory stays bounded by the
 //! number of recently active enrollments.
 
-use super::engine::{Deps, EngineError};
+use super::context::Deps;
 use super::enrollment::{Committed, Do, EnrollmentActor, Op, Outcome};
+use super::error::EngineError;
 use crate::domain::enrollment::{Enrollment, EnrollmentId};
 use actix::{Addr, Supervisor};
 use actix_rt::ArbiterHandle;

@@ -4,9 +4,10 @@
 //! to the actor that does the work. An engine started on a store with timers left over
 //! finishes them.
 
+use super::context::Deps;
 use super::document::{DocumentIssuer, Issue};
-use super::engine::{Deps, EngineError};
 use super::enrollment::Op;
+use super::error::EngineError;
 use super::registry::Registry;
 use crate::domain::enrollment::{Command, DomainError};
 use crate::store::{Timer, TimerKind};

@@ -5,8 +5,8 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
-/// Parses `YYYY-MM-DD` without going through chrono's format machinery, which costs more
-/// than a whole quote on the burst path.
+/// Parses `YYYY-MM-DD` without going through chrono's format machinery: dates are parsed
+/// for every quote request, and the general parser does far more than this shape needs.
 pub fn parse_iso_date(text: &str) -> Result<NaiveDate, String> {
     let bytes = text.as_bytes();
     let shape_ok = bytes.len() == 10
@@ -283,7 +283,7 @@ pub struct NewCustomer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Customer {
-    pub customer_no: super::enrollment::CustomerNo,
+    pub customer_no: super::ids::CustomerNo,
     pub name: CustomerName,
     pub birth_date: BirthDate,
     pub gender: Gender,

@@ -1,12 +1,85 @@
 //! 상품설명서: the document describing the product and the quoted terms, rendered from the
 //! pinned plan and the product version it was quoted on.
 
-use super::enrollment::{EnrollmentId, PlanTerms, ProductDocument};
+use super::ids::EnrollmentId;
 use super::period::CoveragePeriod;
-use super::product::{CoverageKind, Product};
+use super::plan::PlanTerms;
+use super::product::{CoverageKind, Product, ProductText};
 use super::text::Text;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::fmt::Write;
+
+/// 상품설명서: rendered text with the terms it describes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductDocument {
+    pub document_no: String,
+    pub plan_revision: u32,
+    #[serde(with = "super::time::utc")]
+    pub issued_at: DateTime<Utc>,
+    pub title: String,
+    pub body: String,
+}
+
+impl ProductDocument {
+    /// What the enrollment and its event keep of this document.
+    pub fn reference(&self) -> DocumentRef {
+        DocumentRef {
+            document_no: self.document_no.clone(),
+            plan_revision: self.plan_revision,
+            issued_at: self.issued_at,
+            title: self.title.clone(),
+            body_sha256: self.body_sha256(),
+        }
+    }
+
+    /// Lower-case hex SHA-256 of the body's UTF-8 bytes.
+    pub fn body_sha256(&self) -> String {
+        sha256_hex(self.body.as_bytes())
+    }
+
+    /// Whether this is the document `reference` names: same number and revision, and
+    /// a body with the digest it recorded (a reference decoded from an event written
+    /// before digests were recorded has none, and names the document by number alone).
+    pub fn is_named_by(&self, reference: &DocumentRef) -> bool {
+        self.document_no == reference.document_no
+            && self.plan_revision == reference.plan_revision
+            && (reference.body_sha256.is_empty() || self.body_sha256() == reference.body_sha256)
+    }
+}
+
+/// The product document as the enrollment and its `DocumentIssued` event name it: its
+/// number, the plan revision it shows, when it was issued, its title and the SHA-256 of
+/// its text. The text itself is kept once, apart, and read by
+/// `GET /enrollments/{id}/document` (the claim-check pattern): it does not travel with
+/// every later snapshot, the event history, each consumer's delivery and every
+/// enrollment answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentRef {
+    pub document_no: String,
+    pub plan_revision: u32,
+    #[serde(with = "super::time::utc")]
+    pub issued_at: DateTime<Utc>,
+    pub title: String,
+    /// Lower-case hex SHA-256 of the body's UTF-8 bytes. Empty only in a reference read
+    /// from a schema-1 event, which carried the whole document instead.
+    #[serde(default)]
+    pub body_sha256: String,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        for nibble in [byte >> 4, byte & 0x0f] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+    out
+}
 
 /// `20261124`, without chrono's format-string parser or padded formatting (this runs
 /// per document and per contract).
@@ -23,66 +96,59 @@ pub fn yyyymmdd(date: chrono::NaiveDate) -> String {
     }
 }
 
-/// The lines of a document that depend on the product alone: its coverage and rate
-/// (after the product line) and its underwriting terms (after the quote date).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProductText {
-    coverage: String,
-    underwriting: String,
-}
-
-impl ProductText {
-    pub(crate) fn render(p: &Product) -> ProductText {
-        // Writing to a String cannot fail; the results are ignored on purpose.
-        let mut coverage = String::with_capacity(256);
-        let _ = writeln!(coverage, "■ 보장유형: {}", p.coverage());
-        let _ = writeln!(
-            coverage,
-            "  {}",
-            match p.coverage() {
-                CoverageKind::Term =>
-                    "보험기간 중 사망 시 보험가입금액을 지급합니다. 만기 시 지급금은 없습니다.",
-                CoverageKind::Endowment =>
-                    "보험기간 중 사망 시 또는 만기까지 생존 시 보험가입금액을 지급합니다.",
-                CoverageKind::WholeLife => "평생 보장: 사망 시 보험가입금액을 지급합니다.",
-            }
-        );
-        let basis = &p.spec().rate_basis;
-        let _ = writeln!(coverage, "■ 예정이율: {:.2}%", basis.interest * 100.0);
-        let uw = p.underwriting();
-        let mut underwriting = String::with_capacity(512);
-        let _ = writeln!(underwriting, "■ 인수조건");
-        let _ = writeln!(
-            underwriting,
-            "  - 가입나이: {}세 ~ {}세",
-            uw.entry_age.min, uw.entry_age.max
-        );
-        if let Some(max) = uw.max_maturity_age {
-            let _ = writeln!(underwriting, "  - 만기나이: {max}세 이하");
+/// The product's own lines of its document, kept by the product
+/// ([`Product::document_text`]) so they are written once per product.
+fn product_text(p: &Product) -> ProductText {
+    // Writing to a String cannot fail; the results are ignored on purpose.
+    let mut coverage = String::with_capacity(256);
+    let _ = writeln!(coverage, "■ 보장유형: {}", p.coverage());
+    let _ = writeln!(
+        coverage,
+        "  {}",
+        match p.coverage() {
+            CoverageKind::Term =>
+                "보험기간 중 사망 시 보험가입금액을 지급합니다. 만기 시 지급금은 없습니다.",
+            CoverageKind::Endowment =>
+                "보험기간 중 사망 시 또는 만기까지 생존 시 보험가입금액을 지급합니다.",
+            CoverageKind::WholeLife => "평생 보장: 사망 시 보험가입금액을 지급합니다.",
         }
-        let _ = writeln!(
-            underwriting,
-            "  - 보험가입금액: {} ~ {} ({} 단위)",
-            uw.sum_insured.min, uw.sum_insured.max, uw.sum_insured.unit
-        );
-        if let Some(limit) = uw.max_cumulative_sum_insured {
-            let _ = writeln!(underwriting, "  - 1인 누적 가입한도: {limit}");
-        }
-        let _ = writeln!(underwriting, "  - 최저 보험료: {}", uw.min_installment);
-        let _ = writeln!(
-            underwriting,
-            "  - 위 가입조건을 모두 충족하여 보험료가 산출되었습니다."
-        );
-        ProductText {
-            coverage,
-            underwriting,
-        }
+    );
+    let basis = &p.spec().rate_basis;
+    let _ = writeln!(coverage, "■ 예정이율: {:.2}%", basis.interest * 100.0);
+    let uw = p.underwriting();
+    let mut underwriting = String::with_capacity(512);
+    let _ = writeln!(underwriting, "■ 인수조건");
+    let _ = writeln!(
+        underwriting,
+        "  - 가입나이: {}세 ~ {}세",
+        uw.entry_age.min, uw.entry_age.max
+    );
+    if let Some(max) = uw.max_maturity_age {
+        let _ = writeln!(underwriting, "  - 만기나이: {max}세 이하");
+    }
+    let _ = writeln!(
+        underwriting,
+        "  - 보험가입금액: {} ~ {} ({} 단위)",
+        uw.sum_insured.min, uw.sum_insured.max, uw.sum_insured.unit
+    );
+    if let Some(limit) = uw.max_cumulative_sum_insured {
+        let _ = writeln!(underwriting, "  - 1인 누적 가입한도: {limit}");
+    }
+    let _ = writeln!(underwriting, "  - 최저 보험료: {}", uw.min_installment);
+    let _ = writeln!(
+        underwriting,
+        "  - 위 가입조건을 모두 충족하여 보험료가 산출되었습니다."
+    );
+    ProductText {
+        coverage,
+        underwriting,
     }
 }
 
 /// Renders the document for plan revision `revision`. `product` is the pinned version
 /// (absent only if the catalog lost it; the document then says so instead of guessing).
-/// The product's own lines are rendered once per product ([`Product::document_text`]).
+/// The product's own lines are rendered once per product, which keeps them
+/// (`Product::document_text`).
 pub fn render(
     id: EnrollmentId,
     plan: &PlanTerms,
@@ -106,7 +172,7 @@ pub fn render(
         .n(plan.product_version)
         .s(")");
     let title = title.into_string();
-    let text = product.map(Product::document_text);
+    let text = product.map(|p| p.document_text(product_text));
     let mut body =
         Text::with_capacity(768 + text.map_or(0, |t| t.coverage.len() + t.underwriting.len()));
     body.s("■ 문서번호: ").s(&document_no).s("\n");

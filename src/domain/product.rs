@@ -1,6 +1,8 @@
 //! Products (상품): a versioned definition with its rate basis (예정기초율) and
 //! underwriting rules (인수조건). [`ProductSpec`] is the JSON shape; [`Product`] is a spec
 //! that has been checked as a whole, with every reason listed when it makes no sense.
+//! Somewhat over 500 lines: the spec, its checks and the checked product are one concept,
+//! and the checks read best next to the fields they check.
 
 use super::money::Won;
 use super::mortality::MortalityTable;
@@ -168,9 +170,19 @@ pub struct Product {
     document_text: DocumentText,
 }
 
+/// The lines of a product document (상품설명서) that depend on the product alone: its
+/// coverage and rate (after the product line) and its underwriting terms (after the quote
+/// date). The document renderer writes them ([`super::document`]); the product only keeps
+/// them, so they are rendered once per product and the product need not know the wording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductText {
+    pub coverage: String,
+    pub underwriting: String,
+}
+
 /// A cache inside [`Product`]: derived from the spec, so it takes no part in equality.
 #[derive(Clone, Default)]
-struct DocumentText(std::sync::OnceLock<super::document::ProductText>);
+struct DocumentText(std::sync::OnceLock<ProductText>);
 
 impl PartialEq for DocumentText {
     fn eq(&self, _: &Self) -> bool {
@@ -465,11 +477,13 @@ impl Product {
     }
 
     /// The product's own lines of its document (상품설명서), the same for every plan:
-    /// rendered once, not per document.
-    pub(crate) fn document_text(&self) -> &super::document::ProductText {
-        self.document_text
-            .0
-            .get_or_init(|| super::document::ProductText::render(self))
+    /// rendered by `render` on first use, not per document. Only the document renderer
+    /// calls this, so the first `render` is the only one.
+    pub(crate) fn document_text(
+        &self,
+        render: impl FnOnce(&Product) -> ProductText,
+    ) -> &ProductText {
+        self.document_text.0.get_or_init(|| render(self))
     }
 
     pub fn spec(&self) -> &ProductSpec {

@@ -1,8 +1,8 @@
 //! Text for people (the product document, alimtalk messages) assembled by pushing its
-//! pieces onto one buffer. `write!` goes through `core::fmt` for every piece: dynamic
-//! dispatch, argument tables and padding logic. Callgrind on the enrollment benchmark put
-//! most of the two per-enrollment renderers' instructions there, so they push strings and
-//! digits directly; the output is the same as the types' `Display`.
+//! pieces onto one buffer. `write!` goes through `core::fmt` for every piece (dynamic
+//! dispatch, argument tables, padding logic), and these texts are rendered for every
+//! enrollment and event, so they push strings and digits directly; the output is the
+//! same as the types' `Display`.
 
 use super::money::Won;
 use chrono::{Datelike, NaiveDate};

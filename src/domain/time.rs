@@ -1,6 +1,6 @@
 //! Serde for times that is cheap in binary snapshots: RFC 3339 text in JSON (what people
 //! and clients read), an integer in bincode (chrono's own impl formats and parses text
-//! even there, which showed up in the engine's profile). Use with `#[serde(with = ...)]`.
+//! even there, on every snapshot). Use with `#[serde(with = ...)]`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
