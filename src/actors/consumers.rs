@@ -299,11 +299,6 @@ async fn process(
     }
 }
 
-// Where these lived before the Notifier and the projector got modules of their own; kept
-// so callers naming `consumers::start_notifier` and the like still compile.
-pub use super::notifier::{AlarmChannel, StoreChannel, start as start_notifier};
-pub use super::projector::start as start_projector;
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -28,12 +28,13 @@ pub fn worker(args: WorkerArgs) -> ExitCode {
 
 async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
     use ezenroll::actors::EngineConfig;
-    use ezenroll::actors::consumers::{self, AlarmChannel, StoreChannel};
+    use ezenroll::actors::notifier::{self, AlarmChannel, StoreChannel};
+    use ezenroll::actors::projector;
     let store = args.store.layout.open(Some(&args.store.redis_url)).await?;
     let defaults = EngineConfig::default();
     let consumer = match args.role {
         WorkerRole::Notifier => {
-            consumers::start_notifier(
+            notifier::start(
                 store,
                 consumer_config(args.claim_idle, args.linger.notifier_linger),
                 &defaults.instance,
@@ -42,7 +43,7 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
             .await?
         }
         WorkerRole::Mypage => {
-            consumers::start_projector(
+            projector::start(
                 store,
                 consumer_config(args.claim_idle, args.linger.mypage_linger),
                 &defaults.instance,
