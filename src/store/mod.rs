@@ -26,8 +26,9 @@
 //! - [`codec`]: encodings of snapshots, documents and events;
 //! - the backends, [`memory`] and [`redis`].
 //!
-//! [`Store`] below is every trait together: what the engine needs of a backend.
+//! [`Store`] (in `backend`) is every trait together: what the engine needs of a backend.
 
+mod backend;
 pub mod codec;
 mod customers;
 mod enrollments;
@@ -42,6 +43,7 @@ mod read_model;
 pub mod redis;
 mod timers;
 
+pub use backend::Store;
 pub use customers::{CustomerStore, Reservation};
 pub use enrollments::{Append, EnrollmentStore};
 pub use envelope::EventEnvelope;
@@ -54,22 +56,3 @@ pub use read_model::{
     VIEW_INDEX_LEN, ViewFilter,
 };
 pub use timers::{Timer, TimerKind, TimerOp, TimerStore};
-
-use async_trait::async_trait;
-
-/// Everything the engine needs of a backend.
-#[async_trait]
-pub trait Store:
-    EnrollmentStore
-    + TimerStore
-    + EventLog
-    + CustomerStore
-    + ProductStore
-    + ReadModelStore
-    + IdempotencyStore
-{
-    /// Cheap reachability check (`/readyz`).
-    async fn ping(&self) -> StoreResult<()>;
-    /// A short name for logs: `memory`, `redis`.
-    fn backend(&self) -> &'static str;
-}

@@ -1,7 +1,7 @@
 //! Customers: records and keyed registrations in sharded maps, and each customer's
 //! reservations of products' cumulative limits.
 
-use super::few::Few;
+use super::holdings::Holdings;
 use super::store::MemoryStore;
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, EnrollmentId};
@@ -12,13 +12,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// A customer's reservations of one product's cumulative limit.
-#[derive(Default)]
-pub(super) struct Holdings {
-    pub(super) total: Won,
-    pub(super) by_enrollment: Few<EnrollmentId, Won>,
-}
 
 #[async_trait]
 impl CustomerStore for MemoryStore {

@@ -1,6 +1,7 @@
 //! Enrollments: records in a sharded map, and the append that writes a record, publishes
 //! its events to the partition and changes its timers in one step.
 
+use super::record::{Record, Snapshot, enrollment_key};
 use super::store::MemoryStore;
 use crate::domain::enrollment::{Enrollment, EnrollmentId, ProductDocument};
 use crate::store::codec;
@@ -12,27 +13,6 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-pub(super) fn enrollment_key(id: EnrollmentId) -> String {
-    format!("enrollment:{id}")
-}
-
-/// A stored snapshot: the state as appended, or (only after a test corrupted it) bytes.
-#[derive(Clone)]
-pub(super) enum Snapshot {
-    Live(Arc<Enrollment>),
-    Encoded(Arc<[u8]>),
-}
-
-/// One stored enrollment.
-pub(super) struct Record {
-    pub(super) version: u64,
-    pub(super) snapshot: Snapshot,
-    /// Every event, oldest first; never trimmed.
-    pub(super) history: Vec<Arc<EventEnvelope>>,
-    /// The text of every document issued, oldest first.
-    pub(super) documents: Vec<Arc<ProductDocument>>,
-}
 
 impl MemoryStore {
     pub(super) fn load_now(&self, id: EnrollmentId) -> StoreResult<Option<(u64, Arc<Enrollment>)>> {

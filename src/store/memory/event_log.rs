@@ -2,6 +2,7 @@
 //! letters per group), readers without a group, and the wait for appends when there is
 //! nothing to read.
 
+use super::groups::{DeadLetter, GroupMeta};
 use super::partition::{Cursor, Partition, Pending, PendingList, entry_at};
 use super::store::MemoryStore;
 use crate::store::envelope::EventEnvelope;
@@ -11,23 +12,9 @@ use crate::store::event_log::{
 };
 use crate::store::locks::{lock, read, write};
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Per group, across partitions.
-#[derive(Default)]
-pub(super) struct GroupMeta {
-    /// Where the next `read_group` starts its round over the partitions.
-    pub(super) read_turn: AtomicUsize,
-    pub(super) claim_turn: AtomicUsize,
-    pub(super) dead: Mutex<Vec<DeadLetter>>,
-}
-
-pub(super) struct DeadLetter {
-    pub(super) envelope: EventEnvelope,
-    pub(super) reason: String,
-}
 
 /// What one delivery needs, gathered under a partition lock and built after it.
 pub(super) struct Taken {

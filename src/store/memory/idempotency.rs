@@ -1,6 +1,7 @@
 //! Idempotency records and claims in a sharded map, with expiry by deadline and a sweep
 //! now and then of what expired.
 
+use super::remembered::{IDEMPOTENCY_SWEEP_EVERY, Remembered};
 use super::store::MemoryStore;
 use crate::store::error::StoreResult;
 use crate::store::idempotency::{IdempotencyClaim, IdempotencyStore, check_lease, check_ttl};
@@ -8,22 +9,6 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// Expired idempotency records are swept every this many puts.
-pub(super) const IDEMPOTENCY_SWEEP_EVERY: u64 = 4096;
-
-pub(super) struct Remembered {
-    /// `None`: claimed, no answer yet.
-    pub(super) value: Option<Vec<u8>>,
-    /// `None`: the TTL is too long to represent, so it never expires.
-    pub(super) expires_at: Option<Instant>,
-}
-
-impl Remembered {
-    pub(super) fn live(&self, now: Instant) -> bool {
-        self.expires_at.is_none_or(|t| now < t)
-    }
-}
 
 impl MemoryStore {
     /// Whether this write is the one in [`IDEMPOTENCY_SWEEP_EVERY`] that sweeps expired

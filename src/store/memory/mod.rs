@@ -34,22 +34,29 @@
 //!
 //! # Files
 //!
-//! `store` holds [`MemoryStore`], its constructor and settings; each other file one
-//! concern: `enrollments` (records and the append), `partition` (one partition of the
-//! log, its groups' pending entries and its timers), `event_log` (consumer groups and
-//! readers), `timers`, `customers`, `products`, `read_model` (views), `alarms`,
-//! `idempotency`, and `few` (the small map customers' indexes use).
+//! `store` holds [`MemoryStore`], its constructor and settings. What it keeps, one kind
+//! of state per file: `record` (an enrollment), `partition` (one partition of the log, its
+//! groups' pending entries and its timers), `timer_queue`, `groups` (a consumer group
+//! across partitions), `holdings` (a customer's limit reservations), `remembered` (an
+//! idempotency record) and `few` (the small map customers' indexes use). One file per
+//! store trait: `enrollments` (the append), `event_log`, `timers`, `customers`,
+//! `products`, `read_model` (views; its alarms in `alarms`), `idempotency`.
 
 mod alarms;
 mod customers;
 mod enrollments;
 mod event_log;
 mod few;
+mod groups;
+mod holdings;
 mod idempotency;
 mod partition;
 mod products;
 mod read_model;
+mod record;
+mod remembered;
 mod store;
+mod timer_queue;
 mod timers;
 
 pub use crate::store::read_model::AlarmRetention;

@@ -2,7 +2,7 @@
 //! pending entries in it, and the durable timers of its enrollments, all behind one lock
 //! so an append's publish and timer changes are one short critical section.
 
-use super::timers::Timers;
+use super::timer_queue::Timers;
 use crate::store::envelope::EventEnvelope;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};

@@ -2,17 +2,17 @@
 //! file of its own beside this one.
 
 use super::alarms::AlarmBook;
-use super::customers::Holdings;
-use super::enrollments::Record;
-use super::event_log::GroupMeta;
 use super::few::Few;
-use super::idempotency::Remembered;
+use super::groups::GroupMeta;
+use super::holdings::Holdings;
 use super::partition::{Partition, Slot};
+use super::record::Record;
+use super::remembered::Remembered;
 
 use crate::domain::customer::Customer;
 use crate::domain::enrollment::{CustomerNo, EnrollmentId, IdHash, Status};
 use crate::domain::product::ProductSpec;
-use crate::store::Store;
+use crate::store::backend::Store;
 use crate::store::error::StoreResult;
 use crate::store::event_log::partition_index;
 use crate::store::locks::lock;

@@ -50,6 +50,7 @@
 //! (views; its alarms in `alarms`), `idempotency`.
 
 mod alarms;
+mod commands;
 mod config;
 mod conn;
 mod customers;
@@ -63,6 +64,7 @@ mod read_model;
 mod reply;
 mod scripts;
 mod store;
+mod store_keys;
 mod stream_reads;
 mod timers;
 mod upgrade;

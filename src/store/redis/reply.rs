@@ -1,7 +1,7 @@
 //! Reading raw Redis replies (`redis::Value`) without trusting their shape: anything
 //! unexpected becomes a [`StoreError::Corrupt`] naming what was read, never a panic.
 
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 use redis::Value;
 
 pub fn unexpected(what: &str, value: &Value) -> StoreError {

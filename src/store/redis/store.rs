@@ -5,11 +5,10 @@ use super::config::RedisConfig;
 use super::conn::Conn;
 use super::keys::PartitionKeys;
 use super::scripts::Scripts;
-use super::stream_reads::LeftoverKey;
 
 use crate::domain::customer::Customer;
 use crate::domain::enrollment::{CustomerNo, IdHash};
-use crate::store::Store;
+use crate::store::backend::Store;
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::event_log::Delivery;
 use async_trait::async_trait;
@@ -20,6 +19,9 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 
 /// The Redis backend of every store trait.
+/// Entries a consumer's read took beyond what it asked for: (stream key, consumer).
+pub(super) type LeftoverKey = (String, String);
+
 pub struct RedisStore {
     pub(super) conn: Conn,
     /// For blocking reads on a single server (a cluster polls instead).

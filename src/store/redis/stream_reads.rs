@@ -14,8 +14,6 @@ use redis::{Cmd, RedisError, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(super) type LeftoverKey = (String, String);
-
 /// A stream entry as read, before its event is decoded.
 pub(super) struct RawEntry {
     pub(super) partition: u16,
