@@ -2,15 +2,13 @@
 //! the store's log, so every engine on a shared store sees every change; it runs only
 //! while someone listens; it rides out store errors; it closes with the engine.
 //!
-//! Both checks take a fresh `Arc<dyn Store>`, so the memory backend (tests/event_feed.rs)
-//! and Redis (tests/http_redis.rs) run the same suite: mount this file as `event_feed_suite`
-//! and expand [`event_feed_suite!`] with an expression making a store (it may `.await`).
-//!
-//! The fixtures it shares with other suites are the runner's to mount, at its root:
-//! `common/store_contract.rs` as `store_contract` (mounted once, however many suites one binary runs).
+//! Both checks take a fresh `Arc<dyn Store>`, so the memory backend
+//! (tests/suite/memory/event_feed.rs) and Redis (tests/suite/redis_backend/http.rs) run the
+//! same suite by expanding [`event_feed_suite!`] with an expression making a store (it may
+//! `.await`).
 
-/// The checks as tests, each on the runtime it needs. `$module` is the name this file is
-/// mounted under; `$make` makes a fresh store and may `.await`.
+/// The checks as tests, each on the runtime it needs. `$module` is the name the suite
+/// is in scope under; `$make` makes a fresh store and may `.await`.
 macro_rules! event_feed_suite {
     ($module:ident, $make:expr) => {
         #[actix_rt::test]

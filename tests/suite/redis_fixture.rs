@@ -1,4 +1,4 @@
-//! Tests of the Redis test fixture itself (`tests/common/redis.rs`), against real
+//! Tests of the Redis test fixture itself (tests/support/redis_fixture), against real
 //! `redis-server` processes: the Redis backend's tests rely on every promise checked here.
 //!
 //! With `REDIS_URL` set, the tests that start or control processes print why they skip.

@@ -2,16 +2,13 @@
 //! accepted, and their work is in the store; the consumers handle what the log holds
 //! before they stop; new connections are refused once it has begun.
 //!
-//! Both checks take a fresh `Arc<dyn Store>`, so the memory backend (tests/shutdown.rs) and
-//! Redis (tests/http_redis.rs) run the same suite: mount this file as `shutdown_suite` and
-//! expand [`shutdown_suite!`] with an expression making a store (it may `.await`).
-//!
-//! The fixtures it shares with other suites are the runner's to mount, at its root:
-//! `common/http.rs` as `app` and `common/store_contract.rs` as `store_contract` (mounted
-//! once, however many suites one binary runs).
+//! Both checks take a fresh `Arc<dyn Store>`, so the memory backend
+//! (tests/suite/memory/shutdown.rs) and Redis (tests/suite/redis_backend/http.rs) run the
+//! same suite by expanding [`shutdown_suite!`] with an expression making a store (it may
+//! `.await`).
 
-/// The checks as tests, each on the runtime it needs. `$module` is the name this file is
-/// mounted under; `$make` makes a fresh store and may `.await`.
+/// The checks as tests, each on the runtime it needs. `$module` is the name the suite
+/// is in scope under; `$make` makes a fresh store and may `.await`.
 macro_rules! shutdown_suite {
     ($module:ident, $make:expr) => {
         #[actix_rt::test]

@@ -6,8 +6,6 @@
 //! Requests go out with an admin token unless a test asks for another [`Caller`]
 //! ([`TestApp::as_customer`], [`TestApp::anonymous`], [`TestApp::with_token`]). Tokens are
 //! signed with [`TEST_SECRET`], a literal that exists only in the tests.
-//!
-//! Include it with `#[path = "common/http.rs"] mod app;`.
 
 #![allow(dead_code)]
 

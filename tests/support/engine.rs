@@ -1,10 +1,9 @@
 //! Shared fixtures for engine tests: an engine on a store given as `Arc<dyn Store>` (so the
-//! engine suite, tests/common/engine_suite.rs, runs on the memory backend and on Redis),
+//! engine suite, tests/suite/engine, runs on the memory backend and on Redis),
 //! short delays, a simulated payment provider the test controls, customers, plan requests,
 //! and helpers that drive an enrollment forward or wait for eventually-consistent things.
 //!
-//! Include it with `#[path = "common/engine.rs"] mod fixtures;` (the engine suite mounts it
-//! as `engine_suite::fixtures`).
+//! The engine suite re-exports it as `engine::fixtures`.
 
 #![allow(dead_code)]
 
@@ -283,7 +282,7 @@ pub fn cumulative_limit(engine: &EngineHandle, product_code: &str) -> Won {
         .expect("the product has a cumulative limit")
 }
 
-/// What the customer holds of the product's cumulative limit, measured through the store:
+/// What the customer holds of the product's cumulative limit, as the store reports it:
 /// a probe enrollment tries to reserve the whole limit (and gives it back at once).
 pub async fn held_of_limit(
     engine: &EngineHandle,

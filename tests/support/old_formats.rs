@@ -1,7 +1,7 @@
-//! Snapshots as earlier builds wrote them, for the tests that check this build still reads
-//! them: format 1 (the whole document in the state) and format 2 (the state without its
-//! document, whose text was stored apart in `d`). The state of those builds, field for
-//! field, with the document whole where this build has a reference.
+//! Snapshots in formats 1 and 2, for the tests that check they still read: format 1 (the
+//! whole document in the state) and format 2 (the state without its document, whose text
+//! was stored apart in `d`). The state those formats hold, field for field, with the
+//! document whole where format 3 has a reference.
 
 use chrono::{DateTime, Utc};
 use ezenroll::domain::enrollment::{Enrollment, ProductDocument};

@@ -5,8 +5,8 @@
 //! Dropping an [`Ezenroll`] SIGKILLs and reaps its process, also when the test panics, so no
 //! process outlives its test (unless the test process itself is SIGKILLed).
 //!
-//! Include it with `#[path = "common/procs.rs"] mod procs;` next to `common/redis.rs`
-//! (included as `redis_fixture`, whose `free_port` it uses).
+//! tests/recovery mounts it as `procs`, next to tests/support/redis_fixture (mounted as
+//! `redis_fixture`, whose `free_port` it uses).
 
 #![allow(dead_code)]
 

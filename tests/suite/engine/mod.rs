@@ -6,20 +6,19 @@
 //! completed.
 //!
 //! Each check needs a fresh, empty store; a check that needs the same store twice (a second
-//! engine on what the first left) reuses the one it is given. A runner mounts this file as a
-//! module named `engine_suite` and expands [`engine_suite!`] with an expression that makes a
-//! store (it may `.await`); the check that needs to corrupt a stored snapshot takes a
-//! backend-specific closure and is written out by hand:
+//! engine on what the first left) reuses the one it is given. The checks live one concern
+//! per file. A backend runs them by expanding [`engine_suite!`] with an expression that
+//! makes a store (it may `.await`), as tests/suite/memory/engine.rs and
+//! tests/suite/redis_backend/engine.rs do; the check that needs to corrupt a stored
+//! snapshot takes a backend-specific closure and is written out by hand:
 //!
 //! ```ignore
-//! #[macro_use]
-//! #[path = "common/engine_suite.rs"]
-//! mod engine_suite;
+//! use crate::engine as engine_suite;
 //! engine_suite!(engine_suite, Arc::new(MemoryStore::new(4)));
 //! ```
 
-/// One `#[actix_rt::test]` per backend-agnostic check. `$module` is the name this file is
-/// mounted under; `$make` makes a fresh store and may `.await`.
+/// One `#[actix_rt::test]` per backend-agnostic check. `$module` is the name the suite
+/// is in scope under; `$make` makes a fresh store and may `.await`.
 macro_rules! engine_suite {
     ($module:ident, $make:expr) => {
         engine_suite!(
@@ -55,7 +54,7 @@ macro_rules! engine_suite {
     };
 }
 
-/// The engine fixtures (tests/common/engine.rs), here for the checks and for runners.
+/// The engine fixtures (tests/support/engine.rs), here for the checks and for the backends.
 pub use crate::support::engine as fixtures;
 
 mod actors;

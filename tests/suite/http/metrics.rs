@@ -1,14 +1,11 @@
 //! `GET /metrics`: open, in the Prometheus text format, counting requests by route
 //! template and exposing the engine's gauges.
 //!
-//! The check takes a fresh `Arc<dyn Store>`, so the memory backend (tests/http_metrics.rs)
-//! and Redis (tests/http_redis.rs) run the same suite: mount this file as
-//! `http_metrics_suite` and expand [`http_metrics_suite!`] with an expression making a store.
-//!
-//! The fixtures it shares with other suites are the runner's to mount, at its root:
-//! `common/http.rs` as `app` (mounted once, however many suites one binary runs).
+//! The check takes a fresh `Arc<dyn Store>`, so the memory backend
+//! (tests/suite/memory/http_metrics.rs) and Redis (tests/suite/redis_backend/http.rs) run
+//! the same suite by expanding [`http_metrics_suite!`] with an expression making a store.
 
-/// One `#[actix_rt::test]` per check. `$module` is the name this file is mounted under;
+/// One `#[actix_rt::test]` per check. `$module` is the name the suite is in scope under;
 /// `$make` makes a fresh store and may `.await`.
 macro_rules! http_metrics_suite {
     ($module:ident, $make:expr) => {

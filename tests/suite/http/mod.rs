@@ -3,22 +3,17 @@
 //! things (document issuance, read model, alarms, refunds) are polled for, never timed.
 //!
 //! Every check takes nothing but an `Arc<dyn Store>` (fresh and empty), so the memory
-//! backend (tests/http.rs) and Redis (tests/http_redis.rs) run the very same suite. A runner
-//! mounts this file as a module named `http_suite` and expands [`http_suite!`] with an
-//! expression that makes a store (it may `.await`). The fixtures it shares with other
-//! suites are the runner's to mount, at its root: `common/http.rs` as `app` (so a binary
-//! running several suites, as tests/http_redis.rs does, holds one copy of them):
+//! backend (tests/suite/memory/http.rs) and Redis (tests/suite/redis_backend/http.rs) run
+//! the very same suite. The checks live one concern per file; a backend runs them by
+//! expanding [`http_suite!`] with an expression that makes a store (it may `.await`). The
+//! auth, metrics and event-stream suites sit beside them, each with its own macro:
 //!
 //! ```ignore
-//! #[path = "common/http.rs"]
-//! mod app;
-//! #[macro_use]
-//! #[path = "common/http_suite.rs"]
-//! mod http_suite;
+//! use crate::http as http_suite;
 //! http_suite!(http_suite, Arc::new(MemoryStore::new(4)));
 //! ```
 
-/// One `#[actix_rt::test]` per check. `$module` is the name this file is mounted under;
+/// One `#[actix_rt::test]` per check. `$module` is the name the suite is in scope under;
 /// `$make` makes a fresh store and may `.await`.
 macro_rules! http_suite {
     ($module:ident, $make:expr) => {

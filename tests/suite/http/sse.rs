@@ -1,14 +1,12 @@
 //! `GET /events/stream` as a client sees it: a real server on port 0, the response body
 //! read incrementally, message by message, with a timeout on every read.
 //!
-//! Every check takes a fresh `Arc<dyn Store>`, so the memory backend (tests/http_sse.rs)
-//! and Redis (tests/http_redis.rs) run the same suite: mount this file as `http_sse_suite`
-//! and expand [`http_sse_suite!`] with an expression making a store (it may `.await`).
-//!
-//! The fixtures it shares with other suites are the runner's to mount, at its root:
-//! `common/http.rs` as `app` (mounted once, however many suites one binary runs).
+//! Every check takes a fresh `Arc<dyn Store>`, so the memory backend
+//! (tests/suite/memory/http_sse.rs) and Redis (tests/suite/redis_backend/http.rs) run the
+//! same suite by expanding [`http_sse_suite!`] with an expression making a store (it may
+//! `.await`).
 
-/// One `#[actix_rt::test]` per check. `$module` is the name this file is mounted under;
+/// One `#[actix_rt::test]` per check. `$module` is the name the suite is in scope under;
 /// `$make` makes a fresh store and may `.await`.
 macro_rules! http_sse_suite {
     ($module:ident, $make:expr) => {

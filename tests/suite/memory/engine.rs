@@ -1,4 +1,4 @@
-//! The engine suite (tests/common/engine_suite.rs) on the memory backend.
+//! The engine suite (tests/suite/engine) on the memory backend.
 
 use crate::engine as engine_suite;
 

@@ -1,5 +1,5 @@
-//! The event-feed suite (tests/common/event_feed_suite.rs) on the memory backend.
-//! tests/http_redis.rs runs the same checks on Redis.
+//! The event-feed suite (tests/suite/event_feed.rs) on the memory backend.
+//! tests/suite/redis_backend/http.rs runs the same checks on Redis.
 
 use crate::event_feed as event_feed_suite;
 

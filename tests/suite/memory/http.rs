@@ -1,5 +1,5 @@
-//! The HTTP suite (tests/common/http_suite.rs) on the memory backend.
-//! tests/http_redis.rs runs the same checks on Redis.
+//! The HTTP suite (tests/suite/http) on the memory backend.
+//! tests/suite/redis_backend/http.rs runs the same checks on Redis.
 
 use crate::http as http_suite;
 

@@ -1,5 +1,5 @@
-//! The HTTP auth suite (tests/common/http_auth_suite.rs) on the memory backend.
-//! tests/http_redis.rs runs the same checks on Redis.
+//! The HTTP auth suite (tests/suite/http/auth.rs) on the memory backend.
+//! tests/suite/redis_backend/http.rs runs the same checks on Redis.
 
 use crate::http::auth as http_auth_suite;
 use crate::support::app;

@@ -1,5 +1,5 @@
-//! The metrics suite (tests/common/http_metrics_suite.rs) on the memory backend.
-//! tests/http_redis.rs runs the same checks on Redis.
+//! The metrics suite (tests/suite/http/metrics.rs) on the memory backend.
+//! tests/suite/redis_backend/http.rs runs the same checks on Redis.
 
 use crate::http::metrics as http_metrics_suite;
 

@@ -1,5 +1,5 @@
-//! The event-stream suite (tests/common/http_sse_suite.rs) on the memory backend.
-//! tests/http_redis.rs runs the same checks on Redis.
+//! The event-stream suite (tests/suite/http/sse.rs) on the memory backend.
+//! tests/suite/redis_backend/http.rs runs the same checks on Redis.
 
 use crate::http::sse as http_sse_suite;
 

@@ -1,5 +1,5 @@
-//! The graceful-shutdown suite (tests/common/shutdown_suite.rs) on the memory backend.
-//! tests/http_redis.rs runs the same checks on Redis.
+//! The graceful-shutdown suite (tests/suite/shutdown.rs) on the memory backend.
+//! tests/suite/redis_backend/http.rs runs the same checks on Redis.
 
 use crate::shutdown as shutdown_suite;
 

@@ -1,4 +1,4 @@
-//! The store contract (tests/common/store_contract.rs) against the memory backend, plus
+//! The store contract (tests/suite/store_contract) against the memory backend, plus
 //! what only the memory backend has.
 
 use crate::store_contract;

@@ -1,4 +1,4 @@
-//! The engine suite (tests/common/engine_suite.rs) on the Redis backend: the very checks
+//! The engine suite (tests/suite/engine) on the Redis backend: the very checks
 //! the memory backend passes, each on its own redis-server started for it (or, with
 //! `REDIS_URL`, on that server under a key prefix of its own).
 
@@ -44,10 +44,10 @@ async fn a_corrupt_snapshot_fails_only_its_enrollment() {
 }
 
 /// The product document's text is kept once, apart (`doc:<number>`, written by the append
-/// that issued it); the snapshot (format 3) and the events only name it. Records of
-/// earlier builds go on: format 1 (the document whole in the snapshot) and format 2 (its
-/// text in `d`) load with their documents, their text moves to where this build keeps it,
-/// and their next transition writes a format-3 snapshot without losing it.
+/// that issued it); the snapshot (format 3) and the events only name it. Records in older
+/// formats go on: format 1 (the document whole in the snapshot) and format 2 (its text in
+/// `d`) load with their documents, their text moves to `doc:<number>`, and their next
+/// transition writes a format-3 snapshot without losing it.
 #[actix_rt::test]
 async fn the_document_text_is_kept_apart_and_old_records_go_on() {
     use engine_suite::fixtures::*;
@@ -120,7 +120,7 @@ async fn the_document_text_is_kept_apart_and_old_records_go_on() {
     );
     assert!(issued_event.len() < body_len, "{issued_event}");
 
-    // The other two as earlier builds wrote them: format 1 (no text apart) and format 2
+    // The other two in older formats: format 1 (no text apart) and format 2
     // (the text in `d`).
     let old1_key = store.enrollment_key(old1.state.id);
     let old2_key = store.enrollment_key(old2.state.id);
@@ -147,7 +147,7 @@ async fn the_document_text_is_kept_apart_and_old_records_go_on() {
         .ignore()
         .query_async(&mut con)
         .await
-        .expect("rewrite as earlier builds did");
+        .expect("rewrite in formats 1 and 2");
     h.engine.shutdown().await;
 
     // A new engine (nothing cached) reads all three with their documents and carries

@@ -1,6 +1,6 @@
 //! The HTTP suites on the Redis backend: the very checks the memory backend passes in
-//! tests/http.rs, http_auth.rs, http_metrics.rs, http_sse.rs, shutdown.rs and event_feed.rs,
-//! one module per suite, each check on its own redis-server started for it (or, with
+//! tests/suite/memory (http, http_auth, http_metrics, http_sse, shutdown, event_feed), one
+//! module per suite, each check on its own redis-server started for it (or, with
 //! `REDIS_URL`, on that server under a key prefix of its own).
 
 use crate::event_feed as event_feed_suite;

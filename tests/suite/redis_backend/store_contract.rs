@@ -1,4 +1,4 @@
-//! The store contract (tests/common/store_contract.rs) against the Redis backend: the very
+//! The store contract (tests/suite/store_contract) against the Redis backend: the very
 //! checks the memory backend passes, each on its own redis-server started for it (or, with
 //! `REDIS_URL`, on that server under a key prefix of its own).
 
@@ -197,8 +197,8 @@ async fn a_consumer_stopped_during_a_blocked_read_handles_what_it_read() {
     }
 }
 
-/// A stream entry holds its event only. One written by a build before 2026-12-03 also
-/// holds the snapshot its append wrote (field `s`) and is read with that state, which the
+/// A stream entry holds its event only. An entry in the older layout also holds the
+/// snapshot its append wrote (field `s`) and is read with that state, which the
 /// MyPage projector uses instead of reading the enrollment back; entries claimed from a
 /// dead consumer carry none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -224,7 +224,7 @@ async fn entries_carry_their_event_and_old_ones_also_their_state() {
     assert_eq!(read_versions, versions);
     assert!(read.iter().all(|d| d.state.is_none()), "the event only");
 
-    // The last append again as an earlier build wrote it: the event and the snapshot.
+    // The last append again in the older layout: the event and the snapshot.
     let id = journey.id;
     let key = store.enrollment_key(id);
     let log = key.replace(&format!(":enr:{id}"), ":log");
@@ -259,7 +259,7 @@ async fn entries_carry_their_event_and_old_ones_also_their_state() {
     let carried = old[0]
         .state
         .as_ref()
-        .expect("an earlier build's entry carries its state")
+        .expect("an entry in the older layout carries its state")
         .decode()
         .expect("decodes");
     let (_, stored) = store.load(id).await.expect("load").expect("stored");

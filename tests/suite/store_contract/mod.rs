@@ -2,16 +2,15 @@
 //! that take nothing but an `Arc<dyn Store>`, so the memory backend and the Redis one run
 //! the very same checks.
 //!
-//! Each check needs a fresh, empty store (a Redis runner gives each its own key prefix or
-//! database). A runner mounts this file as a module named `store_contract` and expands
-//! [`store_contract_suite!`] with an expression that makes a store (it may `.await`); the
-//! check that needs to corrupt a stored snapshot takes a backend-specific closure and is
-//! written out by hand:
+//! Each check needs a fresh, empty store (on Redis each gets a server or key prefix of its
+//! own). The checks live one concern per file over the shared `fixtures`. A backend runs
+//! them by expanding [`store_contract_suite!`] with an expression that makes a store (it
+//! may `.await`), as tests/suite/memory/store_contract.rs and
+//! tests/suite/redis_backend/store_contract.rs do; the check that needs to corrupt a stored
+//! snapshot takes a backend-specific closure and is written out by hand:
 //!
 //! ```ignore
-//! #[macro_use]
-//! #[path = "common/store_contract.rs"]
-//! mod store_contract;
+//! use crate::store_contract;
 //! store_contract_suite!(store_contract, Arc::new(MemoryStore::new(4)));
 //! ```
 //!
@@ -19,7 +18,7 @@
 //! nothing asserts how fast anything is.
 
 /// One `#[tokio::test]` (multi-threaded, so concurrent checks really race) per
-/// backend-agnostic check. `$module` is the name this file is mounted under; `$make` makes
+/// backend-agnostic check. `$module` is the name the suite is in scope under; `$make` makes
 /// a fresh store and may `.await`.
 macro_rules! store_contract_suite {
     ($module:ident, $make:expr) => {

@@ -3,8 +3,6 @@
 //! entry point for tests that only need *a* Redis: it starts one of its own, or uses the
 //! server named by `REDIS_URL` when that is set (a CI service, a developer's instance).
 //!
-//! Include it with `#[path = "common/redis.rs"] mod redis_fixture;`.
-//!
 //! Every server runs on 127.0.0.1 on a port picked free at start, in its own temporary
 //! directory (`dir()`, removed on drop) that holds its AOF and `redis.log`. Nothing here
 //! ever talks to a Redis it did not start, except the `REDIS_URL` one, and there it only

@@ -96,10 +96,10 @@ fn document_of(state: &Enrollment) -> Option<ProductDocument> {
     Some(full)
 }
 
-/// This build writes format 3: the state names its document, whose text is not in it.
-/// Formats 1 (the document whole in the state) and 2 (the text apart, in `d`) of earlier
-/// builds still read: the state comes back with the reference computed from the text,
-/// and the text with it, for the store to keep where this build keeps texts.
+/// Snapshots are written in format 3: the state names its document, whose text is not in
+/// it. Formats 1 (the document whole in the state) and 2 (the text apart, in `d`) still
+/// read: the state comes back with the reference computed from the text, and the text with
+/// it, for the store to keep where format 3 keeps texts.
 #[test]
 fn snapshots_of_earlier_builds_still_read_with_their_documents() {
     for state in Status::ALL.map(state_in) {
@@ -125,7 +125,7 @@ fn snapshots_of_earlier_builds_still_read_with_their_documents() {
         assert_eq!(back.state, state, "format 2, {}", state.status);
         assert_eq!(back.old_document, full);
         if let Some(document) = &full {
-            // The text is not in this build's snapshot: shorter than format 1 by about its size.
+            // The text is not in a format-3 snapshot: shorter than format 1 by about its size.
             assert!(
                 current.len() + document.body.len() <= old.len() + 64,
                 "{} + {} vs {}",
