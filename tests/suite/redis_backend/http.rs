@@ -20,7 +20,7 @@ async fn redis() -> Arc<dyn Store> {
     redis_fixture::ezenroll_store(4).await.0
 }
 
-mod http {
+mod gateway {
     use super::{http_suite, redis};
     http_suite!(http_suite, redis().await);
 }
