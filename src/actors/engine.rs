@@ -1,19 +1,15 @@
 //! The engine's start-up: starts the actors and services on a store, wires them together
 //! and hands out an [`EngineHandle`]. Only this module knows all the parts; the parts
 //! share what they need through [`Deps`] ([`super::context`]).
-//!
-//! The engine's types live in modules of their own and are re-exported here, so
-//! `actors::engine::{EngineConfig, EngineError, EngineHandle, ...}` names them all.
 
-pub use super::config::EngineConfig;
-pub use super::context::{ChaosHook, Deps, EngineStats, Extensions, Waiter};
-pub use super::error::EngineError;
-pub use super::handle::{EngineHandle, EnrollmentSnapshot, PlanRequest, korean_today};
-
+use super::config::EngineConfig;
 use super::consumers::{NOTIFIER_GROUP, PROJECTOR_GROUP};
 use super::context::load_catalog;
+use super::context::{Deps, Extensions};
 use super::document::DocumentIssuer;
+use super::error::EngineError;
 use super::feed::EventFeed;
+use super::handle::EngineHandle;
 use super::handle::Inner;
 use super::notifier::{self, AlarmChannel, StoreChannel};
 use super::payment::{PaymentClient, PaymentProvider, SimulatedProvider};

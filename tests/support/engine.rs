@@ -9,10 +9,10 @@
 
 use async_trait::async_trait;
 use ezenroll::actors::consumers::ConsumerConfig;
-use ezenroll::actors::engine::{ChaosHook, EnrollmentSnapshot};
 use ezenroll::actors::payment::{
     ChargeOutcome, ChargeRequest, PaymentProvider, ProviderError, SimulatedProvider, Simulation,
 };
+use ezenroll::actors::{ChaosHook, EnrollmentSnapshot};
 use ezenroll::actors::{Engine, EngineConfig, EngineHandle, Extensions, PlanRequest};
 use ezenroll::domain::customer::{
     BirthDate, Customer, CustomerName, Gender, MobilePhone, NewCustomer,

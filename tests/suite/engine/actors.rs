@@ -1,7 +1,7 @@
 //! The enrollment actors: restarted after a panic, failed on a corrupt snapshot, passivated
 //! and reactivated, and where they run.
 
-use ezenroll::actors::engine::ChaosHook;
+use ezenroll::actors::ChaosHook;
 use ezenroll::actors::{EngineConfig, EngineError};
 use ezenroll::domain::enrollment::{Command, EnrollmentId, PaymentMethod, Status};
 use ezenroll::store::{Store, StoreError};

@@ -1,7 +1,7 @@
 //! Payments and refunds interrupted halfway: reconciled, retried, refunded once.
 
+use ezenroll::actors::ChaosHook;
 use ezenroll::actors::EngineError;
-use ezenroll::actors::engine::ChaosHook;
 use ezenroll::domain::enrollment::{Command, EnrollmentId, PaymentMethod, Status};
 use ezenroll::store::Store;
 use std::sync::atomic::{AtomicBool, Ordering};
