@@ -101,7 +101,7 @@ fn document_of(state: &Enrollment) -> Option<ProductDocument> {
 /// read: the state comes back with the reference computed from the text, and the text with
 /// it, for the store to keep where format 3 keeps texts.
 #[test]
-fn snapshots_of_earlier_builds_still_read_with_their_documents() {
+fn snapshots_in_formats_1_and_2_still_read_with_their_documents() {
     for state in Status::ALL.map(state_in) {
         let full = document_of(&state);
         let current = encode_snapshot(&state).expect("encodes");
