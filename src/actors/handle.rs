@@ -21,7 +21,9 @@ use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use crate::domain::premium::{PricedProduct, QuoteInput};
 use crate::domain::product::ProductSpec;
-use crate::store::{Alarm, EventEnvelope, MyPageView, Store, StoreError, ViewFilter};
+use crate::store::{
+    Alarm, EventEnvelope, MyPageView, Store, StoreError, ViewFilter, ViewPage, ViewQuery,
+};
 use actix::Addr;
 use actix_rt::Arbiter;
 use chrono::{DateTime, Utc};
@@ -473,6 +475,11 @@ impl EngineHandle {
         limit: usize,
     ) -> Result<Vec<MyPageView>, EngineError> {
         Ok(self.store().views(filter, limit).await?)
+    }
+
+    /// One page of enrollments, as the read model lists them.
+    pub async fn enrollment_page(&self, query: &ViewQuery) -> Result<ViewPage, EngineError> {
+        Ok(self.store().view_page(query).await?)
     }
 
     pub async fn mypage_view(&self, id: EnrollmentId) -> Result<MyPageView, EngineError> {

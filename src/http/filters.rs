@@ -25,6 +25,7 @@ pub fn routes(
         .or(put_product(api.clone(), limit));
     let customers = post_customer(api.clone(), limit).or(get_customer(api.clone()));
     let enrollments = post_enrollment(api.clone(), limit)
+        .or(list_enrollments(api.clone()))
         .or(put_plan(api.clone(), limit))
         .or(post_document(api.clone()))
         .or(post_proposal(api.clone(), limit))
@@ -290,6 +291,17 @@ fn post_enrollment(
         .and(write(authed(api)))
         .and(body(limit))
         .and_then(handlers::create_enrollment)
+}
+
+fn list_enrollments(
+    api: Arc<Api>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("enrollments")
+        .and(warp::get())
+        .and(with_api(api.clone()))
+        .and(authed(api))
+        .and(query())
+        .and_then(handlers::list_enrollments)
 }
 
 fn put_plan(

@@ -14,7 +14,7 @@ use crate::api::{InputErrorKind, QuoteService};
 use crate::domain::customer::NewCustomer;
 use crate::domain::enrollment::{CustomerNo, DomainError, EnrollmentId, ProductDocument};
 use crate::domain::product::ProductSpec;
-use crate::store::ViewFilter;
+use crate::store::{ViewCursor, ViewFilter, ViewQuery};
 use serde::Serialize;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -603,6 +603,43 @@ pub async fn mypage(api: Arc<Api>, who: Principal, query: String) -> Reply {
             };
             let views = api.engine.mypage(filter, limit(q.limit)).await?;
             json(StatusCode::OK, &views)
+        }
+        .await,
+    )
+}
+
+/// `GET /enrollments`: a page of the read model's views, narrowed to the caller for a
+/// customer as `/mypage` is.
+pub async fn list_enrollments(api: Arc<Api>, who: Principal, query: String) -> Reply {
+    answer(
+        async {
+            let q: EnrollmentListQuery = models::parse_query(&query)?;
+            let after = q
+                .cursor
+                .as_deref()
+                .map(|c| {
+                    c.parse::<ViewCursor>().map_err(|e| {
+                        ApiError::BadQuery(format!(
+                            "cursor: {e}; pass back a nextCursor as it came"
+                        ))
+                    })
+                })
+                .transpose()?;
+            let query = ViewQuery {
+                customer_no: query_customer(&who, q.customer_no.as_deref())?,
+                status: parse_status(q.status.as_deref())?,
+                product_code: q.product_code,
+                after,
+                limit: limit(q.limit),
+            };
+            let page = api.engine.enrollment_page(&query).await?;
+            json(
+                StatusCode::OK,
+                &EnrollmentList {
+                    items: &page.views,
+                    next_cursor: page.next.map(|c| c.to_string()),
+                },
+            )
         }
         .await,
     )

@@ -12,6 +12,7 @@ use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use crate::domain::premium::Quote;
 use crate::domain::product::ProductCode;
+use crate::store::MyPageView;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -131,6 +132,26 @@ pub struct MyPageQuery {
     pub customer_no: Option<String>,
     pub status: Option<String>,
     pub limit: Option<usize>,
+}
+
+/// `GET /enrollments?status=&customerNo=&productCode=&limit=&cursor=`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnrollmentListQuery {
+    pub customer_no: Option<String>,
+    pub status: Option<String>,
+    pub product_code: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// One page of `GET /enrollments`: the enrollments' MyPage views, most recently changed
+/// first, and the cursor of the next page (`null`: this is the last).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnrollmentList<'a> {
+    pub items: &'a [MyPageView],
+    pub next_cursor: Option<String>,
 }
 
 /// `GET /enrollments/{id}?waitWhileStatus=&waitSeconds=`: a long poll. While the

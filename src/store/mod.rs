@@ -42,6 +42,7 @@ mod products;
 mod read_model;
 pub mod redis;
 mod timers;
+mod view_page;
 
 pub use backend::Store;
 pub use customers::{CustomerStore, Reservation};
@@ -56,3 +57,4 @@ pub use read_model::{
     VIEW_INDEX_LEN, ViewFilter,
 };
 pub use timers::{Timer, TimerKind, TimerOp, TimerStore};
+pub use view_page::{BadCursor, ViewCursor, ViewPage, ViewQuery};

@@ -2,6 +2,7 @@
 //! both written idempotently by their consumers, and how much of them is kept.
 
 use super::error::StoreResult;
+use super::view_page::{ViewPage, ViewQuery};
 use crate::domain::enrollment::{CustomerNo, EnrollmentId, Status};
 use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle};
@@ -68,6 +69,9 @@ pub trait ReadModelStore: Send + Sync {
     async fn view(&self, id: EnrollmentId) -> StoreResult<Option<MyPageView>>;
     /// Views matching the filter, most recently changed first, at most `limit`.
     async fn views(&self, filter: ViewFilter, limit: usize) -> StoreResult<Vec<MyPageView>>;
+    /// One page of views in the order of [`ViewCursor`](super::ViewCursor): those after
+    /// `query.after` that pass its filters, at most `query.limit`.
+    async fn view_page(&self, query: &ViewQuery) -> StoreResult<ViewPage>;
     /// How many enrollments are in each status, by the read model.
     async fn count_by_status(&self) -> StoreResult<Vec<(Status, u64)>>;
     /// Records an alarm unless one for the same event exists; returns whether it was new.

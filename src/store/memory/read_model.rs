@@ -7,6 +7,7 @@ use crate::domain::enrollment::{CustomerNo, EnrollmentId, Status};
 use crate::store::error::StoreResult;
 use crate::store::locks::lock;
 use crate::store::read_model::{Alarm, MyPageView, ReadModelStore, ViewFilter};
+use crate::store::view_page::{ViewCursor, ViewPage, ViewQuery};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::mapref::entry::Entry;
@@ -183,6 +184,48 @@ impl ReadModelStore for MemoryStore {
             }
         }
         Ok(top.into_vec())
+    }
+
+    async fn view_page(&self, query: &ViewQuery) -> StoreResult<ViewPage> {
+        // The places of every view that passes, then the views of the first `limit`; one
+        // more place than that says whether a next page exists.
+        let passes = |view: &MyPageView| {
+            query.matches(view) && query.after.is_none_or(|after| ViewCursor::of(view) < after)
+        };
+        let mut places: Vec<ViewCursor> = match query.customer_no {
+            Some(customer) => {
+                let ids: Vec<EnrollmentId> = self
+                    .views_by_customer
+                    .get(&customer)
+                    .map(|ids| ids.keys().copied().collect())
+                    .unwrap_or_default();
+                ids.iter()
+                    .filter_map(|id| self.views.get(id))
+                    .filter(|view| passes(view))
+                    .map(|view| ViewCursor::of(&view))
+                    .collect()
+            }
+            None => self
+                .views
+                .iter()
+                .filter(|view| passes(view))
+                .map(|view| ViewCursor::of(&view))
+                .collect(),
+        };
+        let take = query.limit.saturating_add(1);
+        if places.len() > take {
+            places.select_nth_unstable_by(take - 1, |a, b| b.cmp(a));
+            places.truncate(take);
+        }
+        places.sort_unstable_by(|a, b| b.cmp(a));
+        let more = places.len() > query.limit;
+        places.truncate(query.limit);
+        let views: Vec<MyPageView> = places
+            .iter()
+            .filter_map(|place| self.views.get(&place.enrollment_id).map(|v| v.clone()))
+            .collect();
+        let next = if more { places.last().copied() } else { None };
+        Ok(ViewPage { views, next })
     }
 
     async fn count_by_status(&self) -> StoreResult<Vec<(Status, u64)>> {

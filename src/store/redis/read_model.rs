@@ -7,6 +7,7 @@ use super::store::RedisStore;
 use crate::domain::enrollment::{CustomerNo, EnrollmentId, Status};
 use crate::store::error::{StoreError, StoreResult};
 use crate::store::read_model::{Alarm, MyPageView, ReadModelStore, ViewFilter};
+use crate::store::view_page::{ViewCursor, ViewPage, ViewQuery};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,12 @@ pub(super) const MAX_LIST: usize = 10_000;
 /// batches; written in one call they would hold Redis long enough for every append
 /// behind them to wait.
 const VIEWS_PER_SCRIPT: usize = 64;
+
+/// A page looks at no more index entries than this many per view asked for (and at least
+/// [`PAGE_SCAN_MIN`]): a filter few views pass ends a page early, with a cursor to go on
+/// from, rather than hold Redis while it reads the whole index.
+const PAGE_SCAN_FACTOR: usize = 20;
+const PAGE_SCAN_MIN: usize = 2_000;
 
 #[async_trait]
 impl ReadModelStore for RedisStore {
@@ -64,6 +71,66 @@ impl ReadModelStore for RedisStore {
             .await
             .map_err(unavailable)?;
         found.iter().map(|j| decode_json(&index, j)).collect()
+    }
+
+    async fn view_page(&self, query: &ViewQuery) -> StoreResult<ViewPage> {
+        let limit = query.limit.min(MAX_LIST);
+        if limit == 0 {
+            return Ok(ViewPage::default());
+        }
+        let index = match query.customer_no {
+            Some(no) => self.rm(&format!("views:c:{no}")),
+            None => self.rm("views"),
+        };
+        let (score, id) = query.after.map_or((String::new(), String::new()), |after| {
+            (
+                after.updated_micros.to_string(),
+                after.enrollment_id.to_string(),
+            )
+        });
+        let found: Vec<Vec<u8>> = self
+            .scripts
+            .view_page
+            .key(&index)
+            .arg(limit)
+            .arg(query.status.map_or("", Status::as_str))
+            .arg(query.product_code.as_deref().unwrap_or(""))
+            .arg(self.rm("view:"))
+            .arg(score)
+            .arg(id)
+            .arg(limit.saturating_mul(PAGE_SCAN_FACTOR).max(PAGE_SCAN_MIN))
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            key: index.clone(),
+            reason: reason.to_owned(),
+        };
+        let [next_score, next_id, views @ ..] = found.as_slice() else {
+            return Err(corrupt("a page without its next place"));
+        };
+        let next = if next_score.is_empty() {
+            None
+        } else {
+            let micros = std::str::from_utf8(next_score)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .ok_or_else(|| corrupt("a score that is no number"))?;
+            let enrollment_id = std::str::from_utf8(next_id)
+                .ok()
+                .and_then(|s| EnrollmentId::parse(s).ok())
+                .ok_or_else(|| corrupt("a member that is no enrollment id"))?;
+            Some(ViewCursor {
+                // Scores are whole microseconds, well inside f64's exact integers.
+                updated_micros: micros as i64,
+                enrollment_id,
+            })
+        };
+        let views = views
+            .iter()
+            .map(|j| decode_json(&index, j))
+            .collect::<StoreResult<Vec<MyPageView>>>()?;
+        Ok(ViewPage { views, next })
     }
 
     async fn count_by_status(&self) -> StoreResult<Vec<(Status, u64)>> {

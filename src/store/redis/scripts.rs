@@ -18,6 +18,7 @@ pub(super) struct Scripts {
     pub(super) upsert_views: Script,
     pub(super) record_alarms: Script,
     pub(super) views: Script,
+    pub(super) view_page: Script,
     pub(super) alarms: Script,
     pub(super) compact: Script,
     pub(super) idem_claim: Script,
@@ -36,6 +37,7 @@ impl Scripts {
             upsert_views: Script::new(UPSERT_VIEWS),
             record_alarms: Script::new(RECORD_ALARMS),
             views: Script::new(VIEWS),
+            view_page: Script::new(VIEW_PAGE),
             alarms: Script::new(ALARMS),
             compact: Script::new(COMPACT),
             idem_claim: Script::new(IDEM_CLAIM),
@@ -248,6 +250,44 @@ while #out < limit do
     end
   end
   start = start + page
+end
+return out
+"#;
+
+/// One page of views, in the index's order (score = last change in µs, then member, both
+/// descending), after a cursor. KEYS: 1 the index zset (all, or one customer's).
+/// ARGV: 1 limit, 2 status or '', 3 product code or '', 4 view key prefix (same slot),
+/// 5 the cursor's score or '' (from the start), 6 the cursor's id, 7 how many index
+/// entries to look at at most, so a filter that few views pass cannot hold Redis for long.
+/// Returns `{next score, next id, json...}`; the next place is '' when the index ends
+/// here, else the last entry looked at.
+pub const VIEW_PAGE: &str = r#"
+local limit, budget = tonumber(ARGV[1]), tonumber(ARGV[7])
+local max, at = '+inf', nil
+if ARGV[5] ~= '' then max, at = ARGV[5], tonumber(ARGV[5]) end
+local out = {'', ''}
+local found, seen, offset = 0, 0, 0
+while found < limit and seen < budget do
+  local batch = redis.call('ZREVRANGEBYSCORE', KEYS[1], max, '-inf', 'WITHSCORES', 'LIMIT', offset, 64)
+  if #batch == 0 then
+    out[1], out[2] = '', ''
+    return out
+  end
+  for i = 1, #batch, 2 do
+    local id, score = batch[i], batch[i + 1]
+    offset = offset + 1
+    if at == nil or tonumber(score) ~= at or id < ARGV[6] then
+      seen = seen + 1
+      out[1], out[2] = score, id
+      local v = redis.call('HMGET', ARGV[4] .. id, 's', 'j')
+      if v[2] and (ARGV[2] == '' or v[1] == ARGV[2])
+        and (ARGV[3] == '' or cjson.decode(v[2])['productCode'] == ARGV[3]) then
+        out[#out + 1] = v[2]
+        found = found + 1
+      end
+      if found >= limit or seen >= budget then break end
+    end
+  end
 end
 return out
 "#;

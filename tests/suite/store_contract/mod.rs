@@ -53,6 +53,7 @@ macro_rules! store_contract_suite {
             products_conflict_and_list_by_code_then_version,
             views_are_written_only_forward,
             views_filter_order_and_count,
+            views_are_listed_page_by_page,
             alarms_are_recorded_once_and_listed_newest_first,
             idempotency_is_put_if_absent_with_ttl,
             idempotency_claims_are_exclusive,

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use ezenroll::domain::enrollment::{CustomerNo, EnrollmentId, Status};
-use ezenroll::store::{Alarm, MyPageView, Store, ViewFilter};
+use ezenroll::store::{Alarm, MyPageView, Store, ViewCursor, ViewFilter, ViewPage, ViewQuery};
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -329,4 +330,141 @@ pub async fn a_large_batch_of_views_is_written_whole_and_in_order(store: Arc<dyn
         .await
         .expect("views");
     assert_eq!(listed.len(), ids.len(), "every enrollment listed once");
+}
+
+/// Every page, from the first to the one without a next cursor, of `query` with `limit`.
+async fn all_pages(store: &dyn Store, query: &ViewQuery, limit: usize) -> Vec<MyPageView> {
+    let mut listed = Vec::new();
+    let mut query = ViewQuery {
+        limit,
+        ..query.clone()
+    };
+    for _ in 0..100 {
+        let page = store.view_page(&query).await.expect("a page");
+        assert!(page.views.len() <= limit, "{} > {limit}", page.views.len());
+        listed.extend(page.views);
+        match page.next {
+            Some(next) => {
+                assert!(
+                    query.after.is_none_or(|after| next < after),
+                    "the cursor moves on"
+                );
+                query.after = Some(next);
+            }
+            None => return listed,
+        }
+    }
+    panic!("no last page after 100 pages");
+}
+
+pub async fn views_are_listed_page_by_page(store: Arc<dyn Store>) {
+    let store = &*store;
+    let (a, b) = (CustomerNo::new(1), CustomerNo::new(2));
+    let mut views = Vec::new();
+    for k in 0..13i64 {
+        let customer = if k % 3 == 0 { b } else { a };
+        let status = [Status::Planned, Status::Contracted, Status::Withdrawn][(k % 3) as usize];
+        // Pairs changed in the same microsecond: the enrollment id orders them.
+        let mut v = view(
+            EnrollmentId::new(),
+            customer,
+            status,
+            1,
+            t0() + minutes(k / 2),
+        );
+        if k % 4 == 0 {
+            v.product_code = "EZ-WL".to_owned();
+        }
+        views.push(v);
+    }
+    assert!(
+        store
+            .upsert_views(&views)
+            .await
+            .expect("upsert")
+            .iter()
+            .all(|&new| new)
+    );
+    let order = |v: &MyPageView| Reverse(ViewCursor::of(v));
+    let expect = |keep: &dyn Fn(&MyPageView) -> bool| {
+        let mut wanted: Vec<MyPageView> = views.iter().filter(|v| keep(v)).cloned().collect();
+        wanted.sort_by_key(order);
+        wanted
+    };
+
+    let everything = ViewQuery::default();
+    assert_eq!(all_pages(store, &everything, 100).await, expect(&|_| true));
+    for limit in [1, 3, 5] {
+        assert_eq!(
+            all_pages(store, &everything, limit).await,
+            expect(&|_| true),
+            "pages of {limit}"
+        );
+    }
+    let first = store
+        .view_page(&ViewQuery {
+            limit: 4,
+            ..ViewQuery::default()
+        })
+        .await
+        .expect("a page");
+    assert_eq!(first.views, expect(&|_| true)[..4]);
+    assert_eq!(first.next, Some(ViewCursor::of(&first.views[3])));
+
+    let of_b = ViewQuery {
+        customer_no: Some(b),
+        ..ViewQuery::default()
+    };
+    assert_eq!(
+        all_pages(store, &of_b, 2).await,
+        expect(&|v| v.customer_no == b)
+    );
+    let contracted = ViewQuery {
+        status: Some(Status::Contracted),
+        ..ViewQuery::default()
+    };
+    assert_eq!(
+        all_pages(store, &contracted, 2).await,
+        expect(&|v| v.status == Status::Contracted)
+    );
+    let whole_life_of_a = ViewQuery {
+        customer_no: Some(a),
+        product_code: Some("EZ-WL".to_owned()),
+        ..ViewQuery::default()
+    };
+    let listed = all_pages(store, &whole_life_of_a, 2).await;
+    assert_eq!(
+        listed,
+        expect(&|v| v.customer_no == a && v.product_code == "EZ-WL")
+    );
+    assert!(!listed.is_empty());
+    let nothing = ViewQuery {
+        product_code: Some("EZ-NONE".to_owned()),
+        ..ViewQuery::default()
+    };
+    assert!(all_pages(store, &nothing, 5).await.is_empty());
+
+    // After the last view there is nothing; a page of none asks for nothing.
+    let oldest = expect(&|_| true).last().cloned().expect("views");
+    let past_the_end = ViewQuery {
+        after: Some(ViewCursor::of(&oldest)),
+        limit: 10,
+        ..ViewQuery::default()
+    };
+    assert_eq!(
+        store.view_page(&past_the_end).await.expect("a page"),
+        ViewPage::default()
+    );
+    let none = ViewQuery {
+        limit: 0,
+        ..ViewQuery::default()
+    };
+    assert!(
+        store
+            .view_page(&none)
+            .await
+            .expect("a page")
+            .views
+            .is_empty()
+    );
 }
