@@ -210,7 +210,32 @@ pub fn parse_status_named(name: &str, text: Option<&str>) -> Result<Option<Statu
 
 /// Parses a query string (possibly empty) into `T`.
 pub fn parse_query<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
-    serde_urlencoded::from_str(raw).map_err(|e| ApiError::BadQuery(e.to_string()))
+    serde_urlencoded::from_str(raw)
+        .map_err(|e| ApiError::BadQuery(naming_the_parameter::<T>(raw, e)))
+}
+
+/// The query's error with the parameter it is about: serde_urlencoded says "invalid digit
+/// found in string" without naming `limit`, so each parameter is tried alone (every query
+/// type takes each of its parameters alone).
+fn naming_the_parameter<T: DeserializeOwned>(
+    raw: &str,
+    error: serde_urlencoded::de::Error,
+) -> String {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).unwrap_or_default();
+    for (name, value) in &pairs {
+        let Ok(alone) = serde_urlencoded::to_string([(name, value)]) else {
+            continue;
+        };
+        if let Err(e) = serde_urlencoded::from_str::<T>(&alone) {
+            let text = e.to_string();
+            return if text.contains(name.as_str()) {
+                text
+            } else {
+                format!("{name}: {text}")
+            };
+        }
+    }
+    error.to_string()
 }
 
 /// An enrollment as the API shows it: its state, its version, and (for convenience) the

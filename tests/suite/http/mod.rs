@@ -35,6 +35,7 @@ macro_rules! http_suite {
             graceful_shutdown_stops_accepting,
             a_long_poll_answers_when_the_document_is_issued,
             documents_are_served_by_number_with_their_digest_as_etag,
+            enrollments_are_listed_page_by_page,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -52,11 +53,13 @@ mod documents;
 mod errors;
 mod idempotency;
 mod journey;
+mod listing;
 
 pub use documents::*;
 pub use errors::*;
 pub use idempotency::*;
 pub use journey::*;
+pub use listing::*;
 
 #[macro_use]
 pub mod auth;
