@@ -212,6 +212,7 @@ pub async fn product(api: Arc<Api>, code: String, query: String) -> Reply {
 
 pub async fn create_product(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
     let response = idem
+        .with_body(&body)
         .run(&api, || async {
             let spec: ProductSpec = parse_body(&body)?;
             if api.engine.catalog().latest(&spec.code).is_some() {
@@ -228,6 +229,7 @@ pub async fn create_product(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
 
 pub async fn put_product(api: Arc<Api>, idem: Idem, code: String, body: Bytes) -> Reply {
     let response = idem
+        .with_body(&body)
         .run(&api, || async {
             let spec: ProductSpec = parse_body(&body)?;
             if spec.code != code {
@@ -262,6 +264,7 @@ pub async fn create_customer(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
     // customer instead of registering a second one (see `idempotency`).
     let keyed = idem.store_key();
     let response = idem
+        .with_body(&body)
         .run(&api, || async {
             let new: NewCustomer = parse_body::<CustomerBody>(&body)?.into();
             let customer = match &keyed {
@@ -323,6 +326,7 @@ pub async fn create_enrollment(api: Arc<Api>, who: Principal, idem: Idem, body: 
     // plan but died before its answer was kept finds that plan (see `idempotency`).
     let keyed_id = idem.store_key().map(|k| EnrollmentId::for_request(&k));
     let response = idem
+        .with_body(&body)
         .run(&api, || async {
             let input = PlanInput::try_from(parse_body::<PlanBody>(&body)?)?;
             own_customer(&who, input.customer_no)?;
@@ -367,6 +371,7 @@ pub async fn resave_plan(
     body: Bytes,
 ) -> Reply {
     let response = idem
+        .with_body(&body)
         .run(&api, || async {
             let id = owned(&api, &who, &id).await?;
             let input = PlanInput::try_from(parse_body::<PlanBody>(&body)?)?;
@@ -391,6 +396,7 @@ pub async fn request_document(api: Arc<Api>, who: Principal, idem: Idem, id: Str
 
 pub async fn propose(api: Arc<Api>, who: Principal, idem: Idem, id: String, body: Bytes) -> Reply {
     let response = idem
+        .with_body(&body)
         .run(&api, || async {
             let id = owned(&api, &who, &id).await?;
             let proposal: ProposalBody = parse_body(&body)?;

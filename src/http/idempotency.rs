@@ -11,6 +11,10 @@
 //! after [`CLAIM_LEASE`]. In one process, same-key requests are serialized by a lock per
 //! key, so the second simply waits for the first one's answer.
 //!
+//! A repeat must be the same request: the kept answer carries a digest of the first
+//! request's body, and the same key with another body is 422 `idempotency-key-reused`
+//! rather than someone else's answer replayed.
+//!
 //! A process that dies after the work but before keeping its answer leaves only the claim,
 //! and a retry after the lease does the work again. Where that would do something twice,
 //! the work itself is keyed: `POST /enrollments` saves its plan under an id derived from
@@ -37,6 +41,8 @@ pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(120)
 pub struct Idem {
     scope: String,
     key: Option<String>,
+    /// SHA-256 of the request body, hex; `None` for requests without one.
+    body_digest: Option<String>,
 }
 
 impl Idem {
@@ -55,7 +61,16 @@ impl Idem {
         Ok(Idem {
             scope: format!("http:{method}:{path}"),
             key,
+            body_digest: None,
         })
+    }
+
+    /// The request's body, which a repeat with the same key must have too.
+    pub fn with_body(mut self, body: &[u8]) -> Idem {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(body);
+        self.body_digest = Some(digest.iter().map(|b| format!("{b:02x}")).collect());
+        self
     }
 
     /// The same key scoped to one caller, so nobody replays somebody else's response.
@@ -88,7 +103,7 @@ impl Idem {
         );
         let response = {
             let _one_at_a_time = lock.lock_owned().await;
-            run_once(api, &store_key, work).await
+            run_once(api, &store_key, self.body_digest, work).await
         };
         api.idempotency_locks
             .remove_if(&store_key, |_, l| Arc::strong_count(l) == 1);
@@ -96,7 +111,12 @@ impl Idem {
     }
 }
 
-async fn run_once<F, Fut>(api: &Api, store_key: &str, work: F) -> Response
+async fn run_once<F, Fut>(
+    api: &Api,
+    store_key: &str,
+    body_digest: Option<String>,
+    work: F,
+) -> Response
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Response, ApiError>>,
@@ -104,6 +124,17 @@ where
     let store = api.engine.store();
     match store.idempotent_claim(store_key, CLAIM_LEASE).await {
         Ok(IdempotencyClaim::Done(bytes)) => match serde_json::from_slice::<Kept>(&bytes) {
+            Ok(kept) if kept.request_digest.is_some() && kept.request_digest != body_digest => {
+                return Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency-key-reused",
+                    "Idempotency key reused",
+                    "this Idempotency-Key was used for a request with another body; a new \
+                     request needs a new key"
+                        .to_owned(),
+                )
+                .into_response();
+            }
             Ok(kept) => return kept.into_response(),
             Err(e) => {
                 return super::errors::internal(&format!(
@@ -144,6 +175,7 @@ where
         content_type: header_text(&parts.headers, header::CONTENT_TYPE),
         location: header_text(&parts.headers, header::LOCATION),
         body: String::from_utf8_lossy(&bytes).into_owned(),
+        request_digest: body_digest,
     };
     match serde_json::to_vec(&kept) {
         Ok(encoded) => {
@@ -176,6 +208,9 @@ struct Kept {
     content_type: Option<String>,
     location: Option<String>,
     body: String,
+    /// The digest of the request body it answered; absent in answers kept without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    request_digest: Option<String>,
 }
 
 impl Kept {

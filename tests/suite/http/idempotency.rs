@@ -23,6 +23,7 @@ pub async fn a_repeated_idempotency_key_answers_the_first_response_and_acts_once
     };
     let first = send().await;
     assert_eq!(first.status, 201, "{}", first.text);
+    let first_plan = first.text.clone();
     let second = send().await;
     assert_eq!(second.status, 201);
     assert_eq!(second.text, first.text);
@@ -71,6 +72,30 @@ pub async fn a_repeated_idempotency_key_answers_the_first_response_and_acts_once
     let again = refuse().await;
     assert_eq!(again.text, first.text);
     assert_eq!(again.content_type(), "application/problem+json");
+
+    // The same key with another body is another request: refused, nothing done, and the
+    // first answer still kept for the first body.
+    let mut other_terms = plan_body(&customer_no);
+    other_terms["sumInsured"] = json!(50_000_000);
+    let reused = post_keyed(&app, "/enrollments", "plan-1", &other_terms).await;
+    let problem = reused.assert_problem(422, "idempotency-key-reused");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("another body")),
+        "{}",
+        reused.text
+    );
+    assert!(!reused.headers.contains_key("idempotent-replayed"));
+    let again = send().await;
+    assert_eq!(again.text, first_plan);
+    let mypage = app.get(&format!("/mypage?customerNo={customer_no}")).await;
+    assert_eq!(
+        mypage.body.as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        mypage.text
+    );
 
     let bad_key = app
         .send(
