@@ -302,33 +302,13 @@ async fn process(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::catalog::Catalog;
-    use crate::domain::customer::{BirthDate, Gender, Insured};
-    use crate::domain::enrollment::{CustomerNo, Enrollment, Event, PlanTerms};
-    use crate::domain::money::Won;
-    use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
-    use crate::domain::premium::QuoteInput;
-    use chrono::{NaiveDate, Utc};
+    use crate::domain::plan::demo_plan;
+
+    use crate::domain::enrollment::{CustomerNo, Enrollment, Event};
+
+    use chrono::Utc;
 
     const ID: &str = "0190f5a4-7c2e-7d3b-9a41-5e6f7a8b9c0d";
-
-    pub(crate) fn plan() -> Arc<PlanTerms> {
-        let catalog = Catalog::demo();
-        let product = catalog.latest("EZ-TERM").expect("a demo product");
-        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a date");
-        let input = QuoteInput {
-            insured: Insured {
-                birth_date: BirthDate::new(date(1986, 5, 1)).expect("a birth date"),
-                gender: Gender::Male,
-            },
-            quote_date: date(2026, 11, 24),
-            sum_insured: Won::new(100_000_000),
-            coverage: CoveragePeriod::Years(Years::new(20).expect("years")),
-            payment_period: Years::new(20).expect("years"),
-            cycle: PaymentCycle::Monthly,
-        };
-        Arc::new(PlanTerms::quote(product, &input).expect("an acceptable quote"))
-    }
 
     /// Appends one event at `version` with `state` to a memory store; the envelope.
     pub(crate) async fn append_one(
@@ -404,7 +384,7 @@ pub(crate) mod tests {
         let now = Utc::now();
         let saved = Event::PlanSaved {
             customer_no: customer,
-            plan: plan(),
+            plan: demo_plan(),
             expires_at: now + chrono::TimeDelta::days(30),
         };
         let state = crate::domain::enrollment::apply(None, id, &saved, now)

@@ -158,8 +158,9 @@ impl MyPageProjector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::consumers::tests::{append_one, plan};
+    use crate::actors::consumers::tests::append_one;
     use crate::domain::enrollment::{CustomerNo, Event};
+    use crate::domain::plan::demo_plan;
     use chrono::Utc;
 
     const ID: &str = "0190f5a4-7c2e-7d3b-9a41-5e6f7a8b9c0d";
@@ -180,7 +181,7 @@ mod tests {
         let events = [
             Event::PlanSaved {
                 customer_no: customer,
-                plan: plan(),
+                plan: demo_plan(),
                 expires_at: now + chrono::TimeDelta::days(30),
             },
             Event::DocumentRequested { plan_revision: 1 },

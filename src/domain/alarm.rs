@@ -92,36 +92,16 @@ fn render_into(out: &mut Text, name: &str, event: &Event, enrollment_id: Enrollm
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::catalog::Catalog;
-    use crate::domain::customer::{BirthDate, Gender, Insured};
+    use crate::domain::plan::demo_plan;
+
     use crate::domain::events::PaymentMethod;
     use crate::domain::ids::CustomerNo;
     use crate::domain::money::Won;
-    use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
-    use crate::domain::plan::PlanTerms;
-    use crate::domain::premium::QuoteInput;
-    use chrono::{NaiveDate, Utc};
+
+    use chrono::Utc;
     use std::sync::Arc;
 
     const ID: &str = "0190f5a4-7c2e-7d3b-9a41-5e6f7a8b9c0d";
-
-    fn plan() -> Arc<PlanTerms> {
-        let catalog = Catalog::demo();
-        let product = catalog.latest("EZ-TERM").expect("a demo product");
-        let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a date");
-        let input = QuoteInput {
-            insured: Insured {
-                birth_date: BirthDate::new(date(1986, 5, 1)).expect("a birth date"),
-                gender: Gender::Male,
-            },
-            quote_date: date(2026, 11, 24),
-            sum_insured: Won::new(100_000_000),
-            coverage: CoveragePeriod::Years(Years::new(20).expect("years")),
-            payment_period: Years::new(20).expect("years"),
-            cycle: PaymentCycle::Monthly,
-        };
-        Arc::new(PlanTerms::quote(product, &input).expect("an acceptable quote"))
-    }
 
     fn alarm_text(event: Event, customer: Option<&CustomerName>) -> String {
         let id = EnrollmentId::parse(ID).expect("an id");
@@ -132,7 +112,7 @@ mod tests {
     #[test]
     fn every_event_has_its_message() {
         let customer = CustomerName::parse("김이지").expect("a name");
-        let plan = plan();
+        let plan = demo_plan();
         let installment = plan.quote.installment;
         assert_eq!(
             installment,

@@ -47,3 +47,25 @@ impl PlanTerms {
         })
     }
 }
+
+/// An EZ-TERM plan of the demo catalog, for the tests of what carries a plan.
+#[cfg(test)]
+pub(crate) fn demo_plan() -> std::sync::Arc<PlanTerms> {
+    use super::catalog::Catalog;
+    use super::customer::{BirthDate, Gender};
+    let catalog = Catalog::demo();
+    let product = catalog.latest("EZ-TERM").expect("a demo product");
+    let date = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+    let input = QuoteInput {
+        insured: Insured {
+            birth_date: BirthDate::new(date(1986, 5, 1)).expect("a birth date"),
+            gender: Gender::Male,
+        },
+        quote_date: date(2026, 11, 24),
+        sum_insured: Won::new(100_000_000),
+        coverage: CoveragePeriod::Years(Years::new(20).expect("years")),
+        payment_period: Years::new(20).expect("years"),
+        cycle: PaymentCycle::Monthly,
+    };
+    std::sync::Arc::new(PlanTerms::quote(product, &input).expect("an acceptable quote"))
+}
