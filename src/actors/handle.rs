@@ -150,10 +150,9 @@ impl EngineHandle {
     // ---- customers
 
     pub async fn register_customer(&self, new: NewCustomer) -> Result<Customer, EngineError> {
-        Ok(self
-            .store()
-            .create_customer(new, crate::domain::time::now())
-            .await?)
+        let now = crate::domain::time::now();
+        born_by(&new, now)?;
+        Ok(self.store().create_customer(new, now).await?)
     }
 
     /// [`register_customer`](Self::register_customer) once per request (see
@@ -164,9 +163,11 @@ impl EngineHandle {
         new: NewCustomer,
         keep: std::time::Duration,
     ) -> Result<Customer, EngineError> {
+        let now = crate::domain::time::now();
+        born_by(&new, now)?;
         Ok(self
             .store()
-            .create_customer_for(request, new, crate::domain::time::now(), keep)
+            .create_customer_for(request, new, now, keep)
             .await?)
     }
 
@@ -554,4 +555,17 @@ impl EngineHandle {
         }
         tracing::info!("engine stopped");
     }
+}
+
+/// Nobody is registered before being born: a birth date after today (in Korea, where
+/// insurance ages are counted) is refused, naming the field.
+fn born_by(new: &NewCustomer, now: DateTime<Utc>) -> Result<(), EngineError> {
+    let today = crate::domain::time::korean_date(now);
+    let born = new.birth_date.date();
+    if born > today {
+        return Err(EngineError::Invalid(format!(
+            "birthDate: {born} is after today ({today} in Korea)"
+        )));
+    }
+    Ok(())
 }

@@ -254,12 +254,40 @@ impl CustomerName {
         if trimmed.chars().any(char::is_control) {
             return Err("the name contains control characters".to_owned());
         }
+        if let Some(c) = trimmed.chars().find(|&c| is_invisible_format(c)) {
+            return Err(format!(
+                "the name contains an invisible formatting character (U+{:04X}); a name is \
+                 shown to people and printed on contracts as it is written",
+                u32::from(c)
+            ));
+        }
         Ok(CustomerName(trimmed.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that change how text around them is shown but show nothing themselves:
+/// zero-width spaces and joiners, bidirectional overrides and isolates, the byte-order
+/// mark, soft hyphens and tag characters (Unicode's format category, Cf). A name of them
+/// alone looks empty, and a bidi override makes a name read as something else.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x061C
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 impl<'de> Deserialize<'de> for CustomerName {
@@ -389,5 +417,24 @@ mod tests {
         assert!(parse_iso_date("2026-11-24T00:00").is_err());
         assert!(parse_iso_date("２０２６-11-24").is_err());
         assert!(BirthDate::parse("1899-12-31").is_err());
+    }
+
+    #[test]
+    fn names_of_invisible_or_reordering_characters_are_refused() {
+        for name in [
+            "\u{200b}\u{200b}",
+            "\u{202e}evil\u{202c}",
+            "김\u{feff}보험",
+            "a\u{2066}b",
+        ] {
+            let refused = CustomerName::parse(name).expect_err(name);
+            assert!(refused.contains("invisible"), "{name:?}: {refused}");
+        }
+        for name in ["김보험", "O'Brien", "Anne-Marie Müller", "李 小龍"] {
+            assert_eq!(
+                CustomerName::parse(name).map(|n| n.as_str().to_owned()),
+                Ok(name.to_owned())
+            );
+        }
     }
 }

@@ -49,6 +49,34 @@ pub async fn malformed_bodies_are_400_naming_the_field(store: Arc<dyn Store>) {
 
     let a = app.get("/mypage?status=Sleeping").await;
     a.assert_problem(400, "malformed-query");
+
+    // Nobody is registered before being born, nor under a name that shows nothing or
+    // reads backwards; nothing is registered by such a request.
+    let someone = |name: &str, born: &str| json!({"name": name, "birthDate": born, "gender": "female", "mobilePhone": "010-1111-2222"});
+    for born in ["2099-01-01", "9999-12-31"] {
+        let a = app.post("/customers", &someone("미래인", born)).await;
+        let problem = a.assert_problem(400, "invalid-request");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("birthDate") && detail.contains(born),
+            "{detail}"
+        );
+    }
+    for name in ["\u{200b}\u{200b}", "\u{202e}evil\u{202c}"] {
+        let a = app.post("/customers", &someone(name, "1990-01-01")).await;
+        a.assert_problem(400, "malformed-request");
+        assert_eq!(a.body["path"], "name", "{}", a.text);
+    }
+    let next = app.customer("다음고객").await;
+    assert_eq!(
+        next.trim_start_matches('C').parse::<u64>().ok(),
+        customer_no
+            .trim_start_matches('C')
+            .parse::<u64>()
+            .ok()
+            .map(|n| n + 1),
+        "the refused registrations took no number: {customer_no} then {next}"
+    );
     app.stop().await;
 }
 
