@@ -6,3 +6,19 @@ mod engine;
 mod http;
 mod retention;
 mod store_contract;
+
+/// Writes garbage where the enrollment hash `key` keeps its snapshot (field `s`).
+async fn corrupt_snapshot(url: &str, key: &str) {
+    let client = redis::Client::open(url).expect("url");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: () = redis::cmd("HSET")
+        .arg(key)
+        .arg("s")
+        .arg(&b"\x01garbage"[..])
+        .query_async(&mut con)
+        .await
+        .expect("HSET");
+}

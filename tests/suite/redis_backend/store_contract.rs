@@ -26,18 +26,7 @@ async fn corrupt_snapshot_is_an_error() {
     let (store, url) = redis_store().await;
     let keys = Arc::clone(&store);
     store_contract::corrupt_snapshot_is_an_error(store, |id| async move {
-        let client = redis::Client::open(url).expect("url");
-        let mut con = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect");
-        let _: () = redis::cmd("HSET")
-            .arg(keys.enrollment_key(id))
-            .arg("s")
-            .arg(&b"\x01garbage"[..])
-            .query_async(&mut con)
-            .await
-            .expect("HSET");
+        super::corrupt_snapshot(&url, &keys.enrollment_key(id)).await;
     })
     .await;
 }

@@ -55,7 +55,7 @@ impl Then {
             Err(e) => panic!("{} was refused: {e:?}", self.command.name()),
         };
         assert_eq!(events, expected, "events of {}", self.command.name());
-        let at = now_of(&self.command);
+        let at = self.command.at();
         fold(self.state, &events, |_| at).expect("the events apply to the state")
     }
 
@@ -419,20 +419,4 @@ pub(super) fn at(mut command: Command, when: DateTime<Utc>) -> Command {
         | Command::ExpirePlan { now } => *now = when,
     }
     command
-}
-
-pub(super) fn now_of(command: &Command) -> DateTime<Utc> {
-    match command {
-        Command::SavePlan { now, .. }
-        | Command::ResavePlan { now, .. }
-        | Command::RequestDocument { now }
-        | Command::IssueDocument { now, .. }
-        | Command::SubmitProposal { now, .. }
-        | Command::RecordPaymentSucceeded { now, .. }
-        | Command::RecordPaymentFailed { now, .. }
-        | Command::RetryPayment { now }
-        | Command::RequestWithdrawal { now }
-        | Command::ConfirmRefund { now, .. }
-        | Command::ExpirePlan { now } => *now,
-    }
 }

@@ -147,13 +147,13 @@ proptest! {
             prop_assert!(!events.is_empty(), "{} accepted with no events", command.name());
             for event in events {
                 let status = state.as_ref().map(|s| s.status);
-                let next = apply(state.clone(), enrollment_id(), &event, now_of(&command))
+                let next = apply(state.clone(), enrollment_id(), &event, command.at())
                     .expect("an accepted event applies");
                 prop_assert_eq!(next.status, event.status_after(status));
                 if let Event::PaymentSucceeded { .. } = event {
                     prop_assert_eq!(before, Some(Status::Proposed));
                 }
-                log.push((event, now_of(&command)));
+                log.push((event, command.at()));
                 state = Some(next);
             }
             let s = state.as_ref().expect("started");
