@@ -155,8 +155,8 @@ for _ in $(seq 1 "${ROUNDS_BENCH:-$ROUNDS}"); do
   # one timer: the plan save. Later transitions differ only in the version check's outcome
   # and, once, the document (written with the event that issues it).
   redis-benchmark -p "$RPORT" -c "$BENCH_CLIENTS" -n "$BENCH_N" -r 100000000 -q \
-    evalsha "$sha" 5 "b:enr:__rand_int__" "b:hist:__rand_int__" "b:{p0}:log" "b:timers" "b:attempts" \
-    0 1 "$snapshot" 1000000 "" "" 1 "$event" S "__rand_int__:exp" 1790000000000000 0 \
+    evalsha "$sha" 6 "b:enr:__rand_int__" "b:hist:__rand_int__" "b:{p0}:log" "b:timers" "b:attempts" \
+    "b:{p0}:lease" 0 1 "$snapshot" 1000000 "" "" 1 "" "$event" S "__rand_int__:exp" 1790000000000000 0 \
     | tr '\r' '\n' | grep -o '[0-9.]* requests per second' | sed 's/ requests per second//' \
     | tail -1 | sed 's/^/bench appends_per_s=/' >>"$results"
 done

@@ -334,6 +334,7 @@ pub(crate) mod tests {
                 events: std::slice::from_ref(&envelope),
                 timers: &[],
                 document: None,
+                fence: None,
             })
             .await
             .expect("appended");

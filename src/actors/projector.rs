@@ -246,6 +246,7 @@ mod tests {
                 events: std::slice::from_ref(&deliveries[0].envelope),
                 timers: &[],
                 document: None,
+                fence: None,
             })
             .await
             .expect("appended");

@@ -23,6 +23,11 @@ pub struct Append<'a> {
     /// with it, once, and apart from the state and the events, which hold only its
     /// reference ([`EnrollmentStore::document`] reads it back).
     pub document: Option<&'a Arc<ProductDocument>>,
+    /// The fencing number of the enrollment's partition lease the writer holds
+    /// ([`OwnershipStore`](super::OwnershipStore)): the append is refused as
+    /// [`StoreError::Fenced`](super::StoreError::Fenced) unless it still holds the lease.
+    /// `None` for a writer that takes no part in ownership (a single process).
+    pub fence: Option<u64>,
 }
 
 #[async_trait]

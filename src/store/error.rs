@@ -10,6 +10,12 @@ pub enum StoreError {
     },
     #[error("the stored record {key} does not decode: {reason}")]
     Corrupt { key: String, reason: String },
+    /// The append was made under a partition lease that no longer holds: another copy
+    /// owns the enrollment now.
+    #[error(
+        "partition {partition} is owned by another copy now (fencing number {fence} no longer holds)"
+    )]
+    Fenced { partition: u16, fence: u64 },
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
     #[error("{0}")]

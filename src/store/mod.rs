@@ -21,7 +21,8 @@
 //!   ([`EnrollmentStore`], [`Append`]), `timers` ([`TimerStore`]), `event_log`
 //!   ([`EventLog`], [`Delivery`]), `customers` ([`CustomerStore`]), `products`
 //!   ([`ProductStore`]), `read_model` ([`ReadModelStore`], [`AlarmRetention`]),
-//!   `idempotency` ([`IdempotencyStore`]);
+//!   `idempotency` ([`IdempotencyStore`]), `ownership` ([`OwnershipStore`]: membership and
+//!   partition leases with fencing);
 //! - `locks`: taking std locks in the backends;
 //! - [`codec`]: encodings of snapshots, documents and events;
 //! - the backends, [`memory`] and [`redis`].
@@ -38,6 +39,7 @@ mod event_log;
 mod idempotency;
 mod locks;
 pub mod memory;
+mod ownership;
 mod products;
 mod read_model;
 pub mod redis;
@@ -51,6 +53,7 @@ pub use envelope::EventEnvelope;
 pub use error::{StoreError, StoreResult};
 pub use event_log::{CarriedState, Delivery, EventLog};
 pub use idempotency::{IdempotencyClaim, IdempotencyStore};
+pub use ownership::{Lease, Member, OwnershipStore};
 pub use products::ProductStore;
 pub use read_model::{
     ALARM_INDEX_LEN, ALARMS_PER_CUSTOMER, Alarm, AlarmRetention, MyPageView, ReadModelStore,

@@ -46,9 +46,33 @@ pub trait TimerStore: Send + Sync {
         now: DateTime<Utc>,
         lease: Duration,
         max: usize,
+    ) -> StoreResult<Vec<Timer>> {
+        self.claim_due_timers_in(now, lease, max, None).await
+    }
+    /// [`claim_due_timers`](Self::claim_due_timers) of the given partitions only (those
+    /// this copy owns), or of all with `None`. A partition out of range is ignored.
+    async fn claim_due_timers_in(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        max: usize,
+        partitions: Option<&[u16]>,
     ) -> StoreResult<Vec<Timer>>;
     async fn set_timer(&self, timer: Timer) -> StoreResult<()>;
     async fn cancel_timer(&self, id: EnrollmentId, kind: TimerKind) -> StoreResult<()>;
+}
+
+/// The partitions a claim covers, in the order to take them: `only` (those in range), or
+/// all of them starting at `start`, so no partition always goes last.
+pub(crate) fn claim_order(count: usize, start: usize, only: Option<&[u16]>) -> Vec<usize> {
+    match only {
+        Some(only) => only
+            .iter()
+            .map(|&p| usize::from(p))
+            .filter(|&p| p < count)
+            .collect(),
+        None => (0..count).map(|k| (start + k) % count.max(1)).collect(),
+    }
 }
 
 /// When a timer claimed at `now` for `lease` comes due again: `now + lease`, saturating

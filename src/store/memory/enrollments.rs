@@ -69,6 +69,7 @@ impl EnrollmentStore for MemoryStore {
             events,
             timers,
             document,
+            fence,
         } = append;
         // Malformed appends are refused before anything is locked or written.
         let new_version = validate_append(&append)?;
@@ -79,6 +80,7 @@ impl EnrollmentStore for MemoryStore {
         {
             // The shard write lock makes everything below one step for this enrollment.
             let entry = self.enrollments.entry(id);
+            self.check_fence(partition, fence)?;
             let actual = match &entry {
                 Entry::Occupied(record) => record.get().version,
                 Entry::Vacant(_) => 0,

@@ -40,7 +40,8 @@
 //! across partitions), `holdings` (a customer's limit reservations), `remembered` (an
 //! idempotency record) and `few` (the small map customers' indexes use). One file per
 //! store trait: `enrollments` (the append), `event_log`, `timers`, `customers`,
-//! `products`, `read_model` (views; its alarms in `alarms`), `idempotency`.
+//! `products`, `read_model` (views; its alarms in `alarms`), `idempotency`, `ownership`
+//! (membership and partition leases).
 
 mod alarms;
 mod customers;
@@ -50,6 +51,7 @@ mod few;
 mod groups;
 mod holdings;
 mod idempotency;
+mod ownership;
 mod partition;
 mod products;
 mod read_model;

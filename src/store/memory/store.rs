@@ -54,6 +54,8 @@ pub struct MemoryStore {
     pub(super) idempotency_puts: AtomicU64,
     /// Keyed registrations: request → (customer number, link expiry; `None`: never).
     pub(super) customer_links: DashMap<String, (u64, Option<Instant>)>,
+    /// Members and partition leases.
+    pub(super) ownership: Mutex<super::ownership::Book>,
 }
 
 impl Default for MemoryStore {
@@ -101,6 +103,7 @@ impl MemoryStore {
             idempotency: DashMap::new(),
             idempotency_puts: AtomicU64::new(0),
             customer_links: DashMap::new(),
+            ownership: Mutex::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 use super::store::MemoryStore;
 use crate::domain::enrollment::EnrollmentId;
 use crate::store::error::StoreResult;
-use crate::store::timers::{Timer, TimerKind, TimerStore, lease_end};
+use crate::store::timers::{Timer, TimerKind, TimerStore, claim_order, lease_end};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::atomic::Ordering;
@@ -11,24 +11,23 @@ use std::time::Duration;
 
 #[async_trait]
 impl TimerStore for MemoryStore {
-    async fn claim_due_timers(
+    async fn claim_due_timers_in(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         max: usize,
+        partitions: Option<&[u16]>,
     ) -> StoreResult<Vec<Timer>> {
         let until = lease_end(now, lease);
         let n = self.partitions.len();
         let start = self.timer_turn.fetch_add(1, Ordering::Relaxed) % n;
         let mut out = Vec::new();
-        for k in 0..n {
+        for p in claim_order(n, start, partitions) {
             let room = max.saturating_sub(out.len());
             if room == 0 {
                 break;
             }
-            self.partition((start + k) % n)
-                .timers
-                .claim(now, until, room, &mut out);
+            self.partition(p).timers.claim(now, until, room, &mut out);
         }
         Ok(out)
     }

@@ -49,19 +49,21 @@ impl EnrollmentStore for RedisStore {
             + events.iter().map(String::len).sum::<usize>()
             + timer_args.iter().map(String::len).sum::<usize>()
             + 256;
-        let mut cmd = Self::evalsha(script, 5, 7 + events.len() + timer_args.len(), bytes);
+        let mut cmd = Self::evalsha(script, 6, 8 + events.len() + timer_args.len(), bytes);
         cmd.arg(&key)
             .arg(self.history_key(id))
             .arg(&part.log)
             .arg(&part.timers)
             .arg(&part.timer_attempts)
+            .arg(&part.lease)
             .arg(append.expected_version)
             .arg(new_version)
             .arg(&snapshot)
             .arg(self.config.stream_max_len)
             .arg(&document_field)
             .arg(&document_bytes)
-            .arg(events.len());
+            .arg(events.len())
+            .arg(append.fence.map(|f| f.to_string()).unwrap_or_default());
         for e in &events {
             cmd.arg(e);
         }
@@ -79,6 +81,10 @@ impl EnrollmentStore for RedisStore {
                 key,
                 expected: append.expected_version,
                 actual: version,
+            }),
+            2 => Err(StoreError::Fenced {
+                partition: u16::try_from(self.partition_of(id)).unwrap_or(u16::MAX),
+                fence: append.fence.unwrap_or(0),
             }),
             _ => Err(reply::unexpected("append", &result)),
         }

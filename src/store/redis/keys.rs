@@ -13,6 +13,10 @@ pub(super) struct PartitionKeys {
     pub(super) log: String,
     pub(super) timers: String,
     pub(super) timer_attempts: String,
+    /// The partition's lease (hash: `o` owner, `f` fencing number; expires).
+    pub(super) lease: String,
+    /// The last fencing number given out for the partition (never expires).
+    pub(super) fence: String,
 }
 
 impl PartitionKeys {
@@ -25,6 +29,8 @@ impl PartitionKeys {
                     log: format!("{stem}:log"),
                     timers: format!("{stem}:timers"),
                     timer_attempts: format!("{stem}:timer-attempts"),
+                    lease: format!("{stem}:lease"),
+                    fence: format!("{stem}:fence"),
                     stem,
                 }
             })

@@ -13,6 +13,10 @@
 //! | `<prefix>{p<N>}:log` | stream | partition N of the event log (`e` = event JSON; in the older entry layout, an append's last entry also has `s` = the snapshot it wrote) |
 //! | `<prefix>{p<N>}:timers` | zset | durable timers `<id>:<kind>`, score = due (µs) |
 //! | `<prefix>{p<N>}:timer-attempts` | hash | timer → how often it fired (absent: 0) |
+//! | `<prefix>{p<N>}:lease` | hash with TTL | the partition's owner (`o`) and its fencing number (`f`) |
+//! | `<prefix>{p<N>}:fence` | string | the last fencing number given out for the partition |
+//! | `<prefix>{cluster}:members`, `{cluster}:addresses` | zset, hash | live copies (id → heartbeat expiry, ms), their addresses |
+//! | `<prefix>{cluster}:secret` | string | the secret copies sign forwarded requests with |
 //! | `<prefix>dead:<group>` | stream | dead letters of a consumer group |
 //! | `<prefix>customer:seq`, `<prefix>customer:<no>` | string | customer numbers, records |
 //! | `<prefix>customer-of:<request>` | string with TTL | the number a keyed registration took |
@@ -47,7 +51,8 @@
 //! stored), `upgrade` (loading snapshots of older formats), `scripts` (the Lua), `reply`
 //! (reading replies), `stream_reads` (consumer-group reads), and one file per store
 //! trait: `enrollments`, `timers`, `event_log`, `customers`, `products`, `read_model`
-//! (views; its alarms in `alarms`), `idempotency`.
+//! (views; its alarms in `alarms`), `idempotency`, `ownership` (members and leases, with
+//! their scripts).
 
 mod alarms;
 mod commands;
@@ -59,6 +64,7 @@ mod enrollments;
 mod event_log;
 mod idempotency;
 mod keys;
+mod ownership;
 mod products;
 mod read_model;
 mod reply;
@@ -75,10 +81,10 @@ pub use store::RedisStore;
 
 /// The Lua source of the append script (the transactional outbox), for running it on
 /// its own (`scripts/load-redis.sh` feeds it to redis-benchmark). KEYS: enrollment hash,
-/// history list, partition stream, timer zset, timer attempts; ARGV: expected version, new
-/// version, snapshot, stream cap, the field of a document issued by this append or '', its
-/// text or '', event count n, n events, then timer ops (`S member due-µs attempt` or
-/// `C member`).
+/// history list, partition stream, timer zset, timer attempts, partition lease; ARGV:
+/// expected version, new version, snapshot, stream cap, the field of a document issued by
+/// this append or '', its text or '', event count n, fencing number or '', n events, then
+/// timer ops (`S member due-µs attempt` or `C member`).
 pub fn append_script() -> String {
     scripts::append()
 }

@@ -76,20 +76,25 @@ end
 ///
 /// KEYS: 1 enrollment hash (v = version, s = snapshot, `doc:<number>` = the text of each
 /// document issued), 2 its history list, 3 its partition's stream, 4 timer zset, 5 timer
-/// attempts.
+/// attempts, 6 the partition's lease (hash: o = owner, f = fencing number).
 /// ARGV: 1 expected version, 2 new version, 3 snapshot, 4 stream cap (MAXLEN ~),
 /// 5 the field of a document issued by this append, or '', 6 its text or '', 7 event
-/// count n, 8..7+n event JSON, then timer ops.
+/// count n, 8 the writer's fencing number or '' (none: not checked), 9..8+n event JSON,
+/// then timer ops.
 /// Stream entries hold the event as field `e`, nothing else: the MyPage projector reads
 /// the states it needs back, since it lingers and writes far fewer views than there are
 /// appends, and a snapshot in every entry would grow the AOF and every group's reads.
 /// (Entries of the older layout also carry the snapshot as `s` in an append's last entry;
 /// they are still used.)
-/// Returns `{1, new version}` or `{0, actual version}` (a conflict: nothing written).
+/// Returns `{1, new version}`, `{0, actual version}` (a conflict: nothing written) or
+/// `{2, 0}` (fenced: the lease is not held with that number; nothing written).
 pub fn append() -> String {
     format!(
         "{TIMER_OPS_FN}{}",
         r#"
+if ARGV[8] ~= '' and redis.call('HGET', KEYS[6], 'f') ~= ARGV[8] then
+  return {2, 0}
+end
 local actual = redis.call('HGET', KEYS[1], 'v') or '0'
 if actual ~= ARGV[1] then
   return {0, actual}
@@ -101,11 +106,11 @@ else
 end
 local n = tonumber(ARGV[7])
 for k = 1, n do
-  local event = ARGV[7 + k]
+  local event = ARGV[8 + k]
   redis.call('RPUSH', KEYS[2], event)
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', 'e', event)
 end
-timer_ops(4, 8 + n)
+timer_ops(4, 9 + n)
 return {1, ARGV[2]}
 "#
     )

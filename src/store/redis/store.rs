@@ -32,6 +32,7 @@ pub struct RedisStore {
     /// Stream key → partition.
     pub(super) part_of_log: HashMap<String, u16>,
     pub(super) scripts: Scripts,
+    pub(super) ownership_scripts: super::ownership::OwnershipScripts,
     /// Entries a read took beyond its `max` (one XREADGROUP reads every partition), handed
     /// out first by the next read of the same consumer. They are pending in Redis under
     /// that consumer, so nothing is lost if this process dies.
@@ -76,6 +77,7 @@ impl RedisStore {
             parts,
             part_of_log,
             scripts: Scripts::new(),
+            ownership_scripts: super::ownership::OwnershipScripts::new(),
             leftovers: Mutex::new(HashMap::new()),
             read_turn: AtomicUsize::new(0),
             timer_turn: AtomicUsize::new(0),

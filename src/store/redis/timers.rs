@@ -7,7 +7,7 @@ use super::reply;
 use super::store::RedisStore;
 use crate::domain::enrollment::EnrollmentId;
 use crate::store::error::StoreResult;
-use crate::store::timers::{Timer, TimerKind, TimerOp, TimerStore, lease_end};
+use crate::store::timers::{Timer, TimerKind, TimerOp, TimerStore, claim_order, lease_end};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::Value;
@@ -66,18 +66,25 @@ impl RedisStore {
 
 #[async_trait]
 impl TimerStore for RedisStore {
-    async fn claim_due_timers(
+    async fn claim_due_timers_in(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
         max: usize,
+        partitions: Option<&[u16]>,
     ) -> StoreResult<Vec<Timer>> {
         let mut out = Vec::new();
         if max == 0 {
             return Ok(out);
         }
         let until = lease_end(now, lease);
-        let order = self.rotation(&self.timer_turn);
+        let order = match partitions {
+            None => self.rotation(&self.timer_turn),
+            Some(_) => claim_order(self.parts.len(), 0, partitions),
+        };
+        if order.is_empty() {
+            return Ok(out);
+        }
         for batch in self.script_batches(&order) {
             let room = max - out.len();
             if room == 0 {

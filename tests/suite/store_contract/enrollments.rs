@@ -87,6 +87,7 @@ pub async fn stale_append_conflicts_and_writes_nothing(store: Arc<dyn Store>) {
                 events: &shared(&events),
                 timers: &timers,
                 document: None,
+                fence: None,
             })
             .await;
         match result {
@@ -134,6 +135,7 @@ pub async fn concurrent_appends_one_wins(store: Arc<dyn Store>) {
                     events: &shared(&events),
                     timers: &[],
                     document: None,
+                    fence: None,
                 })
                 .await;
             (result, events)
@@ -188,6 +190,7 @@ pub async fn concurrent_appends_one_wins(store: Arc<dyn Store>) {
                     events: &shared(&events),
                     timers: &[],
                     document: None,
+                    fence: None,
                 })
                 .await
         }));
@@ -298,6 +301,7 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
             events: &shared(&events),
             timers: &[],
             document: None,
+            fence: None,
         })
         .await;
     assert!(
@@ -314,6 +318,7 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
             events: &shared(&events),
             timers: &[],
             document: None,
+            fence: None,
         })
         .await;
     assert!(
@@ -335,6 +340,7 @@ pub async fn malformed_append_is_rejected(store: Arc<dyn Store>) {
             events: &shared(&events),
             timers: &[TimerOp::Set(foreign_timer)],
             document: None,
+            fence: None,
         })
         .await;
     assert!(
@@ -377,6 +383,7 @@ pub async fn a_documents_text_is_kept_with_the_append_that_names_it(store: Arc<d
             events: &shared(&events),
             timers: &[],
             document: Some(&Arc::new(other)),
+            fence: None,
         })
         .await;
     assert!(

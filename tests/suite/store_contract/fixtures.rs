@@ -174,6 +174,7 @@ impl Journey {
                 events: &shared(&envelopes),
                 timers,
                 document: document.as_ref(),
+                fence: None,
             })
             .await
             .expect("the append is accepted");

@@ -59,6 +59,10 @@ macro_rules! store_contract_suite {
             idempotency_claims_are_exclusive,
             batches_of_alarms_and_views_behave_like_one_at_a_time,
             a_large_batch_of_views_is_written_whole_and_in_order,
+            members_heartbeat_leave_and_run_out,
+            a_lease_has_one_holder_and_a_new_fence_per_take,
+            a_former_owners_append_is_fenced,
+            the_cluster_secret_is_made_once,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -77,6 +81,7 @@ mod enrollments;
 mod event_log;
 mod fixtures;
 mod idempotency;
+mod ownership;
 mod products;
 mod read_model;
 mod tailing;
@@ -87,6 +92,7 @@ pub use enrollments::*;
 pub use event_log::*;
 pub use fixtures::*;
 pub use idempotency::*;
+pub use ownership::*;
 pub use products::*;
 pub use read_model::*;
 pub use tailing::*;
