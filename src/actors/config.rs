@@ -49,6 +49,9 @@ pub struct EngineConfig {
     pub catalog_refresh: Duration,
     /// Events a subscriber of the live feed may fall behind before it loses the oldest.
     pub event_feed_capacity: usize,
+    /// Share the enrollments with the other copies on the store, under partition leases;
+    /// `None`: a single process that owns everything.
+    pub cluster: Option<super::ownership::ClusterConfig>,
 }
 
 impl EngineConfig {
@@ -92,6 +95,7 @@ impl Default for EngineConfig {
             seed_demo_products: true,
             catalog_refresh: Duration::from_secs(5),
             event_feed_capacity: 4096,
+            cluster: None,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Deps {
     /// Callers waiting for an enrollment to change (see `wait_for`), woken after each
     /// operation that appended to that enrollment in this process, with its final state.
     pub waiters: dashmap::DashMap<EnrollmentId, Vec<Waiter>, IdHash>,
+    /// Which partitions this copy owns, and their fencing numbers for appends.
+    pub ownership: Arc<super::ownership::Ownership>,
     /// Readers take a snapshot (an `Arc` clone) and never hold the lock while pricing.
     catalog: RwLock<Arc<Catalog>>,
 }
@@ -49,6 +51,7 @@ impl Deps {
         payment: PaymentClient,
         chaos: Option<ChaosHook>,
         catalog: Catalog,
+        ownership: Arc<super::ownership::Ownership>,
     ) -> Deps {
         Deps {
             store,
@@ -58,6 +61,7 @@ impl Deps {
             chaos,
             timer_wake: tokio::sync::Notify::new(),
             waiters: dashmap::DashMap::default(),
+            ownership,
             catalog: RwLock::new(Arc::new(catalog)),
         }
     }

@@ -11,12 +11,14 @@ use super::error::EngineError;
 use super::feed::EventFeed;
 use super::handle::EngineHandle;
 use super::handle::Inner;
+use super::membership;
 use super::notifier::{self, AlarmChannel, StoreChannel};
+use super::ownership::Ownership;
 use super::payment::{PaymentClient, PaymentProvider, SimulatedProvider};
 use super::projector;
 use super::registry::Registry;
 use super::timers;
-use crate::store::{EventLog, Store};
+use crate::store::{EventLog, Member, Store};
 use actix::Actor;
 use actix_rt::{Arbiter, ArbiterHandle};
 use std::sync::atomic::Ordering;
@@ -63,12 +65,23 @@ impl Engine {
         // The gateway and the issuer live on arbiters too, not on the caller's thread.
         let payment = PaymentClient::start(provider, config.payment, handles.first());
         let registry = Registry::new(handles.clone());
+        let ownership = Arc::new(match &config.cluster {
+            Some(cluster) => Ownership::member(
+                Member {
+                    id: config.instance.clone(),
+                    address: cluster.advertise.clone(),
+                },
+                store.partitions(),
+            ),
+            None => Ownership::single(store.partitions()),
+        });
         let deps = Arc::new(Deps::new(
             Arc::clone(&store),
             config.clone(),
             payment,
             ext.chaos,
             catalog,
+            Arc::clone(&ownership),
         ));
         let registry = Arc::new(registry);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -78,7 +91,7 @@ impl Engine {
             DocumentIssuer::start_in_arbiter(arbiter, move |_| DocumentIssuer::new(deps, registry))
         };
 
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(timers::run(
                 Arc::clone(&deps),
                 Arc::clone(&registry),
@@ -92,6 +105,15 @@ impl Engine {
             )),
             tokio::spawn(refresh_catalog(Arc::clone(&deps), shutdown_rx.clone())),
         ];
+        if let Some(cluster) = config.cluster.clone() {
+            tasks.push(tokio::spawn(membership::run(
+                Arc::clone(&store),
+                Arc::clone(&ownership),
+                Arc::clone(&registry),
+                cluster,
+                shutdown_rx.clone(),
+            )));
+        }
         let mut consumers_running = Vec::new();
         if config.run_notifier {
             let channel = ext

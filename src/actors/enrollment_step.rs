@@ -180,6 +180,7 @@ pub(super) async fn execute(
             Command::IssueDocument { document, .. } => Some(document),
             _ => None,
         },
+        fence: deps.ownership.fence(id),
     };
     match deps.store.append(append).await {
         Ok(new_version) => {

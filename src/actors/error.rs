@@ -48,4 +48,8 @@ pub enum EngineError {
     Internal(String),
     #[error("the engine is shutting down")]
     Stopping,
+    /// The enrollment's partition is owned by another copy (or, during a hand-over, by
+    /// none): its requests go to the owner.
+    #[error("partition {partition} is not owned by this copy")]
+    NotOwner { partition: u16 },
 }

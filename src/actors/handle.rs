@@ -106,6 +106,19 @@ impl EngineHandle {
         self.inner.deps.payment.stats()
     }
 
+    /// Which enrollments this copy owns, and where the others' are.
+    pub fn ownership(&self) -> &Arc<super::ownership::Ownership> {
+        &self.inner.deps.ownership
+    }
+
+    /// Stops taking work and hands every partition this copy owns to the other copies
+    /// (the first step of a graceful stop; nothing to do in a single process). Requests
+    /// still arriving are sent on to the new owners.
+    pub async fn hand_over(&self) {
+        super::membership::hand_over_all(self.store(), self.ownership(), &self.inner.registry)
+            .await;
+    }
+
     /// Live enrollment actors.
     pub fn active_actors(&self) -> usize {
         self.inner.registry.active()
@@ -223,7 +236,14 @@ impl EngineHandle {
         &self,
         request: PlanRequest<'_>,
     ) -> Result<EnrollmentSnapshot, EngineError> {
-        self.save_plan_as(EnrollmentId::new(), request).await
+        // In a partition this copy owns, so the copy that took the request runs it.
+        let id = self
+            .inner
+            .deps
+            .ownership
+            .new_local_id()
+            .ok_or(EngineError::NotOwner { partition: 0 })?;
+        self.save_plan_as(id, request).await
     }
 
     /// [`save_plan`](Self::save_plan) under an id the caller chose (one derived from an
@@ -343,7 +363,21 @@ impl EngineHandle {
     /// The enrollment's current state: what its live actor last committed, read without
     /// a message when it has one (the common case: a client polling the enrollment it is
     /// working on), else from the actor, which is activated and loads it.
+    /// On a copy that does not own the enrollment, it is read from the store (no actor
+    /// is started there: its owner has it).
     pub async fn enrollment(&self, id: EnrollmentId) -> Result<EnrollmentSnapshot, EngineError> {
+        if !self.inner.deps.ownership.owns(id) {
+            let (version, state) = self
+                .store()
+                .load(id)
+                .await?
+                .ok_or(EngineError::NotFound("enrollment"))?;
+            return Ok(EnrollmentSnapshot {
+                version,
+                state,
+                events: Vec::new(),
+            });
+        }
         if let Some((version, state)) = self.inner.registry.peek(id) {
             return Ok(EnrollmentSnapshot {
                 version,
@@ -525,6 +559,9 @@ impl EngineHandle {
     /// answered its requests in flight, so their events are in the log. Durable work left
     /// (timers, unacknowledged events) is picked up by the next engine on the same store.
     pub async fn shutdown(&self) {
+        if self.ownership().is_clustered() && !self.ownership().is_draining() {
+            self.hand_over().await;
+        }
         let _ = self.inner.shutdown.send(true);
         let tasks: Vec<_> = match self.inner.tasks.lock() {
             Ok(mut t) => t.drain(..).collect(),

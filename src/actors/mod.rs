@@ -3,7 +3,8 @@
 //! (bounded mailbox, and a [`breaker`] in front of the [`payment_provider`]), the
 //! [`document`] issuer, the durable [`timers`],
 //! the event-log [`consumers`] ([`notifier`], MyPage [`projector`]) and the live event
-//! [`feed`].
+//! [`feed`]. Copies of the server on one store share the enrollments out by partition:
+//! [`ownership`] says which this copy owns, [`membership`] keeps that current.
 //!
 //! What they share is in [`context`] ([`Deps`]), configured by [`config`], failing with
 //! [`error`]. [`engine`] starts them all (the only module that wires the others together)
@@ -21,7 +22,9 @@ pub mod enrollment_step;
 pub mod error;
 pub mod feed;
 pub mod handle;
+pub mod membership;
 pub mod notifier;
+pub mod ownership;
 pub mod payment;
 pub mod payment_provider;
 pub mod projector;

@@ -7,6 +7,7 @@
 use super::context::Deps;
 use super::enrollment::{Committed, Do, EnrollmentActor, Op, Outcome};
 use super::error::EngineError;
+use super::ownership::Ownership;
 use crate::domain::enrollment::{Enrollment, EnrollmentId};
 use actix::{Addr, Supervisor};
 use actix_rt::ArbiterHandle;
@@ -84,6 +85,12 @@ impl Registry {
         op: Op,
         new: bool,
     ) -> Result<Outcome, EngineError> {
+        // One live actor per enrollment across the copies: only on its owner.
+        if !deps.ownership.owns(id) {
+            return Err(EngineError::NotOwner {
+                partition: deps.ownership.partition_of(id),
+            });
+        }
         let (addr, in_flight) = self.checkout(id, deps, new);
         let answer = addr.send(Do(op)).await;
         drop(in_flight);
@@ -168,6 +175,22 @@ impl Registry {
                 || slot.in_flight.load(Ordering::Acquire) > 0
         });
         before.saturating_sub(self.actors.len())
+    }
+
+    /// Calls in flight on the actors of `partition`.
+    pub fn in_flight_in(&self, partition: u16, ownership: &Ownership) -> usize {
+        self.actors
+            .iter()
+            .filter(|slot| ownership.partition_of(*slot.key()) == partition)
+            .map(|slot| slot.in_flight.load(Ordering::Acquire))
+            .sum()
+    }
+
+    /// Drops every actor of `partition` (handed over, or its lease lost): the next owner
+    /// loads their state from the store.
+    pub fn drop_partition(&self, partition: u16, ownership: &Ownership) {
+        self.actors
+            .retain(|id, _| ownership.partition_of(*id) != partition);
     }
 
     /// Live actors.

@@ -23,9 +23,16 @@ pub async fn run(
 ) {
     let poll = deps.config.timer_poll;
     loop {
+        // Only the partitions this copy owns: their actors live here.
+        let owned = deps.ownership.owned_partitions();
         match deps
             .store
-            .claim_due_timers(crate::domain::time::now(), deps.config.timer_lease, 1024)
+            .claim_due_timers_in(
+                crate::domain::time::now(),
+                deps.config.timer_lease,
+                1024,
+                owned.as_deref(),
+            )
             .await
         {
             Ok(timers) => {

@@ -135,6 +135,21 @@ pub struct ServeArgs {
     /// the engine stops anyway.
     #[arg(long, env = "EZENROLL_SHUTDOWN_GRACE", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+    /// After SIGINT/SIGTERM, how long this copy keeps accepting requests (sending them on
+    /// to the copies that took its enrollments over) while `/readyz` says not ready, so a
+    /// load balancer stops sending to it before it closes its socket.
+    #[arg(long, env = "EZENROLL_DRAIN_DELAY", default_value = "0s", value_parser = parse_duration)]
+    pub drain_delay: Duration,
+    /// With Redis: the address (`host:port`) the other copies on the same Redis reach this
+    /// one at, to send it the requests about the enrollments it owns. Default: the
+    /// `--listen` address, or 127.0.0.1 with its port when it listens on all interfaces.
+    #[arg(long, env = "EZENROLL_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// With Redis: how long this copy's heartbeat and its hold on its share of the
+    /// enrollments last unless renewed: a copy that dies has its enrollments taken over
+    /// by the others after this long.
+    #[arg(long, env = "EZENROLL_OWNERSHIP_LEASE", default_value = "10s", value_parser = parse_positive_duration)]
+    pub ownership_lease: Duration,
     /// How long a durable timer (document issuance, plan expiry, refund retry) claimed by
     /// a process stays leased to it: if that process dies, another (or the restarted one)
     /// fires the timer again after this long. Keep it above a payment call's latency.

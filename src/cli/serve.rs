@@ -42,6 +42,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
+    use ezenroll::actors::ownership::ClusterConfig;
     use ezenroll::actors::payment::{GatewayConfig, Simulation};
     use ezenroll::actors::{Engine, EngineConfig};
     use ezenroll::http::{self, HttpConfig};
@@ -83,6 +84,16 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
         .layout
         .open(args.store.redis_url.as_deref())
         .await?;
+    // Bound before the engine starts: on Redis, the copy tells the others where it listens.
+    let listener = http::bind(args.listen)?;
+    let bound = listener.local_addr()?;
+    let config = EngineConfig {
+        cluster: args.store.redis_url.is_some().then(|| ClusterConfig {
+            advertise: advertised(args.advertise.as_deref(), bound),
+            lease: args.ownership_lease,
+        }),
+        ..config
+    };
     let engine = Engine::start(config, store).await?;
     let http_config = HttpConfig {
         body_limit: args.body_limit,
@@ -91,13 +102,26 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     let signalled = Arc::new(tokio::sync::Notify::new());
     let shutdown = {
         let signalled = Arc::clone(&signalled);
+        let engine = engine.clone();
+        let delay = args.drain_delay;
         async move {
             shutdown_signal().await;
+            // Not ready from now on; the other copies take this one's enrollments while
+            // it still accepts, and sends on, what the load balancer sends meanwhile.
+            tracing::info!("handing the enrollments over to the other copies");
+            engine.hand_over().await;
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_secs = delay.as_secs_f64(),
+                    "draining before closing the socket"
+                );
+                tokio::time::sleep(delay).await;
+            }
             // A stored permit: the wait below cannot miss it.
             signalled.notify_one();
         }
     };
-    let (addr, server) = match http::serve(engine.clone(), args.listen, http_config, shutdown) {
+    let (addr, server) = match http::serve_on(engine.clone(), listener, http_config, shutdown) {
         Ok(bound) => bound,
         Err(e) => {
             engine.shutdown().await;
@@ -124,6 +148,19 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopping the engine");
     engine.shutdown().await;
     Ok(())
+}
+
+/// Where the other copies reach this one: `--advertise`, else the address it listens on,
+/// with 127.0.0.1 for all interfaces (copies on one host).
+fn advertised(advertise: Option<&str>, bound: std::net::SocketAddr) -> String {
+    match advertise {
+        Some(address) => address.to_owned(),
+        None if bound.ip().is_unspecified() => {
+            tracing::warn!(%bound, "listening on all interfaces without --advertise: other copies are told 127.0.0.1, which works on this host only");
+            format!("127.0.0.1:{}", bound.port())
+        }
+        None => bound.to_string(),
+    }
 }
 
 /// Waits for the HTTP server to answer the requests in flight, for up to `grace` or until

@@ -43,6 +43,8 @@ pub struct Api {
     pub(super) idempotency_locks: dashmap::DashMap<String, Arc<tokio::sync::Mutex<()>>>,
     /// Request counters and durations by route template, for `GET /metrics`.
     pub http_metrics: HttpMetrics,
+    /// Requests sent on to the copy that owns their enrollment.
+    pub forward_stats: super::forward::ForwardStats,
     /// Turns `true` when the server starts shutting down: event streams end then, since
     /// a graceful shutdown waits for every response to finish.
     closing: tokio::sync::watch::Sender<bool>,
@@ -55,6 +57,7 @@ impl Api {
             config,
             idempotency_locks: dashmap::DashMap::new(),
             http_metrics: HttpMetrics::default(),
+            forward_stats: super::forward::ForwardStats::default(),
             closing: tokio::sync::watch::Sender::new(false),
         })
     }

@@ -281,6 +281,9 @@ fn engine_problem(e: EngineError) -> Problem {
             "the resource was changed concurrently; read it again and retry".to_owned(),
         ),
         EngineError::Stopping => shutting_down(),
+        EngineError::NotOwner { .. } | EngineError::Store(StoreError::Fenced { .. }) => {
+            ownership_moving()
+        }
         e @ (EngineError::Store(_) | EngineError::Internal(_)) => internal(&e),
     }
 }
@@ -330,6 +333,24 @@ pub fn shutting_down() -> Problem {
     p.retry_after = Some(1);
     p
 }
+
+/// The enrollment's owner changed while the request was on its way (copies handing
+/// partitions over): nothing was done, and a retry reaches the new owner.
+pub fn ownership_moving() -> Problem {
+    let mut p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        OWNERSHIP_MOVING,
+        "Ownership moving",
+        "the enrollment is moving to another copy of the server; nothing was done, retry shortly"
+            .to_owned(),
+    );
+    p.retry_after = Some(1);
+    p
+}
+
+/// The problem type of [`ownership_moving`]: a copy that forwarded the request retries
+/// it once on the new owner when the answer is this.
+pub const OWNERSHIP_MOVING: &str = "ownership-moving";
 
 /// A 500 that names nothing internal; the cause is logged with an id the client sees.
 pub fn internal(cause: &dyn std::fmt::Display) -> Problem {

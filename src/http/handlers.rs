@@ -121,6 +121,32 @@ pub async fn livez() -> Reply {
 }
 
 pub async fn readyz(api: Arc<Api>) -> Reply {
+    let ownership = api.engine.ownership();
+    if !ownership.is_ready() {
+        // Stopping, or not yet holding its share of the enrollments: a load balancer
+        // sends the traffic elsewhere meanwhile.
+        let (kind, title, detail) = if ownership.is_draining() {
+            (
+                "shutting-down",
+                "Shutting down",
+                "this copy is handing its enrollments over and stopping",
+            )
+        } else {
+            (
+                "not-ready",
+                "Not ready",
+                "this copy has not taken its share of the enrollments yet",
+            )
+        };
+        let mut p = Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            kind,
+            title,
+            detail.to_owned(),
+        );
+        p.retry_after = Some(1);
+        return answer(Err(p.into()));
+    }
     let store = api.engine.store();
     answer(match store.ping().await {
         Ok(()) => json(

@@ -115,6 +115,52 @@ pub async fn metrics(api: Arc<Api>) -> Result<Response, Infallible> {
         stats.passivated.load(Ordering::Relaxed),
     );
 
+    let forward = &api.forward_stats;
+    scalar(
+        &mut out,
+        "ezenroll_forwarded_requests_total",
+        "counter",
+        "Requests sent on to the copy that owns their enrollment.",
+        forward.forwarded.load(Ordering::Relaxed),
+    );
+    scalar(
+        &mut out,
+        "ezenroll_forward_retries_total",
+        "counter",
+        "Forwarded requests tried again because the owner had gone or moved on.",
+        forward.retried.load(Ordering::Relaxed),
+    );
+    scalar(
+        &mut out,
+        "ezenroll_unowned_requests_total",
+        "counter",
+        "Requests answered 503 because no copy owned their enrollment in time.",
+        forward.unowned.load(Ordering::Relaxed),
+    );
+    let ownership = engine.ownership();
+    scalar(
+        &mut out,
+        "ezenroll_partitions_owned",
+        "gauge",
+        "Partitions of the event log (and their enrollments) this copy owns.",
+        if ownership.is_clustered() {
+            ownership.held_count() as u64
+        } else {
+            u64::from(ownership.partitions())
+        },
+    );
+    scalar(
+        &mut out,
+        "ezenroll_cluster_members",
+        "gauge",
+        "Copies of the server this copy sees on its store (1 when it runs alone).",
+        if ownership.is_clustered() {
+            ownership.members().len() as u64
+        } else {
+            1
+        },
+    );
+
     scalar(
         &mut out,
         "ezenroll_event_stream_subscribers",

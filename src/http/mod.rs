@@ -13,6 +13,7 @@
 //! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules;
 //! - [`context`]: the settings and state every handler shares ([`Api`]);
 //! - [`server`]: binding a socket and the graceful shutdown ([`serve`]);
+//! - [`forward`]: sending a request about an enrollment to the copy that owns it;
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format;
 //! - [`request_metrics`]: the request counters and durations it reports;
 //! - [`sse`]: `GET /events/stream`, the engine's live event feed as server-sent events.
@@ -24,6 +25,7 @@ pub mod auth;
 pub mod context;
 pub mod errors;
 pub mod filters;
+pub mod forward;
 pub mod handlers;
 pub mod idempotency;
 pub mod metrics;
@@ -34,4 +36,4 @@ pub mod sse;
 
 pub use context::{Api, HttpConfig};
 pub use filters::routes;
-pub use server::{BindError, serve};
+pub use server::{BindError, bind, serve, serve_on};

@@ -2,17 +2,33 @@
 
 use super::context::{Api, HttpConfig};
 use super::filters::routes;
+use super::forward::Forwarder;
 use crate::actors::EngineHandle;
+use hyper::server::conn::AddrIncoming;
+use hyper::service::{make_service_fn, service_fn};
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tower_service::Service;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr}: {source}")]
 pub struct BindError {
     pub addr: SocketAddr,
     #[source]
-    pub source: warp::Error,
+    pub source: std::io::Error,
+}
+
+/// Binds `addr` (port 0 picks a free port) for [`serve_on`]: the address is known before
+/// the engine starts, so a copy can tell the others where it listens.
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| BindError { addr, source })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| BindError { addr, source })?;
+    Ok(listener)
 }
 
 /// Binds `addr` (port 0 picks a free port) and returns the address bound and the server
@@ -20,12 +36,32 @@ pub struct BindError {
 /// connections are refused), ends the event streams, and the future ends once the
 /// requests in flight are answered; stop the engine after that. Run it inside an actix
 /// `System` (the engine's actors live there) on a tokio runtime.
+///
+/// A request about an enrollment another copy owns is sent there ([`super::forward`]);
+/// everything else goes to the routes.
 pub fn serve(
     engine: EngineHandle,
     addr: SocketAddr,
     config: HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, impl Future<Output = ()> + Send + 'static), BindError> {
+    serve_on(engine, bind(addr)?, config, shutdown)
+}
+
+/// [`serve`] on a socket already bound ([`bind`]). Must be called on a tokio runtime.
+pub fn serve_on(
+    engine: EngineHandle,
+    listener: std::net::TcpListener,
+    config: HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, impl Future<Output = ()> + Send + 'static), BindError> {
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let failed = |source: std::io::Error| BindError { addr, source };
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
+    let mut incoming =
+        AddrIncoming::from_listener(listener).map_err(|e| failed(std::io::Error::other(e)))?;
     let api = Api::new(engine, config);
     let closing = Arc::clone(&api);
     let shutdown = async move {
@@ -33,7 +69,31 @@ pub fn serve(
         tracing::info!("HTTP: no longer accepting; answering the requests in flight");
         closing.begin_shutdown();
     };
-    warp::serve(routes(api))
-        .try_bind_with_graceful_shutdown(addr, shutdown)
-        .map_err(|source| BindError { addr, source })
+    let routes = warp::service(routes(Arc::clone(&api)));
+    let forwarder = Arc::new(Forwarder::new(api));
+    let make = make_service_fn(move |_| {
+        let (routes, forwarder) = (routes.clone(), Arc::clone(&forwarder));
+        async move {
+            Ok::<_, Infallible>(service_fn(move |req| {
+                let (mut routes, forwarder) = (routes.clone(), Arc::clone(&forwarder));
+                async move {
+                    match forwarder.route(req).await {
+                        Ok(req) => routes.call(req).await,
+                        Err(answer) => Ok(answer),
+                    }
+                }
+            }))
+        }
+    });
+    incoming.set_nodelay(true);
+    let bound = incoming.local_addr();
+    let server = hyper::Server::builder(incoming)
+        .http1_pipeline_flush(true)
+        .serve(make)
+        .with_graceful_shutdown(shutdown);
+    Ok((bound, async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "HTTP server error");
+        }
+    }))
 }
