@@ -32,6 +32,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 const LIST: usize = 1000;
 
 mod caught_up;
+mod copies;
 mod driver;
 mod journeys;
 mod processes;

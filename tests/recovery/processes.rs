@@ -49,6 +49,10 @@ pub(crate) fn serve_args(url: &str, prefix: &str, serve: Serve) -> Vec<String> {
             // default); above the slowest payment latency used here (2 s).
             "--timer-lease",
             "3s",
+            // A copy killed here has its enrollments taken over after this long (10 s
+            // by default), so a restarted server is serving again soon.
+            "--ownership-lease",
+            "2s",
             "--document-delay",
             serve.document_delay,
             "--payment-latency",
