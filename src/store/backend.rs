@@ -5,6 +5,7 @@ use super::enrollments::EnrollmentStore;
 use super::error::StoreResult;
 use super::event_log::EventLog;
 use super::idempotency::IdempotencyStore;
+use super::payment_ledger::PaymentLedger;
 use super::products::ProductStore;
 use super::read_model::ReadModelStore;
 use super::timers::TimerStore;
@@ -20,6 +21,7 @@ pub trait Store:
     + ProductStore
     + ReadModelStore
     + IdempotencyStore
+    + PaymentLedger
 {
     /// Cheap reachability check (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

@@ -11,7 +11,8 @@
 //!   acknowledged stays pending and can be claimed by another consumer after an idle time;
 //!   it can also be tailed without a group ([`EventLog::log_end`], [`EventLog::read_after`]),
 //!   so every process sees every change (the live event stream);
-//! - read-model writes and alarm records are idempotent.
+//! - read-model writes and alarm records are idempotent; the payment ledger's records are
+//!   first-wins.
 //!
 //! # Files
 //!
@@ -21,7 +22,7 @@
 //!   ([`EnrollmentStore`], [`Append`]), `timers` ([`TimerStore`]), `event_log`
 //!   ([`EventLog`], [`Delivery`]), `customers` ([`CustomerStore`]), `products`
 //!   ([`ProductStore`]), `read_model` ([`ReadModelStore`], [`AlarmRetention`]),
-//!   `idempotency` ([`IdempotencyStore`]);
+//!   `idempotency` ([`IdempotencyStore`]), `payment_ledger` ([`PaymentLedger`]);
 //! - `locks`: taking std locks in the backends;
 //! - [`codec`]: encodings of snapshots, documents and events;
 //! - the backends, [`memory`] and [`redis`].
@@ -38,6 +39,7 @@ mod event_log;
 mod idempotency;
 mod locks;
 pub mod memory;
+mod payment_ledger;
 mod products;
 mod read_model;
 pub mod redis;
@@ -51,6 +53,7 @@ pub use envelope::EventEnvelope;
 pub use error::{StoreError, StoreResult};
 pub use event_log::{CarriedState, Delivery, EventLog};
 pub use idempotency::{IdempotencyClaim, IdempotencyStore};
+pub use payment_ledger::{PaymentLedger, Recorded};
 pub use products::ProductStore;
 pub use read_model::{
     ALARM_INDEX_LEN, ALARMS_PER_CUSTOMER, Alarm, AlarmRetention, MyPageView, ReadModelStore,

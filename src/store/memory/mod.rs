@@ -40,7 +40,8 @@
 //! across partitions), `holdings` (a customer's limit reservations), `remembered` (an
 //! idempotency record) and `few` (the small map customers' indexes use). One file per
 //! store trait: `enrollments` (the append), `event_log`, `timers`, `customers`,
-//! `products`, `read_model` (views; its alarms in `alarms`), `idempotency`.
+//! `products`, `read_model` (views; its alarms in `alarms`), `idempotency`,
+//! `payment_ledger` (with the record of an approval).
 
 mod alarms;
 mod customers;
@@ -51,6 +52,7 @@ mod groups;
 mod holdings;
 mod idempotency;
 mod partition;
+mod payment_ledger;
 mod products;
 mod read_model;
 mod record;

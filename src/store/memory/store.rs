@@ -6,6 +6,7 @@ use super::few::Few;
 use super::groups::GroupMeta;
 use super::holdings::Holdings;
 use super::partition::{Partition, Slot};
+use super::payment_ledger::Approval;
 use super::record::Record;
 use super::remembered::Remembered;
 
@@ -54,6 +55,9 @@ pub struct MemoryStore {
     pub(super) idempotency_puts: AtomicU64,
     /// Keyed registrations: request → (customer number, link expiry; `None`: never).
     pub(super) customer_links: DashMap<String, (u64, Option<Instant>)>,
+    /// The payment ledger: approvals by reference, refund ids by payment id.
+    pub(super) approvals: DashMap<String, Approval>,
+    pub(super) refunds: DashMap<String, String>,
 }
 
 impl Default for MemoryStore {
@@ -101,6 +105,8 @@ impl MemoryStore {
             idempotency: DashMap::new(),
             idempotency_puts: AtomicU64::new(0),
             customer_links: DashMap::new(),
+            approvals: DashMap::new(),
+            refunds: DashMap::new(),
         }
     }
 

@@ -59,6 +59,9 @@ macro_rules! store_contract_suite {
             idempotency_claims_are_exclusive,
             batches_of_alarms_and_views_behave_like_one_at_a_time,
             a_large_batch_of_views_is_written_whole_and_in_order,
+            the_first_approval_of_a_reference_holds,
+            the_first_refund_of_a_payment_holds,
+            racing_approvals_take_money_once,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -77,6 +80,7 @@ mod enrollments;
 mod event_log;
 mod fixtures;
 mod idempotency;
+mod payment_ledger;
 mod products;
 mod read_model;
 mod tailing;
@@ -87,6 +91,7 @@ pub use enrollments::*;
 pub use event_log::*;
 pub use fixtures::*;
 pub use idempotency::*;
+pub use payment_ledger::*;
 pub use products::*;
 pub use read_model::*;
 pub use tailing::*;
