@@ -211,6 +211,7 @@ fn busy_answer(c: &mut Criterion) {
                 ..Simulation::default()
             },
             1,
+            Arc::new(MemoryStore::new(1)),
         ));
         let config = GatewayConfig {
             mailbox_capacity: 1,

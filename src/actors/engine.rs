@@ -18,7 +18,7 @@ use super::payment::{PaymentClient, PaymentProvider, SimulatedProvider};
 use super::projector;
 use super::registry::Registry;
 use super::timers;
-use crate::store::{EventLog, Member, Store};
+use crate::store::{EventLog, Member, PaymentLedger, Store};
 use actix::Actor;
 use actix_rt::{Arbiter, ArbiterHandle};
 use std::sync::atomic::Ordering;
@@ -29,8 +29,8 @@ use tokio::sync::watch;
 pub struct Engine;
 
 impl Engine {
-    /// Starts the engine on `store` with the simulated payment provider. Must be called
-    /// inside an actix `System`.
+    /// Starts the engine on `store` with the simulated payment provider, whose ledger is
+    /// kept in `store`. Must be called inside an actix `System`.
     pub async fn start(
         config: EngineConfig,
         store: Arc<dyn Store>,
@@ -45,7 +45,9 @@ impl Engine {
     ) -> Result<EngineHandle, EngineError> {
         let catalog = load_catalog(store.as_ref(), config.seed_demo_products).await?;
         let provider = ext.payment_provider.unwrap_or_else(|| {
-            Arc::new(SimulatedProvider::new(config.simulation, 0x5EED)) as Arc<dyn PaymentProvider>
+            let ledger = Arc::clone(&store) as Arc<dyn PaymentLedger>;
+            Arc::new(SimulatedProvider::new(config.simulation, 0x5EED, ledger))
+                as Arc<dyn PaymentProvider>
         });
         let arbiters: Vec<Arbiter> = (0..config.arbiters).map(|_| Arbiter::new()).collect();
         // No arbiters of its own: everything runs on the System's arbiter, the thread

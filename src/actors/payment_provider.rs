@@ -3,7 +3,9 @@
 //! that stands in for tests, benchmarks and local runs.
 
 use crate::domain::money::Won;
+use crate::store::{PaymentLedger, StoreError};
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -63,32 +65,53 @@ impl Default for Simulation {
 
 /// A provider that answers after a latency, declining or failing a configurable share of
 /// calls (deterministically from a seed, so runs repeat).
-#[derive(Debug)]
+///
+/// Its ledger is the store's [`PaymentLedger`], as a real PG keeps its own books apart
+/// from any merchant process: every copy of ezenroll on one store charges through one
+/// ledger, which survives a copy killed mid-payment, so a copy that takes over an
+/// enrollment can ask `charge_status` of what another one charged. Refunds are idempotent
+/// per payment there, as PGs' cancel-by-original-transaction is: a refund retried after a
+/// crash returns the first refund instead of paying twice.
 pub struct SimulatedProvider {
     latency_us: AtomicU64,
     decline_ppm: AtomicU64,
     failure_ppm: AtomicU64,
     state: AtomicU64,
+    /// Numbers this provider's payment ids; every copy counts from 1, and the reference in
+    /// the id keeps them unique.
+    next_payment: AtomicU64,
     charges: AtomicU64,
     refunds: AtomicU64,
-    /// Refunds are idempotent per payment, as PGs' cancel-by-original-transaction is: a
-    /// refund retried after a crash returns the first refund instead of paying twice.
-    refunded: std::sync::Mutex<std::collections::HashMap<String, String>>,
-    /// Approved charges by reference (payment id), for idempotency and lookups.
-    approved: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    ledger: Arc<dyn PaymentLedger>,
+}
+
+impl std::fmt::Debug for SimulatedProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedProvider")
+            .field("charges", &self.charges)
+            .field("refunds", &self.refunds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A ledger that did not answer is the provider not answering: it counts against the
+/// breaker.
+fn ledger_error(e: StoreError) -> ProviderError {
+    ProviderError(format!("simulated provider's ledger: {e}"))
 }
 
 impl SimulatedProvider {
-    pub fn new(sim: Simulation, seed: u64) -> SimulatedProvider {
+    /// A provider keeping its ledger in `ledger` (the engine's store).
+    pub fn new(sim: Simulation, seed: u64, ledger: Arc<dyn PaymentLedger>) -> SimulatedProvider {
         let p = SimulatedProvider {
             latency_us: AtomicU64::new(0),
             decline_ppm: AtomicU64::new(0),
             failure_ppm: AtomicU64::new(0),
             state: AtomicU64::new(seed),
+            next_payment: AtomicU64::new(0),
             charges: AtomicU64::new(0),
             refunds: AtomicU64::new(0),
-            refunded: std::sync::Mutex::default(),
-            approved: std::sync::Mutex::default(),
+            ledger,
         };
         p.set(sim);
         p
@@ -116,12 +139,14 @@ impl SimulatedProvider {
             .store((rate.clamp(0.0, 1.0) * 1e6) as u64, Ordering::Relaxed);
     }
 
-    /// Charges approved so far (the number of payments a bank would see).
+    /// Charges this provider took money for: approvals it recorded first in the ledger
+    /// (one answered from the ledger, made here or by another copy, is not counted again).
     pub fn approved_charges(&self) -> u64 {
         self.charges.load(Ordering::Relaxed)
     }
 
-    /// Distinct payments refunded (a repeated refund of one payment counts once).
+    /// Payments this provider refunded first (a repeated refund of one payment, here or by
+    /// another copy, is not counted again).
     pub fn refunds(&self) -> u64 {
         self.refunds.load(Ordering::Relaxed)
     }
@@ -157,16 +182,7 @@ impl PaymentProvider for SimulatedProvider {
                 reason: "카드사 승인 거절 (simulated)".to_owned(),
             });
         }
-        let mut approved = self
-            .approved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(payment_id) = approved.get(&request.reference) {
-            return Ok(ChargeOutcome::Approved {
-                payment_id: payment_id.clone(),
-            });
-        }
-        let n = self.charges.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = self.next_payment.fetch_add(1, Ordering::Relaxed) + 1;
         // PAY-0000000042-<reference>, built without core::fmt (once per enrollment).
         let mut payment_id = crate::domain::text::Text::with_capacity(16 + request.reference.len());
         let mut digits = itoa::Buffer::new();
@@ -178,8 +194,19 @@ impl PaymentProvider for SimulatedProvider {
             .s("-")
             .s(&request.reference);
         let payment_id = payment_id.into_string();
-        approved.insert(request.reference.clone(), payment_id.clone());
-        Ok(ChargeOutcome::Approved { payment_id })
+        // First wins in the ledger: a retry, or another copy racing on the reference, gets
+        // the approval that holds and takes no money.
+        let held = self
+            .ledger
+            .record_approval(&request.reference, &payment_id)
+            .await
+            .map_err(ledger_error)?;
+        if held.first {
+            self.charges.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(ChargeOutcome::Approved {
+            payment_id: held.id,
+        })
     }
 
     async fn charge_status(&self, reference: &str) -> Result<Option<ChargeOutcome>, ProviderError> {
@@ -188,14 +215,11 @@ impl PaymentProvider for SimulatedProvider {
             return Err(ProviderError("simulated lookup failure".to_owned()));
         }
         let approved = self
-            .approved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(approved
-            .get(reference)
-            .map(|payment_id| ChargeOutcome::Approved {
-                payment_id: payment_id.clone(),
-            }))
+            .ledger
+            .approval(reference)
+            .await
+            .map_err(ledger_error)?;
+        Ok(approved.map(|payment_id| ChargeOutcome::Approved { payment_id }))
     }
 
     async fn refund(&self, payment_id: &str, _amount: Won) -> Result<String, ProviderError> {
@@ -203,16 +227,14 @@ impl PaymentProvider for SimulatedProvider {
         if self.draw_ppm() < self.failure_ppm.load(Ordering::Relaxed) {
             return Err(ProviderError("simulated refund failure".to_owned()));
         }
-        let mut refunded = self
-            .refunded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(first) = refunded.get(payment_id) {
-            return Ok(first.clone());
+        let held = self
+            .ledger
+            .record_refund(payment_id, &format!("REF-{payment_id}"))
+            .await
+            .map_err(ledger_error)?;
+        if held.first {
+            self.refunds.fetch_add(1, Ordering::Relaxed);
         }
-        self.refunds.fetch_add(1, Ordering::Relaxed);
-        let refund_id = format!("REF-{payment_id}");
-        refunded.insert(payment_id.to_owned(), refund_id.clone());
-        Ok(refund_id)
+        Ok(held.id)
     }
 }

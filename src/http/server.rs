@@ -88,7 +88,6 @@ pub fn serve_on(
     incoming.set_nodelay(true);
     let bound = incoming.local_addr();
     let server = hyper::Server::builder(incoming)
-        .http1_pipeline_flush(true)
         .serve(make)
         .with_graceful_shutdown(shutdown);
     Ok((bound, async move {

@@ -6,6 +6,7 @@ use super::error::StoreResult;
 use super::event_log::EventLog;
 use super::idempotency::IdempotencyStore;
 use super::ownership::OwnershipStore;
+use super::payment_ledger::PaymentLedger;
 use super::products::ProductStore;
 use super::read_model::ReadModelStore;
 use super::timers::TimerStore;
@@ -22,6 +23,7 @@ pub trait Store:
     + ReadModelStore
     + IdempotencyStore
     + OwnershipStore
+    + PaymentLedger
 {
     /// Cheap reachability check (`/readyz`).
     async fn ping(&self) -> StoreResult<()>;

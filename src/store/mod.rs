@@ -11,7 +11,8 @@
 //!   acknowledged stays pending and can be claimed by another consumer after an idle time;
 //!   it can also be tailed without a group ([`EventLog::log_end`], [`EventLog::read_after`]),
 //!   so every process sees every change (the live event stream);
-//! - read-model writes and alarm records are idempotent.
+//! - read-model writes and alarm records are idempotent; the payment ledger's records are
+//!   first-wins.
 //!
 //! # Files
 //!
@@ -22,7 +23,7 @@
 //!   ([`EventLog`], [`Delivery`]), `customers` ([`CustomerStore`]), `products`
 //!   ([`ProductStore`]), `read_model` ([`ReadModelStore`], [`AlarmRetention`]),
 //!   `idempotency` ([`IdempotencyStore`]), `ownership` ([`OwnershipStore`]: membership and
-//!   partition leases with fencing);
+//!   partition leases with fencing), `payment_ledger` ([`PaymentLedger`]);
 //! - `locks`: taking std locks in the backends;
 //! - [`codec`]: encodings of snapshots, documents and events;
 //! - the backends, [`memory`] and [`redis`].
@@ -40,6 +41,7 @@ mod idempotency;
 mod locks;
 pub mod memory;
 mod ownership;
+mod payment_ledger;
 mod products;
 mod read_model;
 pub mod redis;
@@ -54,6 +56,7 @@ pub use error::{StoreError, StoreResult};
 pub use event_log::{CarriedState, Delivery, EventLog};
 pub use idempotency::{IdempotencyClaim, IdempotencyStore};
 pub use ownership::{Lease, Member, OwnershipStore};
+pub use payment_ledger::{PaymentLedger, Recorded};
 pub use products::ProductStore;
 pub use read_model::{
     ALARM_INDEX_LEN, ALARMS_PER_CUSTOMER, Alarm, AlarmRetention, MyPageView, ReadModelStore,

@@ -56,8 +56,8 @@ async fn next_of(rx: &mut broadcast::Receiver<FeedEvent>, id: EnrollmentId) -> F
 }
 
 pub async fn every_engine_on_a_shared_store_sees_every_change(store: Arc<dyn Store>) {
-    let a = start(Arc::clone(&store), test_config(), healthy_provider()).await;
-    let b = start(Arc::clone(&store), test_config(), healthy_provider()).await;
+    let a = start(Arc::clone(&store), test_config(), healthy_provider(&store)).await;
+    let b = start(Arc::clone(&store), test_config(), healthy_provider(&store)).await;
     let customer = register_customer(&a.engine, "김피드").await;
     let before = a
         .engine

@@ -33,7 +33,7 @@ use ezenroll::actors::consumers::{self, ConsumerConfig, EventHandler};
 use ezenroll::actors::payment::{PaymentProvider, SimulatedProvider, Simulation};
 use ezenroll::actors::{Engine, Extensions};
 use ezenroll::domain::enrollment::{CustomerNo, EnrollmentId, Status};
-use ezenroll::store::{EventEnvelope, Store};
+use ezenroll::store::{EventEnvelope, PaymentLedger, Store};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,6 +52,7 @@ pub async fn a_graceful_shutdown_answers_every_accepted_request_and_loses_no_wor
             ..healthy()
         },
         3,
+        Arc::clone(&store) as Arc<dyn PaymentLedger>,
     ));
     let ext = Extensions {
         payment_provider: Some(Arc::clone(&provider) as Arc<dyn PaymentProvider>),

@@ -14,7 +14,7 @@ use ezenroll::actors::payment::{PaymentProvider, SimulatedProvider, Simulation};
 use ezenroll::actors::{Engine, EngineConfig, EngineHandle, Extensions};
 use ezenroll::http::HttpConfig;
 use ezenroll::http::auth::{AuthKeys, Role};
-use ezenroll::store::Store;
+use ezenroll::store::{PaymentLedger, Store};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -131,7 +131,8 @@ pub async fn spawn_app_with(
     sim: Simulation,
     http: HttpConfig,
 ) -> TestApp {
-    let provider = Arc::new(SimulatedProvider::new(sim, 11));
+    let ledger = Arc::clone(&store) as Arc<dyn PaymentLedger>;
+    let provider = Arc::new(SimulatedProvider::new(sim, 11, ledger));
     let ext = Extensions {
         payment_provider: Some(Arc::clone(&provider) as Arc<dyn PaymentProvider>),
         ..Extensions::default()

@@ -21,7 +21,7 @@ use ezenroll::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, Status}
 use ezenroll::domain::money::Won;
 use ezenroll::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use ezenroll::store::memory::MemoryStore;
-use ezenroll::store::{Reservation, Store, codec};
+use ezenroll::store::{PaymentLedger, Reservation, Store, codec};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,17 +66,22 @@ pub fn test_config() -> EngineConfig {
     }
 }
 
-/// A provider that approves everything after a short latency.
-pub fn healthy_provider() -> Arc<SimulatedProvider> {
-    provider(Simulation {
-        latency: Duration::from_millis(2),
-        decline_rate: 0.0,
-        failure_rate: 0.0,
-    })
+/// A provider that approves everything after a short latency, its ledger in `store`
+/// (the store its engine runs on, as the engine's own provider has it).
+pub fn healthy_provider(store: &Arc<dyn Store>) -> Arc<SimulatedProvider> {
+    provider(
+        store,
+        Simulation {
+            latency: Duration::from_millis(2),
+            decline_rate: 0.0,
+            failure_rate: 0.0,
+        },
+    )
 }
 
-pub fn provider(simulation: Simulation) -> Arc<SimulatedProvider> {
-    Arc::new(SimulatedProvider::new(simulation, 7))
+pub fn provider(store: &Arc<dyn Store>, simulation: Simulation) -> Arc<SimulatedProvider> {
+    let ledger = Arc::clone(store) as Arc<dyn PaymentLedger>;
+    Arc::new(SimulatedProvider::new(simulation, 7, ledger))
 }
 
 /// Wraps the simulated provider and counts the calls that reach it (whatever they answer),
@@ -172,7 +177,8 @@ pub async fn start_with_chaos(
 
 /// An engine with [`test_config`] and a [`healthy_provider`].
 pub async fn start_default(store: Arc<dyn Store>) -> Harness {
-    start(store, test_config(), healthy_provider()).await
+    let provider = healthy_provider(&store);
+    start(store, test_config(), provider).await
 }
 
 pub fn new_customer(name: &str) -> NewCustomer {

@@ -41,7 +41,7 @@
 //! idempotency record) and `few` (the small map customers' indexes use). One file per
 //! store trait: `enrollments` (the append), `event_log`, `timers`, `customers`,
 //! `products`, `read_model` (views; its alarms in `alarms`), `idempotency`, `ownership`
-//! (membership and partition leases).
+//! (membership and partition leases), `payment_ledger` (with the record of an approval).
 
 mod alarms;
 mod customers;
@@ -53,6 +53,7 @@ mod holdings;
 mod idempotency;
 mod ownership;
 mod partition;
+mod payment_ledger;
 mod products;
 mod read_model;
 mod record;

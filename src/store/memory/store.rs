@@ -6,6 +6,7 @@ use super::few::Few;
 use super::groups::GroupMeta;
 use super::holdings::Holdings;
 use super::partition::{Partition, Slot};
+use super::payment_ledger::Approval;
 use super::record::Record;
 use super::remembered::Remembered;
 
@@ -56,6 +57,9 @@ pub struct MemoryStore {
     pub(super) customer_links: DashMap<String, (u64, Option<Instant>)>,
     /// Members and partition leases.
     pub(super) ownership: Mutex<super::ownership::Book>,
+    /// The payment ledger: approvals by reference, refund ids by payment id.
+    pub(super) approvals: DashMap<String, Approval>,
+    pub(super) refunds: DashMap<String, String>,
 }
 
 impl Default for MemoryStore {
@@ -104,6 +108,8 @@ impl MemoryStore {
             idempotency_puts: AtomicU64::new(0),
             customer_links: DashMap::new(),
             ownership: Mutex::default(),
+            approvals: DashMap::new(),
+            refunds: DashMap::new(),
         }
     }
 

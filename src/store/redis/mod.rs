@@ -26,6 +26,8 @@
 //! | `<prefix>{rm}:alarms:of:<no>` | hash | a customer's alarms, event id → `<sent at µs> <status> <enrollment id> <message>` (capped) |
 //! | `<prefix>{rm}:alarm-index` | zset | every customer's alarms, `<no>:<event id>` → sent at (capped) |
 //! | `<prefix>idem:<key>` | string with TTL | idempotency records |
+//! | `<prefix>ledger:charge:<reference>` | hash | the payment ledger's approval of a reference: `p` payment id, `n` times money was taken (kept for good) |
+//! | `<prefix>ledger:refund:<payment id>` | string | the payment ledger's refund id of a payment (kept for good) |
 //!
 //! So [`EnrollmentStore::append`] is ONE Lua script on one slot (the transactional outbox:
 //! version check, snapshot, history, XADD to the partition stream, timer changes), a
@@ -52,7 +54,7 @@
 //! (reading replies), `stream_reads` (consumer-group reads), and one file per store
 //! trait: `enrollments`, `timers`, `event_log`, `customers`, `products`, `read_model`
 //! (views; its alarms in `alarms`), `idempotency`, `ownership` (members and leases, with
-//! their scripts).
+//! their scripts), `payment_ledger`.
 
 mod alarms;
 mod commands;
@@ -65,6 +67,7 @@ mod event_log;
 mod idempotency;
 mod keys;
 mod ownership;
+mod payment_ledger;
 mod products;
 mod read_model;
 mod reply;

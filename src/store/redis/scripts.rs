@@ -21,6 +21,8 @@ pub(super) struct Scripts {
     pub(super) view_page: Script,
     pub(super) alarms: Script,
     pub(super) compact: Script,
+    pub(super) ledger_approve: Script,
+    pub(super) ledger_refund: Script,
     pub(super) idem_claim: Script,
     pub(super) idem_put: Script,
     pub(super) idem_release: Script,
@@ -40,6 +42,8 @@ impl Scripts {
             view_page: Script::new(VIEW_PAGE),
             alarms: Script::new(ALARMS),
             compact: Script::new(COMPACT),
+            ledger_approve: Script::new(LEDGER_APPROVE),
+            ledger_refund: Script::new(LEDGER_REFUND),
             idem_claim: Script::new(IDEM_CLAIM),
             idem_put: Script::new(IDEM_PUT),
             idem_release: Script::new(IDEM_RELEASE),
@@ -410,6 +414,28 @@ for _, g in ipairs(groups) do
 end
 if keep == '0-0' then return 0 end
 return redis.call('XTRIM', KEYS[1], 'MINID', keep)
+"#;
+
+/// Records a payment id as the approval of a reference unless one is recorded; only a
+/// first recording counts as money taken. KEYS: 1 the reference's hash (p = payment id,
+/// n = times money was taken); ARGV: 1 the payment id. Returns `{1, payment id}` when
+/// recorded now, else `{0, the payment id recorded before}`.
+pub const LEDGER_APPROVE: &str = r#"
+if redis.call('HSETNX', KEYS[1], 'p', ARGV[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'n', 1)
+  return {1, ARGV[1]}
+end
+return {0, redis.call('HGET', KEYS[1], 'p')}
+"#;
+
+/// Records a refund id for a payment unless one is recorded (`SET NX GET` would need
+/// Redis 7). KEYS: 1 the payment's refund record; ARGV: 1 the refund id. Returns
+/// `{1, refund id}` when recorded now, else `{0, the refund id recorded before}`.
+pub const LEDGER_REFUND: &str = r#"
+local kept = redis.call('GET', KEYS[1])
+if kept then return {0, kept} end
+redis.call('SET', KEYS[1], ARGV[1])
+return {1, ARGV[1]}
 "#;
 
 /// Idempotency records are `D<answer>` or `P` (claimed, no answer yet).

@@ -37,7 +37,13 @@ pub async fn a_panic_restarts_only_that_enrollment_with_its_state_intact(store: 
         arbiters: 1,
         ..test_config()
     };
-    let h = start_with_chaos(Arc::clone(&store), config, healthy_provider(), Some(chaos)).await;
+    let h = start_with_chaos(
+        Arc::clone(&store),
+        config,
+        healthy_provider(&store),
+        Some(chaos),
+    )
+    .await;
     let engine = &h.engine;
     let customer = register_customer(engine, "한지민").await;
     let victim = engine
@@ -207,7 +213,8 @@ pub async fn the_sweeper_passivates_idle_actors(store: Arc<dyn Store>) {
         passivate_after: Duration::from_millis(100),
         ..test_config()
     };
-    let h = start(store, config, healthy_provider()).await;
+    let provider = healthy_provider(&store);
+    let h = start(store, config, provider).await;
     let engine = &h.engine;
     let customer = register_customer(engine, "윤서연").await;
     let planned = engine
@@ -247,7 +254,13 @@ pub async fn without_arbiters_everything_runs_on_the_system_thread(store: Arc<dy
         arbiters: 0,
         ..test_config()
     };
-    let h = start_with_chaos(Arc::clone(&store), config, healthy_provider(), Some(chaos)).await;
+    let h = start_with_chaos(
+        Arc::clone(&store),
+        config,
+        healthy_provider(&store),
+        Some(chaos),
+    )
+    .await;
     let engine = &h.engine;
     let customer = register_customer(engine, "단일스레드").await;
     let no = customer.customer_no;

@@ -41,7 +41,7 @@ pub async fn a_withdrawal_is_refunded_exactly_once_while_a_read_waits(store: Arc
     let h = start_with_chaos(
         Arc::clone(&store),
         test_config(),
-        healthy_provider(),
+        healthy_provider(&store),
         Some(chaos),
     )
     .await;
@@ -118,7 +118,7 @@ pub async fn an_interrupted_payment_is_reconciled_with_the_provider(store: Arc<d
     let h = start_with_chaos(
         Arc::clone(&store),
         test_config(),
-        healthy_provider(),
+        healthy_provider(&store),
         Some(chaos),
     )
     .await;
@@ -165,7 +165,7 @@ pub async fn an_interrupted_unpaid_proposal_can_be_retried(store: Arc<dyn Store>
             }
         })
     };
-    let provider = healthy_provider();
+    let provider = healthy_provider(&store);
     let h = start_with_chaos(
         Arc::clone(&store),
         test_config(),

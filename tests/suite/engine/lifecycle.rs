@@ -19,7 +19,7 @@ pub async fn seed_scenario_from_plan_to_withdrawal(store: Arc<dyn Store>) {
         document_delay: Duration::from_millis(300),
         ..test_config()
     };
-    let h = start(Arc::clone(&store), config, healthy_provider()).await;
+    let h = start(Arc::clone(&store), config, healthy_provider(&store)).await;
     let engine = &h.engine;
     let customer = register_customer(engine, "김보험").await;
     let no = customer.customer_no;
@@ -272,7 +272,7 @@ pub async fn a_plan_expires_by_itself_and_then_refuses_commands(store: Arc<dyn S
         document_delay: Duration::from_secs(3600),
         ..test_config()
     };
-    let h = start(Arc::clone(&store), config, healthy_provider()).await;
+    let h = start(Arc::clone(&store), config, healthy_provider(&store)).await;
     let engine = &h.engine;
     let customer = register_customer(engine, "임수정").await;
     let planned = engine

@@ -24,7 +24,7 @@ pub async fn payment_overload_answers_busy_at_once_and_plans_keep_working(store:
         },
         ..test_config()
     };
-    let h = start(Arc::clone(&store), config, healthy_provider()).await;
+    let h = start(Arc::clone(&store), config, healthy_provider(&store)).await;
     let engine = &h.engine;
 
     let mut driving = Vec::new();
@@ -180,7 +180,7 @@ fn breaker_config() -> EngineConfig {
 pub async fn provider_errors_open_the_breaker_and_a_good_trial_closes_it(store: Arc<dyn Store>) {
     let config = breaker_config();
     let cooldown = config.payment.breaker_cooldown;
-    let h = start(Arc::clone(&store), config, healthy_provider()).await;
+    let h = start(Arc::clone(&store), config, healthy_provider(&store)).await;
     let engine = &h.engine;
     let customer = register_customer(engine, "최나래").await;
     let mut ids = Vec::new();
@@ -252,7 +252,12 @@ pub async fn provider_errors_open_the_breaker_and_a_good_trial_closes_it(store: 
 /// 3b. A decline is the provider working: the enrollment fails with `Declined`, the
 ///     breaker stays closed however many there are.
 pub async fn declines_fail_the_payment_but_never_open_the_breaker(store: Arc<dyn Store>) {
-    let h = start(Arc::clone(&store), breaker_config(), healthy_provider()).await;
+    let h = start(
+        Arc::clone(&store),
+        breaker_config(),
+        healthy_provider(&store),
+    )
+    .await;
     let engine = &h.engine;
     let customer = register_customer(engine, "정하늘").await;
     let mut ids = Vec::new();
@@ -309,7 +314,7 @@ pub async fn payments_run_concurrently_up_to_the_limit(store: Arc<dyn Store>) {
         },
         ..test_config()
     };
-    let provider = healthy_provider();
+    let provider = healthy_provider(&store);
     provider.set(Simulation {
         latency: Duration::from_millis(200),
         ..Simulation::default()

@@ -19,7 +19,7 @@ pub async fn a_new_engine_on_the_same_store_finishes_what_the_old_one_left(store
         document_delay: Duration::from_millis(300),
         ..test_config()
     };
-    let a = start(Arc::clone(&store), config_a, healthy_provider()).await;
+    let a = start(Arc::clone(&store), config_a, healthy_provider(&store)).await;
     let customer = register_customer(&a.engine, "박철수").await;
     let no = customer.customer_no;
 
@@ -62,7 +62,7 @@ pub async fn a_new_engine_on_the_same_store_finishes_what_the_old_one_left(store
     assert_eq!(a.provider.refunds(), 0, "A never managed a refund");
 
     // B, on the same store, with a healthy provider.
-    let b = start(Arc::clone(&store), test_config(), healthy_provider()).await;
+    let b = start(Arc::clone(&store), test_config(), healthy_provider(&store)).await;
     let engine = &b.engine;
     let issued = wait_status(engine, y, Status::DocumentIssued).await;
     assert_eq!(
@@ -200,8 +200,8 @@ pub async fn two_engines_on_one_store_decide_on_fresh_state(store: Arc<dyn Store
         document_delay: Duration::from_secs(3600),
         ..test_config()
     };
-    let a = start(Arc::clone(&store), config.clone(), healthy_provider()).await;
-    let b = start(Arc::clone(&store), config, healthy_provider()).await;
+    let a = start(Arc::clone(&store), config.clone(), healthy_provider(&store)).await;
+    let b = start(Arc::clone(&store), config, healthy_provider(&store)).await;
     let customer = register_customer(&a.engine, "최영희").await;
     let no = customer.customer_no;
     let id = a
@@ -260,8 +260,8 @@ pub async fn two_engines_on_one_store_decide_on_fresh_state(store: Arc<dyn Store
 /// engine whose actor holds it or by another one that must find it in the store, is
 /// refused with `AlreadyStarted` and writes nothing.
 pub async fn a_plan_saved_under_a_chosen_id_is_saved_once(store: Arc<dyn Store>) {
-    let a = start(Arc::clone(&store), test_config(), healthy_provider()).await;
-    let b = start(Arc::clone(&store), test_config(), healthy_provider()).await;
+    let a = start(Arc::clone(&store), test_config(), healthy_provider(&store)).await;
+    let b = start(Arc::clone(&store), test_config(), healthy_provider(&store)).await;
     let no = register_customer(&a.engine, "한번만").await.customer_no;
     let id = EnrollmentId::for_request("http:POST:/enrollments:admin:once");
     assert_eq!(

@@ -4,6 +4,7 @@
 
 mod engine;
 mod http;
+mod payment_ledger;
 mod retention;
 mod store_contract;
 

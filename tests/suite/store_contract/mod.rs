@@ -63,6 +63,9 @@ macro_rules! store_contract_suite {
             a_lease_has_one_holder_and_a_new_fence_per_take,
             a_former_owners_append_is_fenced,
             the_cluster_secret_is_made_once,
+            the_first_approval_of_a_reference_holds,
+            the_first_refund_of_a_payment_holds,
+            racing_approvals_take_money_once,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -82,6 +85,7 @@ mod event_log;
 mod fixtures;
 mod idempotency;
 mod ownership;
+mod payment_ledger;
 mod products;
 mod read_model;
 mod tailing;
@@ -93,6 +97,7 @@ pub use event_log::*;
 pub use fixtures::*;
 pub use idempotency::*;
 pub use ownership::*;
+pub use payment_ledger::*;
 pub use products::*;
 pub use read_model::*;
 pub use tailing::*;
