@@ -1,10 +1,16 @@
 //! The binary as a user runs it: `ezenroll quote` (stdin in, stdout/stderr and the exit
 //! status out), `ezenroll serve` stopping on SIGTERM, `ezenroll token --dev` against a
-//! development server, and usage errors.
+//! development server, and usage errors; and the deployment files (deploy/k8s, the
+//! Dockerfile) against the binary they run.
 
 use serde_json::{Value, json};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+
+// A crate root's modules are looked for beside it (tests/manifests.rs); the path keeps
+// this test's files under tests/cli/.
+#[path = "cli/manifests.rs"]
+mod manifests;
 
 fn run(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ezenroll"))
