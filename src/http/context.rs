@@ -20,6 +20,10 @@ pub struct HttpConfig {
     /// The longest `GET /events/stream` stays silent: a comment is sent after this long
     /// without events, so proxies do not drop an idle stream.
     pub sse_keep_alive: Duration,
+    /// How long a connection may take to send a request's headers, also while it waits
+    /// idle for its next request: a client that trickles headers or holds an idle
+    /// connection cannot keep the socket (or a graceful shutdown) forever.
+    pub header_read_timeout: Duration,
 }
 
 impl HttpConfig {
@@ -30,6 +34,7 @@ impl HttpConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             auth,
             sse_keep_alive: Duration::from_secs(15),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }

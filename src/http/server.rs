@@ -69,6 +69,7 @@ pub fn serve_on(
         tracing::info!("HTTP: no longer accepting; answering the requests in flight");
         closing.begin_shutdown();
     };
+    let header_read_timeout = api.config.header_read_timeout;
     let routes = warp::service(routes(Arc::clone(&api)));
     let forwarder = Arc::new(Forwarder::new(api));
     let make = make_service_fn(move |_| {
@@ -88,6 +89,7 @@ pub fn serve_on(
     incoming.set_nodelay(true);
     let bound = incoming.local_addr();
     let server = hyper::Server::builder(incoming)
+        .http1_header_read_timeout(header_read_timeout)
         .serve(make)
         .with_graceful_shutdown(shutdown);
     Ok((bound, async move {
