@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             cli::offline::quote(today.unwrap_or_else(cli::args::korean_today), pretty)
         }
         Command::Products => cli::offline::products(),
-        Command::Serve(args) => cli::serve::serve(args),
+        Command::Serve(args) => cli::serve::serve(*args),
         Command::Worker(args) => cli::worker::worker(args),
         Command::Token(args) => cli::token::token(args),
     }

@@ -53,7 +53,17 @@ pub enum Op {
 
 #[derive(Message)]
 #[rtype(result = "Result<Outcome, EngineError>")]
-pub struct Do(pub Op);
+pub struct Do {
+    pub op: Op,
+    /// The request it comes from ([`super::request`]), named by the events it appends.
+    pub request: Option<Arc<str>>,
+}
+
+impl Do {
+    pub fn new(op: Op) -> Do {
+        Do { op, request: None }
+    }
+}
 
 /// The last state an enrollment's actor committed, readable without a message (see
 /// [`Registry::peek`](super::registry::Registry::peek)). `None` while the actor does not
@@ -62,6 +72,8 @@ pub type Committed = std::sync::Mutex<Option<(u64, Arc<Enrollment>)>>;
 
 pub struct EnrollmentActor {
     id: EnrollmentId,
+    /// The lease it runs under, fixed at its start (see [`super::ownership::with_fence`]).
+    fence: Option<u64>,
     deps: Arc<Deps>,
     state: Loaded,
     committed: Arc<Committed>,
@@ -71,6 +83,7 @@ impl EnrollmentActor {
     pub fn new(id: EnrollmentId, deps: Arc<Deps>, committed: Arc<Committed>) -> EnrollmentActor {
         EnrollmentActor {
             id,
+            fence: deps.ownership.fence(id),
             deps,
             state: Loaded::Unknown,
             committed,
@@ -85,6 +98,7 @@ impl EnrollmentActor {
     ) -> EnrollmentActor {
         EnrollmentActor {
             id,
+            fence: deps.ownership.fence(id),
             deps,
             state: Loaded::Missing,
             committed,
@@ -115,13 +129,14 @@ impl Supervised for EnrollmentActor {
             .restarts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (deps, id) = (Arc::clone(&self.deps), self.id);
+        let fence = self.fence;
         ctx.wait(
-            async move {
+            super::ownership::with_fence(fence, async move {
                 match load(&deps, id).await {
                     Ok(loaded) => Ok(reconcile(&deps, id, loaded).await),
                     Err(e) => Err(e),
                 }
-            }
+            })
             .into_actor(self)
             .map(|loaded, act, _| {
                 // A failed reload stays Unknown: the next message tries again.
@@ -134,45 +149,49 @@ impl Supervised for EnrollmentActor {
 impl Handler<Do> for EnrollmentActor {
     type Result = AtomicResponse<Self, Result<Outcome, EngineError>>;
 
-    fn handle(&mut self, Do(op): Do, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Do { op, request }: Do, _: &mut Context<Self>) -> Self::Result {
         // A copy (an Arc clone), not a take: should anything ever run beside this future,
         // it sees the last committed state and the store's version check catches it.
         let loaded = self.state.clone();
         let before = loaded.parts().0;
-        let (deps, id) = (Arc::clone(&self.deps), self.id);
+        let (deps, id, fence) = (Arc::clone(&self.deps), self.id, self.fence);
         AtomicResponse::new(Box::pin(
-            async move { run(&deps, id, loaded, op).await }
-                .into_actor(self)
-                .map(move |(loaded, result, after), act, ctx| {
-                    // Before the answer goes out and before waiters wake: whoever is told
-                    // "done" then reads (`Registry::peek`) at least this state. A failing
-                    // actor is restarted and reloads (and reconciles) first, so readers
-                    // must wait for that, not see what it knew before.
-                    if after.fail {
-                        act.set_state(Loaded::Unknown);
-                    } else {
-                        let changed = match &loaded {
-                            Loaded::Present { version, state } if *version != before => {
-                                Some((*version, Arc::clone(state)))
-                            }
-                            _ => None,
-                        };
-                        act.set_state(loaded);
-                        if let Some((version, state)) = changed {
-                            act.deps.wake_waiters(act.id, version, state);
+            async move {
+                let work = super::request::scope(request, run(&deps, id, loaded, op));
+                super::ownership::with_fence(fence, work).await
+            }
+            .into_actor(self)
+            .map(move |(loaded, result, after), act, ctx| {
+                // Before the answer goes out and before waiters wake: whoever is told
+                // "done" then reads (`Registry::peek`) at least this state. A failing
+                // actor is restarted and reloads (and reconciles) first, so readers
+                // must wait for that, not see what it knew before.
+                if after.fail {
+                    act.set_state(Loaded::Unknown);
+                } else {
+                    let changed = match &loaded {
+                        Loaded::Present { version, state } if *version != before => {
+                            Some((*version, Arc::clone(state)))
                         }
+                        _ => None,
+                    };
+                    act.set_state(loaded);
+                    if let Some((version, state)) = changed {
+                        act.deps.wake_waiters(act.id, version, state);
                     }
-                    if after.refund_now {
-                        // Through the mailbox, never ctx.notify: actix polls notified
-                        // items without checking for a running AtomicResponse, so a
-                        // notified message could interleave with a queued one.
-                        ctx.address().do_send(Do(Op::AttemptRefund { attempt: 0 }));
-                    }
-                    if after.fail {
-                        ctx.stop();
-                    }
-                    result
-                }),
+                }
+                if after.refund_now {
+                    // Through the mailbox, never ctx.notify: actix polls notified
+                    // items without checking for a running AtomicResponse, so a
+                    // notified message could interleave with a queued one.
+                    ctx.address()
+                        .do_send(Do::new(Op::AttemptRefund { attempt: 0 }));
+                }
+                if after.fail {
+                    ctx.stop();
+                }
+                result
+            }),
         ))
     }
 }

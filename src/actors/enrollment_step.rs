@@ -133,15 +133,13 @@ pub(super) async fn execute(
         };
         let mut next = state.cloned();
         let mut envelopes = Vec::with_capacity(events.len());
+        let request = super::request::current();
         for (i, event) in events.into_iter().enumerate() {
             next = enrollment::apply(next, id, &event, now);
-            envelopes.push(EventEnvelope::new(
-                event,
-                id,
-                customer_no,
-                version + 1 + i as u64,
-                now,
-            ));
+            let mut envelope =
+                EventEnvelope::new(event, id, customer_no, version + 1 + i as u64, now);
+            envelope.request.clone_from(&request);
+            envelopes.push(envelope);
         }
         Ok((next, envelopes))
     }));
@@ -180,7 +178,7 @@ pub(super) async fn execute(
             Command::IssueDocument { document, .. } => Some(document),
             _ => None,
         },
-        fence: deps.ownership.fence(id),
+        fence: super::ownership::append_fence(&deps.ownership, id),
     };
     match deps.store.append(append).await {
         Ok(new_version) => {

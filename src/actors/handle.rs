@@ -14,8 +14,8 @@ use super::registry::Registry;
 use crate::domain::catalog::Catalog;
 use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{
-    Command, CustomerNo, DocumentRef, DomainError, Enrollment, EnrollmentId, Event, PaymentMethod,
-    PlanTerms, ProductDocument,
+    Command, CustomerNo, DocumentRef, DomainError, Enrollment, EnrollmentId, Event, PaymentFailure,
+    PaymentMethod, PlanTerms, ProductDocument,
 };
 use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
@@ -64,6 +64,9 @@ pub struct EnrollmentSnapshot {
     pub version: u64,
     pub state: Arc<Enrollment>,
     pub events: Vec<Arc<EventEnvelope>>,
+    /// The command was not run now: the same request ran it before (its first answer was
+    /// lost), and this is the enrollment as it is now.
+    pub recovered: bool,
 }
 
 impl From<Outcome> for EnrollmentSnapshot {
@@ -72,6 +75,7 @@ impl From<Outcome> for EnrollmentSnapshot {
             version: o.version,
             state: o.state,
             events: o.events,
+            recovered: false,
         }
     }
 }
@@ -224,11 +228,70 @@ impl EngineHandle {
     }
 
     async fn send(&self, id: EnrollmentId, op: Op) -> Result<EnrollmentSnapshot, EngineError> {
-        self.inner
-            .registry
-            .call(id, &self.inner.deps, op)
-            .await
-            .map(EnrollmentSnapshot::from)
+        match self.inner.registry.call(id, &self.inner.deps, op).await {
+            Ok(outcome) => Ok(EnrollmentSnapshot::from(outcome)),
+            Err(e @ EngineError::Domain(DomainError::IllegalTransition { .. })) => {
+                match super::request::current() {
+                    Some(request) => self.recover(id, &request).await?.ok_or(e),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The answer to a request whose command its first try already ran (its answer was
+    /// lost with the copy that ran it): the enrollment as it is now, or the payment
+    /// failure it ended in; `None` if no event names the request.
+    async fn recover(
+        &self,
+        id: EnrollmentId,
+        request: &str,
+    ) -> Result<Option<EnrollmentSnapshot>, EngineError> {
+        let history = self.store().history(id).await?;
+        let Some(first) = history
+            .iter()
+            .position(|e| e.request.as_deref() == Some(request))
+        else {
+            return Ok(None);
+        };
+        let current = self.enrollment(id).await?;
+        tracing::info!(enrollment = %id, "answering a retried request from the events its first try made");
+        let failed = history[first..].iter().rev().find_map(|e| match &e.event {
+            Event::PaymentFailed { failure } => Some(failure.clone()),
+            _ => None,
+        });
+        if current.state.status == crate::domain::enrollment::Status::PaymentFailed {
+            match failed {
+                // The first try's payment was cut off (its copy died) or the gateway was
+                // busy: what the request asked for is still to do, so pay now. The
+                // provider charges a reference at most once.
+                Some(PaymentFailure::Unavailable { .. }) => {
+                    let pay = Op::RetryPayment {
+                        now: crate::domain::time::now(),
+                    };
+                    return self
+                        .inner
+                        .registry
+                        .call(id, &self.inner.deps, pay)
+                        .await
+                        .map(|o| Some(EnrollmentSnapshot::from(o)));
+                }
+                // Declined: that was the first answer.
+                Some(failure) => {
+                    return Err(EngineError::Payment {
+                        failure,
+                        version: current.version,
+                        state: current.state,
+                    });
+                }
+                None => {}
+            }
+        }
+        Ok(Some(EnrollmentSnapshot {
+            recovered: true,
+            ..current
+        }))
     }
 
     /// 가입설계 저장: quotes and saves a new plan; the enrollment starts `Planned`.
@@ -376,6 +439,7 @@ impl EngineHandle {
                 version,
                 state,
                 events: Vec::new(),
+                recovered: false,
             });
         }
         if let Some((version, state)) = self.inner.registry.peek(id) {
@@ -383,9 +447,14 @@ impl EngineHandle {
                 version,
                 state,
                 events: Vec::new(),
+                recovered: false,
             });
         }
-        self.send(id, Op::Get).await
+        self.inner
+            .registry
+            .call(id, &self.inner.deps, Op::Get)
+            .await
+            .map(EnrollmentSnapshot::from)
     }
 
     /// Waits until the enrollment satisfies `done` (e.g. its document is issued), or
@@ -432,6 +501,7 @@ impl EngineHandle {
                     version,
                     state,
                     events: Vec::new(),
+                    recovered: false,
                 });
             }
         }

@@ -29,6 +29,7 @@ pub mod payment;
 pub mod payment_provider;
 pub mod projector;
 pub mod registry;
+pub mod request;
 pub mod timers;
 
 pub use config::EngineConfig;

@@ -263,6 +263,25 @@ impl Ownership {
     }
 }
 
+tokio::task_local! {
+    /// The fencing number the running actor was started under.
+    static ACTOR_FENCE: Option<u64>;
+}
+
+/// Runs an actor's operation under the fencing number the actor was started with: an
+/// actor left over from before its partition was lost and taken again must not write
+/// with the new lease's number (its state may be older than the store's).
+pub async fn with_fence<F: std::future::Future>(fence: Option<u64>, work: F) -> F::Output {
+    ACTOR_FENCE.scope(fence, work).await
+}
+
+/// The fencing number an append carries: the running actor's, else the partition's now.
+pub fn append_fence(ownership: &Ownership, id: EnrollmentId) -> Option<u64> {
+    ACTOR_FENCE
+        .try_with(|fence| *fence)
+        .unwrap_or_else(|_| ownership.fence(id))
+}
+
 /// Shares `partitions` out over `members` (ids, sorted): balanced (each gets the floor or
 /// the ceiling of partitions ÷ members), and stable, since each partition goes to the
 /// member that ranks it highest (rendezvous hashing) among those with room left, so a copy

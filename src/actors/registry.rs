@@ -92,7 +92,12 @@ impl Registry {
             });
         }
         let (addr, in_flight) = self.checkout(id, deps, new);
-        let answer = addr.send(Do(op)).await;
+        let answer = addr
+            .send(Do {
+                op,
+                request: super::request::current(),
+            })
+            .await;
         drop(in_flight);
         answer.map_err(|e| {
             EngineError::Internal(format!("the enrollment actor did not answer: {e}"))

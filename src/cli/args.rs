@@ -44,7 +44,7 @@ pub enum Command {
     /// signal it stops accepting, ends the event streams, answers the requests in flight
     /// (for up to --shutdown-grace; a second signal stops waiting) and stops the engine,
     /// whose consumers first handle what the event log holds.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run one event-log consumer on the shared Redis until SIGINT or SIGTERM.
     ///
     /// The Notifier or the MyPage projector, sharing its consumer group with every other

@@ -105,7 +105,15 @@ fn query_customer(who: &Principal, asked: Option<&str>) -> Result<Option<Custome
 }
 
 fn enrollment(status: StatusCode, s: &EnrollmentSnapshot) -> Result<Response, ApiError> {
-    json(status, &EnrollmentBody::new(&s.state, s.version))
+    let mut response = json(status, &EnrollmentBody::new(&s.state, s.version))?;
+    if s.recovered {
+        // Not run now: the same request ran it before and its answer was lost.
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            warp::http::HeaderValue::from_static("recovered"),
+        );
+    }
+    Ok(response)
 }
 
 // ---- health

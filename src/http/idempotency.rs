@@ -15,12 +15,17 @@
 //! request's body, and the same key with another body is 422 `idempotency-key-reused`
 //! rather than someone else's answer replayed.
 //!
-//! A process that dies after the work but before keeping its answer leaves only the claim,
-//! and a retry after the lease does the work again. Where that would do something twice,
-//! the work itself is keyed: `POST /enrollments` saves its plan under an id derived from
-//! the key ([`EnrollmentId::for_request`](crate::domain::enrollment::EnrollmentId::for_request)),
-//! so the retry finds the enrollment the first try saved. Transitions need no key: the
-//! state machine refuses a step already taken (409 with the current status).
+//! A claim names the copy holding it. A copy that dies after the work but before keeping
+//! its answer leaves only the claim: a retry takes it over once that copy is gone from the
+//! live copies (its heartbeat ran out), or after [`CLAIM_LEASE`] in a single process, and
+//! does the work again. The events a command appends name the request that sent it
+//! ([`crate::actors::request`]), so a step the first try already took is answered from
+//! them ("outcome known, here it is": the enrollment as it is now, with
+//! `Idempotent-Replayed: recovered`) instead of being refused. `POST /enrollments` saves
+//! its plan under an id derived from the key
+//! ([`EnrollmentId::for_request`](crate::domain::enrollment::EnrollmentId::for_request)),
+//! so its retry finds the enrollment the first try saved. Without a key, a transition
+//! repeated is refused by the state machine (409 with the current status).
 
 use super::context::Api;
 use super::errors::{ApiError, Problem};
@@ -122,7 +127,8 @@ where
     Fut: Future<Output = Result<Response, ApiError>>,
 {
     let store = api.engine.store();
-    match store.idempotent_claim(store_key, CLAIM_LEASE).await {
+    let me = holder_id(api);
+    match store.idempotent_claim(store_key, CLAIM_LEASE, &me).await {
         Ok(IdempotencyClaim::Done(bytes)) => match serde_json::from_slice::<Kept>(&bytes) {
             Ok(kept) if kept.request_digest.is_some() && kept.request_digest != body_digest => {
                 return Problem::new(
@@ -143,7 +149,18 @@ where
                 .into_response();
             }
         },
-        Ok(IdempotencyClaim::InProgress) => {
+        Ok(IdempotencyClaim::InProgress { holder })
+            if holder_died(api, &holder, &me).await
+                && store
+                    .idempotent_take_over(store_key, &holder, &me, CLAIM_LEASE)
+                    .await
+                    .unwrap_or(false) =>
+        {
+            // Its copy died with the work done or not: do it here. The events a first
+            // try made name this request, so a step already taken answers from them.
+            tracing::info!(key = store_key, %holder, "took over the claim of a copy that died");
+        }
+        Ok(IdempotencyClaim::InProgress { .. }) => {
             let mut problem = Problem::new(
                 StatusCode::CONFLICT,
                 "idempotency-key-in-use",
@@ -157,7 +174,10 @@ where
         Ok(IdempotencyClaim::Claimed) => {}
         Err(e) => return ApiError::Engine(EngineError::Store(e)).into_response(),
     }
-    let response = work().await.unwrap_or_else(ApiError::into_response);
+    let tag = crate::actors::request::tag_of(store_key);
+    let response = crate::actors::request::scope(Some(tag), work())
+        .await
+        .unwrap_or_else(ApiError::into_response);
     if response.status().is_server_error() {
         // Transient (payment busy, store down): a retry with the key should try again.
         if let Err(e) = store.idempotent_release(store_key).await {
@@ -191,6 +211,27 @@ where
         Err(e) => tracing::warn!(key = store_key, error = %e, "could not encode the response"),
     }
     warp::http::Response::from_parts(parts, bytes.into())
+}
+
+/// Who claims keys here: this copy's member id, or its instance name in a single process.
+fn holder_id(api: &Api) -> String {
+    match api.engine.ownership().me() {
+        Some(me) => me.id.clone(),
+        None => api.engine.config().instance.clone(),
+    }
+}
+
+/// Whether the copy holding a claim is gone: not this one and not among the live copies
+/// on the store, read fresh (a copy that has just joined must not look dead). Only copies
+/// sharing a store take part; a claim of an older build names nobody and just runs out.
+async fn holder_died(api: &Api, holder: &str, me: &str) -> bool {
+    if holder.is_empty() || holder == me || !api.engine.ownership().is_clustered() {
+        return false;
+    }
+    match api.engine.store().members().await {
+        Ok(live) => !live.iter().any(|m| m.id == holder),
+        Err(_) => false,
+    }
 }
 
 fn header_text(headers: &warp::http::HeaderMap, name: header::HeaderName) -> Option<String> {

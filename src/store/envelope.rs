@@ -19,6 +19,10 @@ pub struct EventEnvelope {
     pub version: u64,
     pub time: DateTime<Utc>,
     pub schema_version: u16,
+    /// The request whose command appended it: a digest of its `Idempotency-Key` and
+    /// scope, for keyed requests only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<std::sync::Arc<str>>,
 }
 
 impl EventEnvelope {
@@ -37,6 +41,7 @@ impl EventEnvelope {
             customer_no,
             version,
             time,
+            request: None,
         }
     }
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 pub enum IdempotencyClaim {
     /// Nobody had it: the caller now holds it (for the lease) and does the work.
     Claimed,
-    /// Another request with this key is being worked on (here or in another process).
-    InProgress,
+    /// Another request with this key is being worked on (here or in another process),
+    /// by `holder` (the claiming copy's member id; empty if unknown).
+    InProgress { holder: String },
     /// The key's first answer, kept.
     Done(Vec<u8>),
 }
@@ -26,9 +27,23 @@ pub trait IdempotencyStore: Send + Sync {
     /// Keeps the first answer for a key, replacing a claim on it; returns false (and keeps
     /// the old) if an answer is kept already.
     async fn idempotent_put(&self, key: &str, value: &[u8], ttl: Duration) -> StoreResult<bool>;
-    /// Claims a key for `lease` unless it is claimed or answered. A claim that is neither
-    /// answered nor released runs out with its lease (its holder died).
-    async fn idempotent_claim(&self, key: &str, lease: Duration) -> StoreResult<IdempotencyClaim>;
+    /// Claims a key for `lease`, for `holder`, unless it is claimed or answered. A claim
+    /// that is neither answered nor released runs out with its lease (its holder died).
+    async fn idempotent_claim(
+        &self,
+        key: &str,
+        lease: Duration,
+        holder: &str,
+    ) -> StoreResult<IdempotencyClaim>;
+    /// Moves a claim held by `from` (a copy known to have died) to `to`, for `lease`;
+    /// false if `from` no longer holds it (answered, released, or taken over already).
+    async fn idempotent_take_over(
+        &self,
+        key: &str,
+        from: &str,
+        to: &str,
+        lease: Duration,
+    ) -> StoreResult<bool>;
     /// Drops a claim (the work failed in a way worth retrying); an answer stays.
     async fn idempotent_release(&self, key: &str) -> StoreResult<()>;
 }

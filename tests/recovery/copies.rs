@@ -212,3 +212,97 @@ async fn a_copy_that_stops_or_dies_is_taken_over() {
     da.assert_acknowledged_kept().await;
     a.terminate().await;
 }
+
+/// A keyed proposal whose copy is killed while the provider is charging, retried with the
+/// same key through another copy: the retry waits while the dead copy could still be
+/// alive, then takes its claim over and gets what the request asked for (the contract),
+/// and the provider's ledger, kept in Redis, shows the premium taken once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_keyed_request_retried_after_its_copy_died_gets_its_outcome() {
+    let redis = TestRedis::new();
+    let (url, prefix) = (redis.url(), redis.prefix().to_owned());
+    let dir = logs_dir();
+    let slow = Serve {
+        // The kill lands while the provider is still charging.
+        payment_latency: "3s",
+        ..copy_settings()
+    };
+    let mut a = server(&dir, "a", &url, &prefix, slow);
+    let mut b = server(&dir, "b", &url, &prefix, copy_settings());
+    a.start().await;
+    b.start().await;
+    let da = Driver::new(a.base());
+    let db = da.at(b.base());
+    all_ready(&[&da, &db]).await;
+    let customer = db.customer("김셋").await;
+    // Made by a, so a owns it and runs its payment.
+    let id = da.plan(&customer).await;
+    da.request_document(&id).await;
+    da.wait_status(&id, "DocumentIssued").await;
+
+    let keyed = |d: &Driver| {
+        d.http
+            .post(format!("{}/enrollments/{id}/proposal", d.base))
+            .header("idempotency-key", "proposal-once")
+            .json(&serde_json::json!({"paymentMethod": "card"}))
+    };
+    let first = tokio::spawn(keyed(&da).send());
+    eventually("the proposal to be taken", || async {
+        let history = db.history(&id).await;
+        if history.iter().any(|e| e["type"] == "ProposalSubmitted") {
+            Ok(())
+        } else {
+            Err(format!("{} events", history.len()))
+        }
+    })
+    .await;
+    a.kill();
+    let cut = first.await.expect("the first try's task");
+    assert!(
+        cut.is_err(),
+        "the first try was answered before the kill: {cut:?}"
+    );
+
+    let mut waited = 0;
+    let answer = loop {
+        let response = keyed(&db).send().await.expect("b answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        if (status == 409 && text.contains("idempotency-key-in-use")) || status == 503 {
+            waited += 1;
+            assert!(waited < 200, "still {status} after {waited} tries: {text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        break (status, text);
+    };
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    let body: Value = serde_json::from_str(&answer.1).expect("JSON");
+    assert_eq!(body["status"], "Contracted", "{}", answer.1);
+    // Once more: the answer is kept now.
+    let again = keyed(&db).send().await.expect("b answers");
+    assert_eq!(
+        again
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    // The premium was taken once, whatever the two copies did.
+    let reference = id.replace('-', "");
+    let mut redis_conn = redis.client().get_connection().expect("redis");
+    let taken: Option<u64> = redis::cmd("HGET")
+        .arg(redis.key(&format!("ledger:charge:{reference}")))
+        .arg("n")
+        .query(&mut redis_conn)
+        .expect("the ledger");
+    assert_eq!(taken, Some(1));
+    let payments = db
+        .history(&id)
+        .await
+        .iter()
+        .filter(|e| e["type"] == "PaymentSucceeded")
+        .count();
+    assert_eq!(payments, 1);
+    b.terminate().await;
+}

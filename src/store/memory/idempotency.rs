@@ -46,6 +46,7 @@ impl IdempotencyStore for MemoryStore {
         let now = Instant::now();
         let record = Remembered {
             value: Some(value.to_vec()),
+            holder: String::new(),
             expires_at: now.checked_add(ttl),
         };
         let stored = match self.idempotency.entry(key.to_owned()) {
@@ -67,11 +68,17 @@ impl IdempotencyStore for MemoryStore {
         Ok(stored)
     }
 
-    async fn idempotent_claim(&self, key: &str, lease: Duration) -> StoreResult<IdempotencyClaim> {
+    async fn idempotent_claim(
+        &self,
+        key: &str,
+        lease: Duration,
+        holder: &str,
+    ) -> StoreResult<IdempotencyClaim> {
         check_lease(lease)?;
         let now = Instant::now();
         let claim = Remembered {
             value: None,
+            holder: holder.to_owned(),
             expires_at: now.checked_add(lease),
         };
         let found = match self.idempotency.entry(key.to_owned()) {
@@ -83,7 +90,9 @@ impl IdempotencyStore for MemoryStore {
                 } else {
                     match &kept.value {
                         Some(v) => IdempotencyClaim::Done(v.clone()),
-                        None => IdempotencyClaim::InProgress,
+                        None => IdempotencyClaim::InProgress {
+                            holder: kept.holder.clone(),
+                        },
                     }
                 }
             }
@@ -94,6 +103,25 @@ impl IdempotencyStore for MemoryStore {
         };
         self.sweep_idempotency(now);
         Ok(found)
+    }
+
+    async fn idempotent_take_over(
+        &self,
+        key: &str,
+        from: &str,
+        to: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        check_lease(lease)?;
+        let now = Instant::now();
+        match self.idempotency.get_mut(key) {
+            Some(mut claim) if claim.live(now) && claim.value.is_none() && claim.holder == from => {
+                claim.holder = to.to_owned();
+                claim.expires_at = now.checked_add(lease);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn idempotent_release(&self, key: &str) -> StoreResult<()> {

@@ -8,6 +8,8 @@ pub(super) const IDEMPOTENCY_SWEEP_EVERY: u64 = 4096;
 pub(super) struct Remembered {
     /// `None`: claimed, no answer yet.
     pub(super) value: Option<Vec<u8>>,
+    /// Who claimed it (empty once answered).
+    pub(super) holder: String,
     /// `None`: the TTL is too long to represent, so it never expires.
     pub(super) expires_at: Option<Instant>,
 }

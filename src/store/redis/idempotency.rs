@@ -39,26 +39,55 @@ impl IdempotencyStore for RedisStore {
         Ok(kept == 1)
     }
 
-    async fn idempotent_claim(&self, key: &str, lease: Duration) -> StoreResult<IdempotencyClaim> {
+    async fn idempotent_claim(
+        &self,
+        key: &str,
+        lease: Duration,
+        holder: &str,
+    ) -> StoreResult<IdempotencyClaim> {
         check_lease(lease)?;
         let value: Value = self
             .scripts
             .idem_claim
             .key(self.key(&format!("idem:{key}")))
             .arg(millis(lease).max(1))
+            .arg(holder)
             .invoke_async(&mut self.con())
             .await
             .map_err(unavailable)?;
         match reply::items("idempotency claim", &value)? {
             [code] if reply::int("idempotency claim", code)? == 1 => Ok(IdempotencyClaim::Claimed),
-            [code] if reply::int("idempotency claim", code)? == 2 => {
-                Ok(IdempotencyClaim::InProgress)
+            [code, holder] if reply::int("idempotency claim", code)? == 2 => {
+                Ok(IdempotencyClaim::InProgress {
+                    holder: reply::text("idempotency holder", holder)?.to_owned(),
+                })
             }
             [_, answer] => Ok(IdempotencyClaim::Done(
                 reply::bytes("idempotency answer", answer)?.to_vec(),
             )),
             _ => Err(reply::unexpected("idempotency claim", &value)),
         }
+    }
+
+    async fn idempotent_take_over(
+        &self,
+        key: &str,
+        from: &str,
+        to: &str,
+        lease: Duration,
+    ) -> StoreResult<bool> {
+        check_lease(lease)?;
+        let moved: i64 = self
+            .scripts
+            .idem_take_over
+            .key(self.key(&format!("idem:{key}")))
+            .arg(millis(lease).max(1))
+            .arg(from)
+            .arg(to)
+            .invoke_async(&mut self.con())
+            .await
+            .map_err(unavailable)?;
+        Ok(moved == 1)
     }
 
     async fn idempotent_release(&self, key: &str) -> StoreResult<()> {

@@ -25,6 +25,7 @@ pub(super) struct Scripts {
     pub(super) ledger_refund: Script,
     pub(super) idem_claim: Script,
     pub(super) idem_put: Script,
+    pub(super) idem_take_over: Script,
     pub(super) idem_release: Script,
 }
 
@@ -46,6 +47,7 @@ impl Scripts {
             ledger_refund: Script::new(LEDGER_REFUND),
             idem_claim: Script::new(IDEM_CLAIM),
             idem_put: Script::new(IDEM_PUT),
+            idem_take_over: Script::new(IDEM_TAKE_OVER),
             idem_release: Script::new(IDEM_RELEASE),
         }
     }
@@ -438,30 +440,40 @@ redis.call('SET', KEYS[1], ARGV[1])
 return {1, ARGV[1]}
 "#;
 
-/// Idempotency records are `D<answer>` or `P` (claimed, no answer yet).
-/// KEYS: 1 the record; ARGV: 1 the lease (ms). Returns `{1}` claimed, `{2}` in progress,
-/// `{3, answer}` done.
+/// Idempotency records are `D<answer>` or `P<holder>` (claimed by that copy, no answer
+/// yet; records of older builds are a bare `P`).
+/// KEYS: 1 the record; ARGV: 1 the lease (ms), 2 the holder. Returns `{1}` claimed,
+/// `{2, holder}` in progress, `{3, answer}` done.
 pub const IDEM_CLAIM: &str = r#"
 local v = redis.call('GET', KEYS[1])
 if not v then
-  redis.call('SET', KEYS[1], 'P', 'PX', ARGV[1])
+  redis.call('SET', KEYS[1], 'P' .. ARGV[2], 'PX', ARGV[1])
   return {1}
 end
-if v == 'P' then return {2} end
+if string.sub(v, 1, 1) == 'P' then return {2, string.sub(v, 2)} end
 return {3, string.sub(v, 2)}
+"#;
+
+/// Moves a claim from a holder that died to another. KEYS: 1 the record; ARGV: 1 the
+/// lease (ms), 2 the dead holder, 3 the new one. Returns 1 if moved.
+pub const IDEM_TAKE_OVER: &str = r#"
+if redis.call('GET', KEYS[1]) ~= 'P' .. ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], 'P' .. ARGV[3], 'PX', ARGV[1])
+return 1
 "#;
 
 /// KEYS: 1 the record; ARGV: 1 the answer, 2 TTL (ms). Returns 1 if kept, 0 if an answer
 /// was kept already.
 pub const IDEM_PUT: &str = r#"
 local v = redis.call('GET', KEYS[1])
-if v and v ~= 'P' then return 0 end
+if v and string.sub(v, 1, 1) ~= 'P' then return 0 end
 redis.call('SET', KEYS[1], 'D' .. ARGV[1], 'PX', ARGV[2])
 return 1
 "#;
 
 /// KEYS: 1 the record. Drops it if it is only a claim.
 pub const IDEM_RELEASE: &str = r#"
-if redis.call('GET', KEYS[1]) == 'P' then redis.call('DEL', KEYS[1]) end
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 1) == 'P' then redis.call('DEL', KEYS[1]) end
 return 1
 "#;

@@ -57,6 +57,7 @@ macro_rules! store_contract_suite {
             alarms_are_recorded_once_and_listed_newest_first,
             idempotency_is_put_if_absent_with_ttl,
             idempotency_claims_are_exclusive,
+            a_dead_holders_claim_can_be_taken_over,
             batches_of_alarms_and_views_behave_like_one_at_a_time,
             a_large_batch_of_views_is_written_whole_and_in_order,
             members_heartbeat_leave_and_run_out,
