@@ -2,7 +2,7 @@
 # Rolling restart and crash test of three `ezenroll serve` copies behind haproxy, under
 # load (127.0.0.1 only). Shows what clients see while copies go away and come back.
 #
-#   scripts/rolling-restart.sh                          # about 2 minutes with the defaults
+#   scripts/rolling-restart.sh                          # about 90 s with the defaults
 #   CLIENTS=32 WARMUP=20 scripts/rolling-restart.sh
 #   SERVE_ARGS='--drain-delay 2s --ownership-lease 5s' scripts/rolling-restart.sh
 #   ALLOW_FAILURES=1 KEEP_LOGS=/tmp/rr-logs scripts/rolling-restart.sh
