@@ -8,7 +8,7 @@
 #   ALLOW_FAILURES=1 KEEP_LOGS=/tmp/rr-logs scripts/rolling-restart.sh
 #
 # It starts its own redis-server, three copies sharing it (one random --jwt-secret, made
-# here for this run and never written anywhere but the temp dir), and haproxy in front
+# here for this run and written to no file), and haproxy in front
 # (roundrobin, GET /readyz checks every 500 ms, fall 1 rise 2, redispatch, retry-on
 # conn-failure, retries 3). scripts/journeys.py then runs CLIENTS concurrent enrollment
 # journeys through haproxy (customer, plan, document, long poll, paid proposal,
