@@ -164,18 +164,25 @@ impl Ownership {
         }
     }
 
+    /// Whether this copy owns any partition (and so can make new enrollments).
+    pub fn owns_any(&self) -> bool {
+        (0..self.partitions).any(|p| self.owns_partition(p))
+    }
+
     /// A fresh id for a new enrollment in a partition this copy owns, so the copy that
     /// takes the request runs it; `None` if it owns none.
     pub fn new_local_id(&self) -> Option<EnrollmentId> {
         if self.me.is_none() {
             return Some(EnrollmentId::new());
         }
-        if !(0..self.partitions).any(|p| self.owns_partition(p)) {
+        if !self.owns_any() {
             return None;
         }
-        // Each try lands in an owned partition with probability owned/partitions.
-        (0..4096)
-            .map(|_| EnrollmentId::new())
+        let millis = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        // Each try is independent and lands in an owned partition with probability
+        // owned ÷ partitions, so a few tries do.
+        (0..1024)
+            .map(|_| EnrollmentId::from_parts(millis, &random_bytes()))
             .find(|&id| self.owns(id))
     }
 
@@ -282,6 +289,16 @@ pub fn append_fence(ownership: &Ownership, id: EnrollmentId) -> Option<u64> {
         .unwrap_or_else(|_| ownership.fence(id))
 }
 
+fn random_bytes() -> [u8; 10] {
+    let mut bytes = [0u8; 10];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: a v4 UUID's generator instead.
+        let fallback = uuid::Uuid::new_v4();
+        bytes.copy_from_slice(&fallback.as_bytes()[6..]);
+    }
+    bytes
+}
+
 /// Shares `partitions` out over `members` (ids, sorted): balanced (each gets the floor or
 /// the ceiling of partitions ÷ members), and stable, since each partition goes to the
 /// member that ranks it highest (rendezvous hashing) among those with room left, so a copy
@@ -374,6 +391,24 @@ mod tests {
     }
 
     #[test]
+    fn new_ids_land_in_the_one_partition_owned_however_fast_they_are_made() {
+        let me = Member {
+            id: "a".to_owned(),
+            address: "127.0.0.1:1".to_owned(),
+        };
+        let o = Ownership::member(me, 16);
+        o.set_held(11, 1);
+        // Thousands within a millisecond or two: time-ordered ids of one millisecond
+        // share a partition, these must not.
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let id = o.new_local_id().expect("owns partition 11");
+            assert_eq!(o.partition_of(id), 11);
+            assert!(seen.insert(id), "ids are unique");
+        }
+    }
+
+    #[test]
     fn no_members_no_owners() {
         assert!(assign(&[], 4).iter().all(Option::is_none));
     }
@@ -411,6 +446,7 @@ mod tests {
         );
         o.set_leaving(0, true);
         assert_eq!(o.route_partition(0), Route::Unowned);
+        assert_eq!(o.new_local_id(), None, "owns nothing now");
         assert_eq!(o.owned_partitions(), Some(vec![]));
     }
 }

@@ -142,7 +142,7 @@ impl Forwarder {
                 match self.keyed_enrollment(req) {
                     Some(id) => Some(id),
                     // A new enrollment is made in a partition of the copy that takes it.
-                    None if ownership.new_local_id().is_some() => return Target::Local,
+                    None if ownership.owns_any() => return Target::Local,
                     None => return Target::AnyOwner,
                 }
             }
@@ -187,7 +187,7 @@ impl Forwarder {
                     }
                     _ => None,
                 },
-                Target::AnyOwner if ownership.new_local_id().is_some() => Some(None),
+                Target::AnyOwner if ownership.owns_any() => Some(None),
                 Target::AnyOwner => ownership.any_owner().map(Some),
                 Target::Local => Some(None),
             };

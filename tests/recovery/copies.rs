@@ -35,6 +35,20 @@ async fn all_ready(copies: &[&Driver]) {
     }
 }
 
+/// The status a long poll on `d` answers while `id` is in `status`.
+async fn wait_while(d: &Driver, id: &str, status: &str) -> String {
+    let waited = d
+        .get(&format!(
+            "/enrollments/{id}?waitWhileStatus={status}&waitSeconds=10"
+        ))
+        .await;
+    assert_eq!(waited.status, 200, "{}", waited.text);
+    waited.body["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The instant an event of `kind` was recorded, from the enrollment's history.
 fn event_time(history: &[Value], kind: &str) -> chrono::DateTime<chrono::Utc> {
     let event = history
@@ -70,12 +84,10 @@ async fn one_engine(url: &str, prefix: &str) {
         );
         y.request_document(&id).await;
         // A long poll on x wakes on y's request and on the timer, wherever it fires.
-        let waited = x
-            .get(&format!(
-                "/enrollments/{id}?waitWhileStatus=DocumentRequested&waitSeconds=10"
-            ))
-            .await;
-        assert_eq!(waited.body["status"], "DocumentIssued", "{}", waited.text);
+        assert_eq!(
+            wait_while(x, &id, "DocumentRequested").await,
+            "DocumentIssued"
+        );
         let history = x.history(&id).await;
         let took =
             event_time(&history, "DocumentIssued") - event_time(&history, "DocumentRequested");
@@ -92,12 +104,7 @@ async fn one_engine(url: &str, prefix: &str) {
             "{id} right after the proposal"
         );
         y.withdraw(&id).await;
-        let waited = x
-            .get(&format!(
-                "/enrollments/{id}?waitWhileStatus=WithdrawalRequested&waitSeconds=10"
-            ))
-            .await;
-        assert_eq!(waited.body["status"], "Withdrawn", "{}", waited.text);
+        assert_eq!(wait_while(x, &id, "WithdrawalRequested").await, "Withdrawn");
         assert_eq!(y.status(&id).await.0, "Withdrawn");
     }
 

@@ -33,6 +33,21 @@ impl Book {
         self.leases.get(&partition)
     }
 
+    /// The members whose heartbeat has not run out at `now`, ordered by id.
+    fn live(&self, now: Instant) -> Vec<Member> {
+        let mut live: Vec<Member> = self
+            .members
+            .iter()
+            .filter(|(_, (_, until))| *until > now)
+            .map(|(id, (address, _))| Member {
+                id: id.clone(),
+                address: address.clone(),
+            })
+            .collect();
+        live.sort();
+        live
+    }
+
     /// Whether `fence` holds `partition`'s lease now.
     pub(crate) fn holds(&mut self, partition: u16, fence: u64) -> bool {
         self.lease(partition, Instant::now())
@@ -66,32 +81,11 @@ impl OwnershipStore for MemoryStore {
         book.members.retain(|_, (_, until)| *until > now);
         book.members
             .insert(member.id.clone(), (member.address.clone(), until(now, ttl)));
-        let mut live: Vec<Member> = book
-            .members
-            .iter()
-            .map(|(id, (address, _))| Member {
-                id: id.clone(),
-                address: address.clone(),
-            })
-            .collect();
-        live.sort();
-        Ok(live)
+        Ok(book.live(now))
     }
 
     async fn members(&self) -> StoreResult<Vec<Member>> {
-        let now = Instant::now();
-        let book = lock(&self.ownership);
-        let mut live: Vec<Member> = book
-            .members
-            .iter()
-            .filter(|(_, (_, until))| *until > now)
-            .map(|(id, (address, _))| Member {
-                id: id.clone(),
-                address: address.clone(),
-            })
-            .collect();
-        live.sort();
-        Ok(live)
+        Ok(lock(&self.ownership).live(Instant::now()))
     }
 
     async fn leave(&self, member_id: &str) -> StoreResult<()> {
