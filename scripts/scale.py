@@ -483,8 +483,10 @@ def report_main(args):
         for r in journeys:
             if r["failures"] or r["warmup_failures"] or r["unowned"] or r["forward_retries"]:
                 failed = failed or r["failures"] > 0
+                plans = r["step_requests"].get("plan", 0)
                 print(f"  series {r['series']} N={r['copies']}: {r['failures']} failures in the window "
-                      f"{r['kinds']}, {r['warmup_failures']} in the warm-up {r['warmup_kinds']}; "
+                      f"{r['kinds']} ({100 * r['failures'] / max(plans, 1):.1f}% of {plans} plan saves), "
+                      f"{r['warmup_failures']} in the warm-up {r['warmup_kinds']}; "
                       f"forward retries {r['forward_retries']:.0f}, unowned {r['unowned']:.0f}")
         lags = [r["consumer_lag"] for r in journeys]
         print(f"consumer lag 0.2 s after each window: max {max(lags):.0f}; "

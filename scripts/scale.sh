@@ -138,24 +138,29 @@ start_copies() { # N
   echo "  $1 copies ready in $((SECONDS - started)) s (pids ${PIDS[*]})" >&2
 }
 
-# After a run: what the copies logged besides 2xx answers, then a clean Redis.
+# After a run: what the copies logged besides 2xx answers (one line per run, the first
+# such lines once), then a clean Redis.
 after_run() { # label
-  local log n
+  local logs n
   stop_copies
-  for log in "$WORK"/run$RUN-copy*.log; do
-    # (/readyz answers 503 until the copy holds its share: start_copies asks it.)
-    n=$(grep -v 'path="/readyz"' "$log" | grep -c 'status=[45][0-9][0-9]\| WARN \| ERROR ' || true)
-    if [ "$n" -gt 0 ]; then
-      {
-        echo "$1, $(basename "$log"): $n lines with a 4xx/5xx answer or a warning; by kind:"
-        grep -v 'path="/readyz"' "$log" | grep -o 'path="[^"]*" status=[45][0-9][0-9]\| WARN [a-z:_]*\| ERROR [a-z:_]*' \
-          | sed 's/path="\/enrollments\/[0-9a-f-]*/path="\/enrollments\/{id}/' | sort | uniq -c | sort -rn | head -8 || true
-        echo "  first lines:"
-        grep -v 'path="/readyz"' "$log" | grep -m 4 'status=[45][0-9][0-9]\| WARN \| ERROR ' | cut -c 1-300 | sed 's/^/    /' || true
-      } >>"$WORK/log-notes"
-    fi
-    [ "$KEEP" = 1 ] || rm -f "$log"
-  done
+  logs=("$WORK"/run$RUN-copy*.log)
+  # (/readyz answers 503 until a copy holds its share: start_copies asks it.)
+  grep -h -v 'path="/readyz"' "${logs[@]}" | grep 'status=[45][0-9][0-9]\| WARN \| ERROR ' \
+    >"$WORK/noted" || true
+  n=$(wc -l <"$WORK/noted")
+  if [ "$n" -gt 0 ]; then
+    {
+      printf '%s: %d lines in %d copies'"'"' logs:' "$1" "$n" "${#logs[@]}"
+      # A forwarded request is logged by both copies, and again when it is retried.
+      grep -o 'method=[A-Z]* path="[^"]*" status=[0-9]*\| WARN [a-z:_]*\| ERROR [a-z:_]*' "$WORK/noted" \
+        | sed 's/path="\/enrollments\/[0-9a-f-]*/path="\/enrollments\/{id}/' | sort | uniq -c \
+        | sort -rn | head -6 | awk '{$1 = $1; printf " %s ×%s;", substr($0, index($0, " ") + 1), $1}' || true
+      echo
+    } >>"$WORK/log-notes"
+    [ -s "$WORK/log-first" ] || { echo "first of them ($1):"; head -4 "$WORK/noted" | cut -c 1-300; } \
+      >"$WORK/log-first"
+  fi
+  [ "$KEEP" = 1 ] || rm -f "${logs[@]}"
   R flushall >/dev/null
 }
 
@@ -195,6 +200,6 @@ python3 "$DRIVER" report "$RESULTS" || status=$?
 if [ -s "$WORK/log-notes" ]; then
   echo
   echo "== What the copies logged besides 2xx answers =="
-  cat "$WORK/log-notes"
+  cat "$WORK/log-notes" "$WORK/log-first"
 fi
 exit "$status"
