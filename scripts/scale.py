@@ -5,8 +5,9 @@ this measures them and prints the summary. Three subcommands:
 
   journeys   full enrollments (plan, document, long poll until issued, proposal; a new
              customer every 10 plans) from CLIENTS concurrent clients, each request sent
-             to the next copy in turn, so that with N copies about (N-1)/N of the requests
-             about an enrollment land on a copy that does not own it and are forwarded.
+             to a copy picked at random (a balancer without affinity), so that with N
+             copies about (N-1)/N of the requests about an enrollment land on a copy that
+             does not own it and are forwarded.
              After a warm-up it measures a window: journeys and requests per second,
              failures (any answer that is not 2xx, and any request that could not be
              sent or read), the CPU (utime + stime from /proc/PID/stat) of every copy, of

@@ -9,8 +9,8 @@
 #      a short --document-delay and --payment-latency), ready when every /readyz is 200
 #      and ezenroll_partitions_owned sums to 16; CLIENTS concurrent clients run full
 #      journeys (customer every 10 plans; plan, document, long poll until issued,
-#      proposal), each request to the next copy in turn, so about (N-1)/N of the requests
-#      about an enrollment are forwarded; after WARMUP, a window of DURATION measures
+#      proposal), each request to a copy picked at random, so about (N-1)/N of the
+#      requests about an enrollment are forwarded; after WARMUP, a window of DURATION measures
 #      enrollments/s, requests/s, failures (any non-2xx), the forwarded count from
 #      /metrics, and the CPU (utime+stime from /proc) of the copies, of Redis and of the
 #      driver per enrollment. The copies stop with SIGTERM and Redis is flushed after each.
