@@ -360,6 +360,7 @@ def forwarding_main(args):
     assert len(copies) == 2, "forwarding needs exactly two copies"
     # K enrollments, made through each copy in turn, a customer for every 8.
     made = []  # (id, plan body)
+    through = {}  # id -> the copy its plan was saved through
     refused = []  # answers other than 201 to a plan save (each retried)
     for i in range(args.enrollments):
         if i % 8 == 0:
@@ -377,6 +378,7 @@ def forwarding_main(args):
         else:
             sys.exit("could not create an enrollment in 5 tries")
         made.append((json.loads(body)["id"], plan))
+        through[made[-1][0]] = i % 2
     # The owner of each: a GET through copy 0 that copy 0 forwarded is copy 1's.
     owner = {}
     for enrollment, _ in made:
@@ -429,7 +431,11 @@ def forwarding_main(args):
             for local in order:
                 result = way(local, op, args.requests)
                 rounds[op]["local" if local else "forwarded"].append(result)
+    # A copy makes a new enrollment in a partition it owns, or, when it cannot find one,
+    # has another copy make it: those are owned elsewhere than where they were sent.
+    made_elsewhere = sum(1 for e, _ in made if owner[e] != through[e])
     return {"kind": "forwarding", "enrollments": len(made), "owned_by": owned_by, "refused": refused,
+            "made_elsewhere": made_elsewhere,
             "requests": args.requests, "rounds": rounds}
 
 
@@ -513,6 +519,8 @@ def report_main(args):
         print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
         for row in rows:
             print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+        print(f"owners found from the forwarding counters; {f['made_elsewhere']} of "
+              f"{f['enrollments']} are owned by the other copy than the one their plan was saved through")
         if f["refused"]:
             print(f"while making them, {len(f['refused'])} plan saves were refused (then retried): "
                   + ", ".join(sorted(set(f["refused"]))))
