@@ -10,8 +10,8 @@
 #      and ezenroll_partitions_owned sums to 16; CLIENTS concurrent clients run full
 #      journeys (customer every 10 plans; plan, document, long poll until issued,
 #      proposal), each request to a copy picked at random, so about (N-1)/N of the
-#      requests about an enrollment are forwarded; after WARMUP, a window of DURATION measures
-#      enrollments/s, requests/s, failures (any non-2xx), the forwarded count from
+#      requests about an enrollment are forwarded; after WARMUP, a window of DURATION
+#      measures enrollments/s, requests/s, failures (any non-2xx), the forwarded count from
 #      /metrics, and the CPU (utime+stime from /proc) of the copies, of Redis and of the
 #      driver per enrollment. The copies stop with SIGTERM and Redis is flushed after each.
 #   2. With 2 copies: FORWARD_ENROLLMENTS enrollments, each one's owner found from the
@@ -19,14 +19,14 @@
 #      sequential GET /enrollments/{id} through the owner (local) and through the other
 #      copy (forwarded), on keep-alive connections; the same for PUT /enrollments/{id}/plan.
 #
-#   scripts/scale.sh                                  # about 6 minutes
+#   scripts/scale.sh                                  # about 5 minutes
 #   SERIES=5 DURATION=30s CLIENTS=64 THREADS=2 scripts/scale.sh
 #   COPIES="1 2" FORWARDING=0 scripts/scale.sh       # part 1 only, with 1 and 2 copies
 #   SERIES=0 scripts/scale.sh                         # part 2 only
 #
-# Other settings: IDLE (3s of the copies' CPU at rest, measured first), WARMUP (5s), DOCUMENT_DELAY (50ms), PAYMENT_LATENCY (5ms),
-# EZENROLL_BIN (target/release/ezenroll, built when missing), KEEP=1 keeps the temp dir
-# with the copies' logs. The driver is scripts/scale.py (python3, standard library only).
+# Other settings: IDLE (3s of the copies' CPU at rest, measured first), WARMUP (5s),
+# DOCUMENT_DELAY (50ms), PAYMENT_LATENCY (5ms), EZENROLL_BIN (target/release/ezenroll,
+# built when missing), KEEP=1 keeps the temp dir with the copies' logs. The driver is scripts/scale.py (python3, standard library only).
 # Exits 1 when any request failed in a measured window.
 #
 # Needs redis-server and redis-cli (apt-get installs them when missing).
