@@ -7,7 +7,7 @@
 //! The request goes on unchanged, with the caller's own token, so the owner checks it as
 //! if it had been sent there; a header signed with the secret the copies share says that
 //! a copy sent it, so the owner handles it itself instead of sending it on again. While a
-//! partition changes hands the request waits for the new owner (up to [`OWNER_WAIT`]);
+//! partition changes hands the request waits for the new owner (see [`owner_wait`]);
 //! an owner that turns out to be gone or no longer the owner gets one more try.
 
 use super::context::Api;
@@ -28,9 +28,12 @@ use tokio::sync::OnceCell;
 /// The header a copy marks a forwarded request with: `<member>;<unix secs>;<hex HMAC>`.
 pub const FORWARDED: &str = "ezenroll-forwarded";
 
-/// How long a request waits for an owner while a partition changes hands (or its owner
-/// died and its lease has not run out).
-pub const OWNER_WAIT: Duration = Duration::from_secs(12);
+/// How long a request waits for an owner while a partition changes hands: long enough
+/// for a dead owner's lease to run out and the next copy to take the partition (half a
+/// lease more), so a copy dying costs its callers time rather than errors.
+pub fn owner_wait(lease: Duration) -> Duration {
+    lease.saturating_mul(3) / 2
+}
 
 /// How far a forwarded request's time may be from the receiver's clock.
 const SIGNATURE_WINDOW_SECS: u64 = 60;
@@ -177,7 +180,14 @@ impl Forwarder {
     async fn owner(&self, target: &Target, avoid: Option<&str>) -> Option<String> {
         let ownership = self.ownership();
         let mut changes = ownership.watch();
-        let deadline = tokio::time::Instant::now() + OWNER_WAIT;
+        let lease = self
+            .api
+            .engine
+            .config()
+            .cluster
+            .as_ref()
+            .map_or(Duration::from_secs(10), |c| c.lease);
+        let deadline = tokio::time::Instant::now() + owner_wait(lease).max(Duration::from_secs(2));
         loop {
             let found = match target {
                 Target::Partition(p) => match ownership.route_partition(*p) {
