@@ -8,7 +8,7 @@
 //! if it had been sent there; a header signed with the secret the copies share says that
 //! a copy sent it, so the owner handles it itself instead of sending it on again. While a
 //! partition changes hands the request waits for the new owner (see [`owner_wait`]);
-//! an owner that turns out to be gone or no longer the owner gets one more try.
+//! an owner that no longer owns it, or does not answer, is replaced by the next one.
 
 use super::context::Api;
 use super::errors::{OWNERSHIP_MOVING, Problem, ownership_moving};
@@ -85,7 +85,9 @@ impl Forwarder {
         Forwarder {
             api,
             client: hyper::Client::builder()
-                .pool_idle_timeout(Duration::from_secs(30))
+                // Below the owners' header-read timeout, which closes idle connections:
+                // a pooled connection is dropped here before the owner drops it.
+                .pool_idle_timeout(Duration::from_secs(5))
                 .build(connector),
             secret: OnceCell::new(),
         }
@@ -227,7 +229,8 @@ impl Forwarder {
         let body = collect(body, self.api.config.body_limit).await?;
         let secret = self.secret().await.map_err(problem)?.to_vec();
         let mut avoid: Option<String> = None;
-        for attempt in 0..2 {
+        let mut failures = 0;
+        for attempt in 0..3 {
             let Some(address) = self.owner(&target, avoid.as_deref()).await else {
                 self.api
                     .forward_stats
@@ -251,12 +254,23 @@ impl Forwarder {
                 .fetch_add(1, Ordering::Relaxed);
             match self.send(&parts, &body, &address, &secret).await {
                 Ok(answer) if !moved_on(&answer) => return Err(answer.into_response()),
-                Ok(_) => tracing::debug!(%address, "the owner moved on; asking the new one"),
+                Ok(_) => {
+                    tracing::debug!(%address, "the owner moved on; asking the new one");
+                    avoid = Some(address);
+                }
                 Err(e) => {
-                    tracing::warn!(%address, error = %e, "the owner did not answer; asking again")
+                    failures += 1;
+                    tracing::warn!(%address, error = %e, "the owner did not answer; asking again");
+                    if failures == 1 {
+                        // Perhaps only the connection: the same owner once more.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        avoid = None;
+                    } else {
+                        // It is gone: wait for its lease to pass to another copy.
+                        avoid = Some(address);
+                    }
                 }
             }
-            avoid = Some(address);
         }
         Err(problem(ownership_moving()))
     }
