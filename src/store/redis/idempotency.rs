@@ -16,7 +16,8 @@ impl IdempotencyStore for RedisStore {
         let record = self.key(&format!("idem:{key}"));
         let value: Option<Vec<u8>> = self.query(redis::cmd("GET").arg(&record)).await?;
         match value.as_deref() {
-            None | Some(b"P") => Ok(None),
+            // A claim (`P<holder>`, or a bare `P` of an earlier version) is not an answer.
+            None | Some([b'P', ..]) => Ok(None),
             Some([b'D', answer @ ..]) => Ok(Some(answer.to_vec())),
             Some(_) => Err(StoreError::Corrupt {
                 key: record,
