@@ -80,6 +80,10 @@ pub struct TokenArgs {
     /// With `--dev`: the address the development server listens on.
     #[arg(long, env = "EZENROLL_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
+    /// The longest lifetime the server accepts (its `--max-token-lifetime`); a longer
+    /// `--ttl` is refused.
+    #[arg(long, env = "EZENROLL_MAX_TOKEN_LIFETIME", default_value = "24h", value_parser = parse_positive_duration)]
+    pub max_token_lifetime: Duration,
 }
 
 /// Where `serve` listens unless told otherwise.
@@ -115,6 +119,10 @@ pub struct ServeArgs {
     /// and `ezenroll token --dev` for more tokens.
     #[arg(long, env = "EZENROLL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// The longest a bearer token may live (`exp − iat`); longer ones are refused, so a
+    /// token minted to never expire is no token.
+    #[arg(long, env = "EZENROLL_MAX_TOKEN_LIFETIME", default_value = "24h", value_parser = parse_positive_duration)]
+    pub max_token_lifetime: Duration,
     /// Payments waiting for the payment provider before callers hear "busy" (503).
     #[arg(long, env = "EZENROLL_PAYMENT_QUEUE", default_value_t = 256)]
     pub payment_queue: usize,

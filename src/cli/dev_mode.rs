@@ -17,17 +17,18 @@ pub struct ServeKeys {
 }
 
 impl ServeKeys {
-    /// From the configured secret, or, with none, from a random one made up for this run.
-    pub fn new(configured: Option<String>) -> anyhow::Result<ServeKeys> {
+    /// From the configured secret, or, with none, from a random one made up for this run;
+    /// accepting tokens that live at most `max_lifetime`.
+    pub fn new(configured: Option<String>, max_lifetime: Duration) -> anyhow::Result<ServeKeys> {
         if let Some(secret) = configured.filter(|s| !s.is_empty()) {
             return Ok(ServeKeys {
-                keys: AuthKeys::from_secret(secret.as_bytes())?,
+                keys: AuthKeys::from_secret(secret.as_bytes())?.with_max_lifetime(max_lifetime),
                 dev_secret: None,
             });
         }
         let secret = ezenroll::http::auth::random_secret()?;
         Ok(ServeKeys {
-            keys: AuthKeys::from_secret(secret.as_bytes())?,
+            keys: AuthKeys::from_secret(secret.as_bytes())?.with_max_lifetime(max_lifetime),
             dev_secret: Some(secret),
         })
     }
@@ -39,7 +40,9 @@ impl ServeKeys {
         let Some(secret) = &self.dev_secret else {
             return Ok(None);
         };
-        let token = self.keys.mint(Role::Admin, "dev-admin", DEV_TOKEN_TTL)?;
+        // As long as the server accepts, if that is shorter.
+        let ttl = DEV_TOKEN_TTL.min(self.keys.max_lifetime());
+        let token = self.keys.mint(Role::Admin, "dev-admin", ttl)?;
         let file = dev_secret::write(addr.port(), secret);
         tracing::warn!(
             "development mode: no JWT secret configured; tokens are signed with a random \
@@ -61,9 +64,9 @@ impl ServeKeys {
             Err(e) => format!("`ezenroll token --dev` cannot work for this server: {e}\n"),
         };
         eprintln!(
-            "\n{}An admin token, valid for {} h:\n\n  export TOKEN={token}\n\n{more}",
+            "\n{}An admin token, valid for {} min:\n\n  export TOKEN={token}\n\n{more}",
             banner(),
-            DEV_TOKEN_TTL.as_secs() / 3600,
+            ttl.as_secs() / 60,
         );
         Ok(file.ok())
     }

@@ -47,7 +47,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     use ezenroll::actors::{Engine, EngineConfig};
     use ezenroll::http::{self, HttpConfig};
 
-    let auth = ServeKeys::new(args.jwt_secret)?;
+    let auth = ServeKeys::new(args.jwt_secret, args.max_token_lifetime)?;
     let config = EngineConfig {
         document_delay: args.document_delay,
         payment: GatewayConfig {

@@ -28,7 +28,7 @@ pub fn token(args: TokenArgs) -> ExitCode {
         }
     };
     let keys = match AuthKeys::from_secret(secret.as_bytes()) {
-        Ok(k) => k,
+        Ok(k) => k.with_max_lifetime(args.max_token_lifetime),
         Err(e) => return refuse(&e.to_string()),
     };
     let sub = args.sub.unwrap_or_else(|| "admin".to_owned());

@@ -1,8 +1,12 @@
-//! Bearer tokens: HS256 JWTs with `sub`, `role`, `exp` and `iat`.
+//! Bearer tokens: HS256 JWTs with `sub`, `role`, `exp` and `iat` (and `nbf`, if given).
 //!
 //! Validation is pinned to HS256, so `alg: none` and every other algorithm are refused,
-//! and `exp` is required. A `customer` token's subject is its customer number; an
-//! `admin` token's subject is free text (who minted it, for the log).
+//! and `exp` is required. A token is also refused when it is not valid yet (`nbf`), is
+//! issued in the future (`iat`), lives longer than the server accepts (`exp − iat` over
+//! [`AuthKeys::max_lifetime`], so a token that never expires is no token), names a
+//! critical header extension (`crit`: none is understood here), or has an empty subject.
+//! A `customer` token's subject is its customer number; an `admin` token's subject is
+//! free text (who minted it, for the log).
 //!
 //! No secret is built in anywhere: the key material comes from the operator
 //! (`--jwt-secret`, `EZENROLL_JWT_SECRET`) or, in development mode, from
@@ -35,8 +39,11 @@ pub const MIN_SECRET_LEN: usize = 16;
 /// over. About 300 bytes each.
 pub const VERIFIED_CAPACITY: usize = 4096;
 
-/// Clock skew allowed on `exp`, in seconds (the crate's default is 60).
+/// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds (the crate's default is 60).
 const LEEWAY_SECS: u64 = 5;
+
+/// The longest a token may live (`exp − iat`) unless the server says otherwise.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// A token's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -55,6 +62,9 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at, seconds since the Unix epoch.
     pub iat: u64,
+    /// Not valid before, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
 }
 
 /// Who is calling, once their token checked out.
@@ -116,6 +126,7 @@ pub struct AuthKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    max_lifetime: Duration,
     /// Tokens whose signature checked out: who they name and their `exp`.
     verified: Arc<DashMap<Box<str>, (Principal, u64)>>,
 }
@@ -136,13 +147,26 @@ impl AuthKeys {
         validation.algorithms = vec![Algorithm::HS256];
         validation.set_required_spec_claims(&["exp"]);
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         Ok(AuthKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
             verified: Arc::new(DashMap::new()),
         })
+    }
+
+    /// The same keys, accepting (and minting) tokens that live at most `lifetime`.
+    pub fn with_max_lifetime(mut self, lifetime: Duration) -> AuthKeys {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// The longest a token may live (`exp − iat`).
+    pub fn max_lifetime(&self) -> Duration {
+        self.max_lifetime
     }
 
     /// Signs a token for `role` and `sub`, valid for `ttl` from now.
@@ -150,7 +174,10 @@ impl AuthKeys {
         if role == Role::Customer {
             CustomerNo::parse(sub).map_err(AuthError::BadSubject)?;
         }
-        if ttl.is_zero() {
+        if sub.trim().is_empty() {
+            return Err(AuthError::BadSubject("the subject is empty".to_owned()));
+        }
+        if ttl.is_zero() || ttl > self.max_lifetime {
             return Err(AuthError::BadTtl);
         }
         let iat = now_secs();
@@ -160,6 +187,7 @@ impl AuthKeys {
             role,
             exp,
             iat,
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(AuthError::Sign)
@@ -204,15 +232,39 @@ impl AuthKeys {
                 use jsonwebtoken::errors::ErrorKind;
                 unauthorized(match e.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
                     ErrorKind::InvalidSignature => "the token's signature does not verify",
                     ErrorKind::InvalidAlgorithm => "the token is not signed with HS256",
                     ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim",
                     _ => "the token is not valid",
                 })
             })?;
+        if data.header.crit.is_some() {
+            return Err(unauthorized(
+                "the token names critical header extensions (crit); this server knows none",
+            ));
+        }
         let claims = data.claims;
         if now > claims.exp.saturating_add(LEEWAY_SECS) {
             return Err(unauthorized("the token has expired"));
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS))
+        {
+            return Err(unauthorized("the token is not valid yet (nbf)"));
+        }
+        if claims.iat > now.saturating_add(LEEWAY_SECS) {
+            return Err(unauthorized("the token is issued in the future (iat)"));
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.max_lifetime.as_secs() {
+            return Err(unauthorized(&format!(
+                "the token lives longer (exp − iat) than the {} s this server accepts",
+                self.max_lifetime.as_secs()
+            )));
+        }
+        if claims.sub.trim().is_empty() {
+            return Err(unauthorized("the token's subject (sub) is empty"));
         }
         let principal = match claims.role {
             Role::Admin => Principal::Admin { sub: claims.sub },
@@ -356,6 +408,63 @@ mod tests {
             keys()
                 .mint(Role::Customer, "alice", Duration::from_secs(60))
                 .is_err()
+        );
+    }
+
+    /// A token from `k` with these claims and header, signed as the server signs.
+    fn crafted(k: &AuthKeys, claims: &serde_json::Value, header: Header) -> String {
+        jsonwebtoken::encode(&header, claims, &k.encoding).expect("a token")
+    }
+
+    fn refused_because(k: &AuthKeys, token: &str) -> String {
+        match k.verify(token) {
+            Err(ApiError::Problem(p)) => p.detail,
+            other => panic!("accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tokens_not_yet_valid_from_the_future_too_long_lived_critical_or_subjectless_are_refused() {
+        let k = keys();
+        let now = now_secs();
+        let hs256 = || Header::new(Algorithm::HS256);
+        let claims = |sub: &str, iat: u64, exp: u64| serde_json::json!({"sub": sub, "role": "admin", "iat": iat, "exp": exp});
+        let mut early = claims("ops", now, now + 600);
+        early["nbf"] = serde_json::json!(now + 3600);
+        assert!(refused_because(&k, &crafted(&k, &early, hs256())).contains("nbf"));
+        let ahead = claims("ops", now + 365 * 86400, now + 366 * 86400);
+        assert!(refused_because(&k, &crafted(&k, &ahead, hs256())).contains("iat"));
+        let forever = claims("ops", now, u64::MAX);
+        assert!(refused_because(&k, &crafted(&k, &forever, hs256())).contains("longer"));
+        let nobody = claims("", now, now + 600);
+        assert!(refused_because(&k, &crafted(&k, &nobody, hs256())).contains("empty"));
+        let mut critical = hs256();
+        critical.crit = Some(vec!["exp-extension".to_owned()]);
+        let fine = claims("ops", now, now + 600);
+        assert!(refused_because(&k, &crafted(&k, &fine, critical)).contains("crit"));
+        // The same claims with a plain header, and an nbf already past, are fine.
+        let mut started = fine.clone();
+        started["nbf"] = serde_json::json!(now - 10);
+        assert!(k.verify(&crafted(&k, &started, hs256())).is_ok());
+        // A server that accepts longer tokens says so.
+        let long = claims("ops", now, now + 7 * 86400);
+        assert!(k.verify(&crafted(&k, &long, hs256())).is_err());
+        let lenient = keys().with_max_lifetime(Duration::from_secs(8 * 86400));
+        assert!(lenient.verify(&crafted(&lenient, &long, hs256())).is_ok());
+    }
+
+    #[test]
+    fn tokens_are_minted_within_the_lifetime_and_with_a_subject() {
+        let k = keys();
+        assert!(k.mint(Role::Admin, "", Duration::from_secs(60)).is_err());
+        assert!(k.mint(Role::Admin, "ops", DEFAULT_MAX_LIFETIME).is_ok());
+        assert!(
+            k.mint(
+                Role::Admin,
+                "ops",
+                DEFAULT_MAX_LIFETIME + Duration::from_secs(1)
+            )
+            .is_err()
         );
     }
 

@@ -60,6 +60,7 @@ fn admin_claims(exp: u64) -> Claims {
         role: Role::Admin,
         exp,
         iat: now(),
+        nbf: None,
     }
 }
 
