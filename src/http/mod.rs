@@ -14,6 +14,7 @@
 //! - [`context`]: the settings and state every handler shares ([`Api`]);
 //! - [`server`]: binding a socket and the graceful shutdown ([`serve`]);
 //! - [`forward`]: sending a request about an enrollment to the copy that owns it;
+//! - [`allow`]: the methods of each path, for 405's `Allow` and for `HEAD`;
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format;
 //! - [`request_metrics`]: the request counters and durations it reports;
 //! - [`sse`]: `GET /events/stream`, the engine's live event feed as server-sent events.
@@ -21,6 +22,7 @@
 //! Quotes are priced on the request's own task against the engine's catalog snapshot;
 //! everything stateful goes through the engine's actors.
 
+pub mod allow;
 pub mod auth;
 pub mod context;
 pub mod errors;

@@ -20,6 +20,33 @@ pub struct BindError {
     pub source: std::io::Error,
 }
 
+/// Runs a request through the routes: `HEAD` as the `GET` it stands for (hyper sends
+/// the headers only), and a 405 with the `Allow` header its path calls for.
+async fn local<S>(
+    routes: &mut S,
+    mut req: hyper::Request<hyper::Body>,
+) -> Result<hyper::Response<hyper::Body>, Infallible>
+where
+    S: Service<
+            hyper::Request<hyper::Body>,
+            Response = hyper::Response<hyper::Body>,
+            Error = Infallible,
+        >,
+{
+    if req.method() == hyper::Method::HEAD {
+        *req.method_mut() = hyper::Method::GET;
+    }
+    let path = req.uri().path().to_owned();
+    let mut response = routes.call(req).await?;
+    if response.status() == hyper::StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = super::allow::allow(&path)
+        && let Ok(value) = hyper::header::HeaderValue::from_str(&allow)
+    {
+        response.headers_mut().insert(hyper::header::ALLOW, value);
+    }
+    Ok(response)
+}
+
 /// Binds `addr` (port 0 picks a free port) for [`serve_on`]: the address is known before
 /// the engine starts, so a copy can tell the others where it listens.
 pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
@@ -79,7 +106,7 @@ pub fn serve_on(
                 let (mut routes, forwarder) = (routes.clone(), Arc::clone(&forwarder));
                 async move {
                     match forwarder.route(req).await {
-                        Ok(req) => routes.call(req).await,
+                        Ok(req) => local(&mut routes, req).await,
                         Err(answer) => Ok(answer),
                     }
                 }

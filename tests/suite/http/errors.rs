@@ -266,3 +266,41 @@ pub async fn bodies_over_the_limit_are_413(store: Arc<dyn Store>) {
     assert_eq!(ok.status, 200, "{}", ok.text);
     app.stop().await;
 }
+
+/// The `Allow` table describes the routes: every other method on a route's path is 405
+/// naming exactly the table's methods, every listed one is not 405, and `HEAD` answers
+/// what `GET` does, without a body.
+pub async fn every_route_answers_its_methods_and_names_them_in_allow(store: Arc<dyn Store>) {
+    use ezenroll::http::allow::{ROUTES, allow};
+    let mut app = spawn_app(store).await;
+    let all = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+    for (pattern, methods) in ROUTES {
+        let path = pattern.replace('*', "01900000-0000-7000-8000-000000000000");
+        for method in all {
+            // The event stream never ends; its GET is covered by its own suite.
+            if path == "/events/stream" && method == "GET" {
+                continue;
+            }
+            let m = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+            let a = app.send(app.client.request(m, app.url(&path))).await;
+            if methods.contains(&method) {
+                assert_ne!(a.status, 405, "{method} {path}: {}", a.text);
+            } else {
+                a.assert_problem(405, "method-not-allowed");
+                let named = a.headers.get("allow").and_then(|v| v.to_str().ok());
+                assert_eq!(named, allow(&path).as_deref(), "{method} {path}");
+            }
+        }
+        if methods.contains(&"GET") && path != "/events/stream" {
+            let get = app.send(app.client.get(app.url(&path))).await;
+            let head = app.send(app.client.head(app.url(&path))).await;
+            assert_eq!(head.status, get.status, "HEAD {path}");
+            assert!(
+                head.text.is_empty(),
+                "HEAD {path} has a body: {}",
+                head.text
+            );
+        }
+    }
+    app.stop().await;
+}

@@ -24,6 +24,7 @@ macro_rules! http_suite {
             a_quote_burst_answers_in_order,
             malformed_bodies_are_400_naming_the_field,
             unknown_things_are_404_and_wrong_methods_405,
+            every_route_answers_its_methods_and_names_them_in_allow,
             illegal_transitions_are_409_with_the_current_status,
             underwriting_refusals_are_422_with_every_violation,
             product_writes_version_and_refuse_bad_definitions,
