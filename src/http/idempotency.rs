@@ -37,6 +37,24 @@ use std::sync::Arc;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
+/// The resource a path names, spelled one way: ids in their lowercase hyphenated form
+/// and no trailing slash, so the same key on `/enrollments/{ID}/plan`, the id in capitals,
+/// without dashes or with a `/` at the end, is one request, not four.
+pub fn canonical_path(path: &str) -> String {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/".to_owned();
+    }
+    trimmed
+        .split('/')
+        .map(|segment| match uuid::Uuid::try_parse(segment) {
+            Ok(id) => id.hyphenated().to_string(),
+            Err(_) => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// How long a claimed key stays claimed if its answer never comes (the process died).
 /// Longer than any request takes: a payment waits for the provider at most this long.
 pub const CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(120);
@@ -64,7 +82,7 @@ impl Idem {
             )));
         }
         Ok(Idem {
-            scope: format!("http:{method}:{path}"),
+            scope: format!("http:{method}:{}", canonical_path(path)),
             key,
             body_digest: None,
         })
@@ -269,5 +287,27 @@ impl Kept {
         }
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_path;
+
+    #[test]
+    fn one_resource_has_one_spelling() {
+        let id = "01900000-0000-7000-8000-00000000abcd";
+        let canonical = format!("/enrollments/{id}/plan");
+        for spelled in [
+            format!("/enrollments/{}/plan", id.to_uppercase()),
+            format!("/enrollments/{}/plan", id.replace('-', "")),
+            format!("/enrollments/{id}/plan/"),
+            canonical.clone(),
+        ] {
+            assert_eq!(canonical_path(&spelled), canonical, "{spelled}");
+        }
+        assert_eq!(canonical_path("/customers/"), "/customers");
+        assert_eq!(canonical_path("/"), "/");
+        assert_eq!(canonical_path("/products/EZ-TERM"), "/products/EZ-TERM");
     }
 }

@@ -239,3 +239,42 @@ pub async fn two_servers_on_one_store_do_a_keyed_request_once_and_share_data(
     a.stop().await;
     b.stop().await;
 }
+
+/// One key on one resource is one request, however the path spells the enrollment's id:
+/// in capitals, without dashes or with a trailing slash, the repeat gets the first answer
+/// and the plan is re-saved once.
+pub async fn a_key_names_the_resource_however_its_path_spells_it(store: Arc<dyn Store>) {
+    let mut app = spawn_app(store).await;
+    let customer = app.customer("표기").await;
+    let id = app.plan(&customer).await;
+    let body = plan_body(&customer);
+    let spellings = [
+        format!("/enrollments/{id}/plan"),
+        format!("/enrollments/{}/plan", id.to_uppercase()),
+        format!("/enrollments/{}/plan", id.replace('-', "")),
+        format!("/enrollments/{id}/plan/"),
+    ];
+    for (i, path) in spellings.iter().enumerate() {
+        let a = app
+            .send(
+                app.client
+                    .put(app.url(path))
+                    .header("idempotency-key", "resave-once")
+                    .json(&body),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+        let replayed = a.headers.get("idempotent-replayed").is_some();
+        assert_eq!(replayed, i > 0, "{path}");
+    }
+    let events = app.get(&format!("/enrollments/{id}/events")).await;
+    let resaved = events
+        .body
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "PlanResaved")
+        .count();
+    assert_eq!(resaved, 1);
+    app.stop().await;
+}

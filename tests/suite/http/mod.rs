@@ -32,6 +32,7 @@ macro_rules! http_suite {
             an_unavailable_payment_is_503_with_retry_after,
             bodies_over_the_limit_are_413,
             a_repeated_idempotency_key_answers_the_first_response_and_acts_once,
+            a_key_names_the_resource_however_its_path_spells_it,
             two_servers_on_one_store_do_a_keyed_request_once_and_share_data,
             graceful_shutdown_stops_accepting,
             a_long_poll_answers_when_the_document_is_issued,
