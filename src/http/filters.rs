@@ -70,16 +70,53 @@ fn with_api(api: Arc<Api>) -> impl Filter<Extract = (Arc<Api>,), Error = Infalli
 }
 
 /// The request body, at most `limit` bytes. A declared length over the limit is refused
-/// before anything is read; a chunked body is cut off as soon as it passes the limit.
+/// before anything is read; a chunked body is cut off as soon as it passes the limit. A
+/// body that is not empty must be sent as JSON (415 otherwise, naming what was sent).
 fn body(limit: u64) -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone {
     warp::header::optional::<u64>("content-length")
+        .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::stream())
-        .and_then(move |declared: Option<u64>, stream| async move {
-            if declared.is_some_and(|n| n > limit) {
-                return Err(too_large(limit));
-            }
-            read_limited(stream, limit).await
-        })
+        .and_then(
+            move |declared: Option<u64>, media: Option<String>, stream| async move {
+                if declared.is_some_and(|n| n > limit) {
+                    return Err(too_large(limit));
+                }
+                let body = read_limited(stream, limit).await?;
+                if !body.iter().all(u8::is_ascii_whitespace) && !is_json(media.as_deref()) {
+                    return Err(not_json(media.as_deref()));
+                }
+                Ok(body)
+            },
+        )
+}
+
+/// `application/json` or a `+json` type, with or without parameters (`charset=utf-8`).
+fn is_json(media: Option<&str>) -> bool {
+    let Some(media) = media else { return false };
+    let essence = media
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+fn not_json(media: Option<&str>) -> Rejection {
+    let sent = match media {
+        Some(m) => format!("Content-Type {m:?}"),
+        None => "no Content-Type".to_owned(),
+    };
+    let p = super::errors::Problem::new(
+        warp::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Unsupported media type",
+        format!("the body must be sent as application/json; the request has {sent}"),
+    );
+    warp::reject::custom(ApiError::from(p))
 }
 
 async fn read_limited<S, B>(stream: S, limit: u64) -> Result<Bytes, Rejection>

@@ -304,3 +304,57 @@ pub async fn every_route_answers_its_methods_and_names_them_in_allow(store: Arc<
     }
     app.stop().await;
 }
+
+/// A body must come as JSON: text/plain or no Content-Type is 415 naming what was sent,
+/// and nothing is done; an empty body needs no type, and JSON with a charset is JSON.
+pub async fn bodies_not_sent_as_json_are_415(store: Arc<dyn Store>) {
+    let mut app = spawn_app(store).await;
+    let customer =
+        r#"{"name":"형식","birthDate":"1986-05-01","gender":"male","mobilePhone":"010-1234-5678"}"#;
+    let plain = app
+        .send(
+            app.client
+                .post(app.url("/customers"))
+                .header("content-type", "text/plain")
+                .body(customer),
+        )
+        .await;
+    let p = plain.assert_problem(415, "unsupported-media-type");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("text/plain")),
+        "{p}"
+    );
+    let untyped = app
+        .send(app.client.post(app.url("/customers")).body(customer))
+        .await;
+    let p = untyped.assert_problem(415, "unsupported-media-type");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no Content-Type")),
+        "{p}"
+    );
+    // Nothing was registered by the refused requests: the next one is the first customer.
+    let typed = app
+        .send(
+            app.client
+                .post(app.url("/customers"))
+                .header("content-type", "application/json; charset=utf-8")
+                .body(customer),
+        )
+        .await;
+    assert_eq!(typed.status, 201, "{}", typed.text);
+    assert_eq!(typed.body["customerNo"], "C000000001");
+    // A command without a body needs no Content-Type.
+    let id = app.plan("C000000001").await;
+    let document = app
+        .send(
+            app.client
+                .post(app.url(&format!("/enrollments/{id}/document"))),
+        )
+        .await;
+    assert_eq!(document.status, 202, "{}", document.text);
+    app.stop().await;
+}

@@ -31,6 +31,7 @@ macro_rules! http_suite {
             a_declined_payment_is_402_and_a_retry_can_succeed,
             an_unavailable_payment_is_503_with_retry_after,
             bodies_over_the_limit_are_413,
+            bodies_not_sent_as_json_are_415,
             a_repeated_idempotency_key_answers_the_first_response_and_acts_once,
             a_key_names_the_resource_however_its_path_spells_it,
             two_servers_on_one_store_do_a_keyed_request_once_and_share_data,
