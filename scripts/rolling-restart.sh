@@ -363,5 +363,5 @@ awk '/ srv=/ {
        if (v["status"] >= 500 || v["retries"] != "0") c[v["srv"] " status=" v["status"] " term=" v["term"] " retries=" v["retries"]]++
      }
      END { for (k in c) printf "   %6d  %s\n", c[k], k }' "$TMP/haproxy.log" | sort -rn | head -30
-echo "   (term: the first letter says who ended the session: C client, S server, P proxy, s server-side timeout; --: normally)"
+echo "   (term: the first letter says who ended the connection: C client, S server, P proxy, s server-side timeout; --: normally)"
 exit "$LOAD_RC"

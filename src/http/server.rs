@@ -36,10 +36,11 @@ where
     if req.method() == hyper::Method::HEAD {
         *req.method_mut() = hyper::Method::GET;
     }
-    let path = req.uri().path().to_owned();
+    // A reference-counted clone, not a copy: every request pays for it, quotes too.
+    let uri = req.uri().clone();
     let mut response = routes.call(req).await?;
     if response.status() == hyper::StatusCode::METHOD_NOT_ALLOWED
-        && let Some(allow) = super::allow::allow(&path)
+        && let Some(allow) = super::allow::allow(uri.path())
         && let Ok(value) = hyper::header::HeaderValue::from_str(&allow)
     {
         response.headers_mut().insert(hyper::header::ALLOW, value);
