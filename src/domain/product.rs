@@ -332,6 +332,12 @@ impl Product {
                 si.max.get()
             ));
         }
+        if uw.min_installment.get() > MAX_SUM_INSURED {
+            reasons.push(format!(
+                "the minimum installment {} is above the largest supported sum insured {MAX_SUM_INSURED}",
+                uw.min_installment.get()
+            ));
+        }
         if let Some(limit) = uw.max_cumulative_sum_insured
             && limit < si.max
         {
@@ -359,6 +365,16 @@ impl Product {
                         "{what} period {y} is outside 1 to {MAX_PERIOD_YEARS} years"
                     ));
                 }
+            }
+            // One reason per period listed more than once, however often.
+            let mut sorted = years.to_vec();
+            sorted.sort_unstable();
+            for run in sorted.chunk_by(|a, b| a == b).filter(|run| run.len() > 1) {
+                reasons.push(format!(
+                    "{what} period {} is listed {} times",
+                    run[0],
+                    run.len()
+                ));
             }
         };
         let whole_life = spec.coverage == CoverageKind::WholeLife;

@@ -453,3 +453,19 @@ fn a_custom_table_round_trips_through_json_text() {
     let custom = custom_product();
     assert_eq!(round_trip_text(&custom), custom);
 }
+
+#[test]
+fn periods_listed_twice_and_an_impossible_minimum_installment_are_refused() {
+    let mut doc = ez_term();
+    let many: Vec<u32> = std::iter::repeat_n(10, 9_600).chain([20, 20, 30]).collect();
+    set(&mut doc, "/underwriting/coveragePeriods", json!(many));
+    set(&mut doc, "/underwriting/minInstallment", json!(u64::MAX));
+    assert_reasons(
+        &reasons(doc),
+        &[
+            "coverage period 10 is listed 9600 times",
+            "coverage period 20 is listed 2 times",
+            "the minimum installment 18446744073709551615 is above",
+        ],
+    );
+}
