@@ -2,5 +2,6 @@
 //! the quote service that turns requests into domain inputs against a catalog snapshot.
 
 pub mod quote;
+pub mod whole_numbers;
 
 pub use quote::{Answer, InputError, InputErrorKind, QuoteOutcome, QuoteRequest, QuoteService};
