@@ -63,4 +63,4 @@ pub use read_model::{
     VIEW_INDEX_LEN, ViewFilter,
 };
 pub use timers::{Timer, TimerKind, TimerOp, TimerStore};
-pub use view_page::{BadCursor, ViewCursor, ViewPage, ViewQuery};
+pub use view_page::{BadCursor, CURSOR_PATTERN, ViewCursor, ViewPage, ViewQuery};

@@ -33,6 +33,10 @@ impl fmt::Display for ViewCursor {
     }
 }
 
+/// The cursors [`ViewCursor`] writes and reads, as a regular expression.
+pub const CURSOR_PATTERN: &str =
+    "^-?[0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a cursor this server handed out")]
 pub struct BadCursor;
@@ -40,12 +44,22 @@ pub struct BadCursor;
 impl FromStr for ViewCursor {
     type Err = BadCursor;
 
+    /// Only the form [`Display`](fmt::Display) writes ([`CURSOR_PATTERN`]), so that the
+    /// published pattern is exactly what is accepted.
     fn from_str(text: &str) -> Result<ViewCursor, BadCursor> {
         let (micros, id) = text.split_once('.').ok_or(BadCursor)?;
-        Ok(ViewCursor {
+        let digits = micros.strip_prefix('-').unwrap_or(micros);
+        if !(1..=18).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BadCursor);
+        }
+        let cursor = ViewCursor {
             updated_micros: micros.parse().map_err(|_| BadCursor)?,
             enrollment_id: EnrollmentId::parse(id).map_err(|_| BadCursor)?,
-        })
+        };
+        if cursor.enrollment_id.to_string() != id {
+            return Err(BadCursor);
+        }
+        Ok(cursor)
     }
 }
 
