@@ -19,12 +19,14 @@ use std::sync::Arc;
 
 /// A quote request as it arrives. Either `product` (a whole definition) or
 /// `productCode` (optionally with `productVersion`) names what to price.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuoteRequest<'a> {
     #[serde(default, borrow)]
+    #[schema(value_type = Option<ProductSpec>)]
     pub product: Option<&'a RawValue>,
     #[serde(default, borrow)]
+    #[schema(value_type = Option<crate::domain::product::ProductCode>)]
     pub product_code: Option<Cow<'a, str>>,
     #[serde(default)]
     pub product_version: Option<u32>,
@@ -39,16 +41,17 @@ pub struct QuoteRequest<'a> {
 }
 
 /// The answer to one request: the premium, or every underwriting violation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum QuoteOutcome {
     Quoted(QuoteBody),
     Refused { violations: Vec<Violation> },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuoteBody {
+    #[schema(value_type = String)]
     pub product_code: Arc<str>,
     pub product_version: u32,
     pub insurance_age: u8,
@@ -108,7 +111,7 @@ pub struct QuoteService {
 }
 
 /// Whether the input was one request or an array of them: answers keep the same shape.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Answer {
     One(QuoteOutcome),
@@ -137,6 +140,10 @@ impl QuoteService {
     }
 
     pub fn quote_json(&self, input: &str, today: NaiveDate) -> Result<Answer, InputError> {
+        let rewritten = super::whole_numbers::whole_numbers(input.as_bytes());
+        // Only ASCII number tokens were rewritten, so this is still the text it was.
+        let input = std::str::from_utf8(&rewritten)
+            .map_err(|e| InputError::new("", InputErrorKind::Malformed, e.to_string()))?;
         let is_array = input.trim_start().starts_with('[');
         if is_array {
             let requests: Vec<QuoteRequest> = parse(input, "")?;

@@ -38,6 +38,10 @@ pub enum Command {
     /// Each product definition can be sent as `product` in a quote request, or named by
     /// its `productCode`.
     Products,
+    /// Print the HTTP API's OpenAPI 3.1 document (what `GET /openapi.json` serves).
+    ///
+    /// Feed it to a client generator or a contract tester; no server is needed.
+    Openapi,
     /// Run the HTTP API, the engine and its consumers until SIGINT or SIGTERM.
     ///
     /// State lives in Redis with `--redis-url`, else in the embedded memory store. On a

@@ -31,6 +31,14 @@ pub fn quote(today: NaiveDate, pretty: bool) -> ExitCode {
     write_stdout(|stdout| stdout.write_all(&out))
 }
 
+/// `ezenroll openapi`: the HTTP API's OpenAPI document.
+pub fn openapi() -> ExitCode {
+    write_stdout(|out| {
+        out.write_all(ezenroll::http::openapi::document().as_bytes())?;
+        out.write_all(b"\n")
+    })
+}
+
 pub fn products() -> ExitCode {
     let catalog = Catalog::demo();
     let products: Vec<_> = catalog.latest_all().map(|p| p.product()).collect();

@@ -41,6 +41,16 @@ impl Serialize for IsoDate {
     }
 }
 
+crate::json_schema!(
+    IsoDate,
+    super::schema::string(
+        "A date, YYYY-MM-DD.",
+        Some(utoipa::openapi::schema::KnownFormat::Date),
+        None,
+        "2026-12-03",
+    )
+);
+
 impl<'de> Deserialize<'de> for IsoDate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         if !deserializer.is_human_readable() {
@@ -83,6 +93,16 @@ impl BirthDate {
     }
 }
 
+crate::json_schema!(
+    BirthDate,
+    super::schema::string(
+        "A birth date, YYYY-MM-DD, from 1900-01-01 on and not after today (in Korea).",
+        Some(utoipa::openapi::schema::KnownFormat::Date),
+        Some("^(19|[2-9][0-9])[0-9]{2}-"),
+        "1990-04-15",
+    )
+);
+
 impl<'de> Deserialize<'de> for BirthDate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let IsoDate(date) = IsoDate::deserialize(deserializer)?;
@@ -90,7 +110,7 @@ impl<'de> Deserialize<'de> for BirthDate {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Gender {
     Male,
@@ -118,7 +138,7 @@ impl fmt::Display for Gender {
 }
 
 /// Who is insured: all that pricing needs to know of a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Insured {
     pub birth_date: BirthDate,
@@ -186,6 +206,16 @@ impl InsuranceAge {
     }
 }
 
+crate::json_schema!(
+    InsuranceAge,
+    super::schema::integer(
+        "보험나이: the age in whole years, six months or more counting as one more.",
+        0,
+        InsuranceAge::MAX as i64,
+        36,
+    )
+);
+
 impl fmt::Display for InsuranceAge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}세", self.0)
@@ -230,6 +260,17 @@ impl MobilePhone {
     }
 }
 
+crate::json_schema!(
+    MobilePhone,
+    super::schema::string(
+        "A Korean mobile number (010, 011, 016, 017, 018 or 019, then 7 or 8 digits), \
+         with or without dashes or spaces; answered as 010-1234-5678.",
+        None,
+        Some("^[- ]*0[- ]*1[- ]*[016789]([- ]*[0-9]){7,8}[- ]*$"),
+        "010-1234-5678",
+    )
+);
+
 impl<'de> Deserialize<'de> for MobilePhone {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
@@ -269,6 +310,29 @@ impl CustomerName {
     }
 }
 
+crate::json_schema!(
+    CustomerName,
+    super::schema::text(
+        "A person's name: 1 to 50 characters once the white space around it is trimmed, \
+         with no control characters and no invisible formatting characters (zero-width \
+         spaces, bidirectional overrides).",
+        &name_pattern(),
+        "홍길동",
+    )
+);
+
+/// What [`CustomerName::parse`] accepts, as a regular expression: white space around a
+/// visible character, or around 2 to 50 characters starting and ending with a visible
+/// one, and nothing refused anywhere. (Tag characters, U+E0001 and U+E0020–U+E007F, are
+/// refused too; a JSON Schema pattern cannot name characters past U+FFFF.)
+fn name_pattern() -> String {
+    // White space as `str::trim` sees it (Unicode White_Space).
+    const SPACE: &str =
+        r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+    const REFUSED: &str = r"\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb";
+    format!("^[{SPACE}]*[^{SPACE}{REFUSED}]([^{REFUSED}]{{0,48}}[^{SPACE}{REFUSED}])?[{SPACE}]*$")
+}
+
 /// Characters that change how text around them is shown but show nothing themselves:
 /// zero-width spaces and joiners, bidirectional overrides and isolates, the byte-order
 /// mark, soft hyphens and tag characters (Unicode's format category, Cf). A name of them
@@ -298,7 +362,7 @@ impl<'de> Deserialize<'de> for CustomerName {
 }
 
 /// A registration as it arrives (`POST /customers`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewCustomer {
     pub name: CustomerName,
@@ -308,7 +372,7 @@ pub struct NewCustomer {
 }
 
 /// 고객: a registered customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Customer {
     pub customer_no: super::ids::CustomerNo,

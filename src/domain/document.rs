@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
 /// 상품설명서: rendered text with the terms it describes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductDocument {
     pub document_no: String,
@@ -55,7 +55,7 @@ impl ProductDocument {
 /// `GET /enrollments/{id}/document` (the claim-check pattern): it does not travel with
 /// every later snapshot, the event history, each consumer's delivery and every
 /// enrollment answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DocumentRef {
     pub document_no: String,

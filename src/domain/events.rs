@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PaymentMethod {
     Card,
@@ -27,7 +27,7 @@ impl fmt::Display for PaymentMethod {
 }
 
 /// Why a first-premium payment did not go through.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PaymentFailure {
     /// The card issuer or bank said no.
@@ -127,47 +127,59 @@ impl Command {
 }
 
 /// What happened. Serialized as `{"type": ..., "data": {...}}` inside event envelopes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "data", rename_all_fields = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+// `rename_all` on each variant rather than `rename_all_fields` on the enum: the same JSON,
+// in the form the OpenAPI derive reads.
+#[serde(tag = "type", content = "data")]
 pub enum Event {
+    #[serde(rename_all = "camelCase")]
     PlanSaved {
         customer_no: CustomerNo,
         plan: std::sync::Arc<PlanTerms>,
         expires_at: DateTime<Utc>,
     },
+    #[serde(rename_all = "camelCase")]
     PlanResaved {
         plan: std::sync::Arc<PlanTerms>,
         revision: u32,
         expires_at: DateTime<Utc>,
     },
+    #[serde(rename_all = "camelCase")]
     DocumentRequested {
         plan_revision: u32,
     },
     /// Names the document (schema 2); its text is stored with the append that records
     /// this event. Schema 1 carried the whole document.
+    #[serde(rename_all = "camelCase")]
     DocumentIssued {
         document: std::sync::Arc<DocumentRef>,
     },
+    #[serde(rename_all = "camelCase")]
     ProposalSubmitted {
         method: PaymentMethod,
         amount: Won,
         withdrawal_deadline: DateTime<Utc>,
     },
+    #[serde(rename_all = "camelCase")]
     PaymentSucceeded {
         payment_id: String,
         amount: Won,
         contract_no: String,
     },
+    #[serde(rename_all = "camelCase")]
     PaymentFailed {
         failure: PaymentFailure,
     },
+    #[serde(rename_all = "camelCase")]
     PaymentRetried {
         attempt: u32,
     },
+    #[serde(rename_all = "camelCase")]
     WithdrawalRequested {
         /// The first premium to refund; `None` when nothing was paid.
         refund_due: Option<Won>,
     },
+    #[serde(rename_all = "camelCase")]
     RefundConfirmed {
         refund_id: String,
         amount: Won,

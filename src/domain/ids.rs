@@ -63,6 +63,16 @@ impl EnrollmentId {
     }
 }
 
+crate::json_schema!(
+    EnrollmentId,
+    super::schema::string(
+        "An enrollment's id (a UUID).",
+        Some(utoipa::openapi::schema::KnownFormat::Uuid),
+        None,
+        "0197a3c2-5e41-7d3a-9f10-2b6c8e4d1a77",
+    )
+);
+
 impl Default for EnrollmentId {
     fn default() -> Self {
         EnrollmentId::new()
@@ -132,6 +142,16 @@ impl CustomerNo {
             .ok_or_else(|| format!("{text:?} is not a customer number (C and nine digits)"))
     }
 }
+
+crate::json_schema!(
+    CustomerNo,
+    super::schema::string(
+        "A customer number: C and nine digits.",
+        None,
+        Some("^C[0-9]{9}$"),
+        "C000000001",
+    )
+);
 
 impl fmt::Display for CustomerNo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

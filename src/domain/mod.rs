@@ -20,6 +20,7 @@ pub mod period;
 pub mod plan;
 pub mod premium;
 pub mod product;
+pub mod schema;
 pub mod status;
 pub mod text;
 pub mod time;

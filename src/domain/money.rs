@@ -51,6 +51,16 @@ impl Won {
     }
 }
 
+crate::json_schema!(
+    Won,
+    super::schema::integer(
+        "An amount of won (원): whole, never negative.",
+        0,
+        i64::MAX,
+        100_000_000
+    )
+);
+
 impl Won {
     /// Bytes [`grouped`](Self::grouped) needs: u64::MAX has 20 digits, plus 6 separators.
     pub const GROUPED_LEN: usize = 26;

@@ -13,6 +13,17 @@ pub enum CoveragePeriod {
     WholeLife,
 }
 
+crate::json_schema!(
+    CoveragePeriod,
+    super::schema::one_of(
+        "Years of cover, or \"wholeLife\" (종신).",
+        [
+            <Years as utoipa::PartialSchema>::schema(),
+            super::schema::constant("wholeLife"),
+        ],
+    )
+);
+
 /// A whole number of years from 1 to [`MAX_PERIOD_YEARS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
@@ -31,6 +42,16 @@ impl Years {
         self.0
     }
 }
+
+crate::json_schema!(
+    Years,
+    super::schema::integer(
+        "A whole number of years.",
+        1,
+        i64::from(MAX_PERIOD_YEARS),
+        20
+    )
+);
 
 impl<'de> Deserialize<'de> for Years {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -107,7 +128,7 @@ impl<'de> Deserialize<'de> for CoveragePeriod {
 }
 
 /// 납입주기: how many installments a year.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum PaymentCycle {
     Annual,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// The quoted terms a plan pins: the product version it was priced on and the premium.
 /// Changing the product later never reprices it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanTerms {
     pub product_code: String,

@@ -27,7 +27,7 @@ pub struct QuoteInput {
 }
 
 /// The actuarial factors a premium was computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Factors {
     /// A: the insurance (term, endowment or whole life) per unit sum insured.
@@ -40,7 +40,7 @@ pub struct Factors {
     pub annuity_due_coverage: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Quote {
     pub insurance_age: InsuranceAge,
@@ -54,7 +54,7 @@ pub struct Quote {
 }
 
 /// Stable codes of underwriting refusals; clients switch on these, never on messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ViolationCode {
     InsuredNotBorn,
@@ -101,7 +101,7 @@ impl fmt::Display for ViolationCode {
 }
 
 /// One broken underwriting rule: a stable code and a message with the numbers in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Violation {
     pub code: ViolationCode,
     pub message: String,

@@ -39,6 +39,16 @@ impl ProductCode {
     }
 }
 
+crate::json_schema!(
+    ProductCode,
+    super::schema::string(
+        "A product code: 1 to 32 of A-Z, 0-9, '-' and '_'.",
+        None,
+        Some("^[A-Z0-9_-]{1,32}$"),
+        "TERM-20",
+    )
+);
+
 impl fmt::Display for ProductCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -47,7 +57,7 @@ impl fmt::Display for ProductCode {
 
 /// What the product pays: on death within the term (정기), on death within the term or
 /// survival to its end (양로), or on death whenever it happens (종신).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum CoverageKind {
     Term,
@@ -65,7 +75,7 @@ impl fmt::Display for CoverageKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProductSpec {
     pub code: String,
@@ -77,7 +87,7 @@ pub struct ProductSpec {
     pub underwriting: UnderwritingSpec,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateBasisSpec {
     /// 예정이율 i, e.g. 0.025.
@@ -86,7 +96,7 @@ pub struct RateBasisSpec {
     pub loadings: Loadings,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "table", rename_all = "lowercase", deny_unknown_fields)]
 pub enum MortalitySpec {
     /// The built-in Standard Ultimate Life Table, unisex. (A struct variant, not a unit
@@ -96,7 +106,7 @@ pub enum MortalitySpec {
     Custom { male: TableSpec, female: TableSpec },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TableSpec {
     pub start_age: u8,
@@ -104,7 +114,7 @@ pub struct TableSpec {
 }
 
 /// Expense loadings per unit of sum insured, except γ, a share of the gross premium.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Loadings {
     /// α: acquisition (신계약비), once.
@@ -117,7 +127,7 @@ pub struct Loadings {
     pub gamma: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnderwritingSpec {
     pub entry_age: AgeRange,
@@ -139,14 +149,14 @@ pub struct UnderwritingSpec {
     pub max_cumulative_sum_insured: Option<Won>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgeRange {
     pub min: u8,
     pub max: u8,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SumInsuredRule {
     pub min: Won,

@@ -8,6 +8,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/livez", &["GET"]),
     ("/readyz", &["GET"]),
     ("/metrics", &["GET"]),
+    ("/openapi.json", &["GET"]),
     ("/quotes", &["POST"]),
     ("/products", &["GET", "POST"]),
     ("/products/*", &["GET", "PUT"]),

@@ -20,7 +20,7 @@ use warp::reply::Response;
 const TYPE_BASE: &str = "https://ezenroll.dev/problems/";
 
 /// A problem document. `kind` is the last segment of its `type` URI.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -180,8 +180,9 @@ fn engine_problem(e: EngineError) -> Problem {
             "Not found",
             format!("no such {what}"),
         ),
+        // Well formed, and only wrong against facts the server holds (today's date).
         EngineError::Invalid(detail) => Problem::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-request",
             "Invalid request",
             detail,
@@ -384,13 +385,6 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
             "Payload too large",
             "the request body is larger than the configured limit".to_owned(),
         )
-    } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
-        Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            "Method not allowed",
-            "the resource does not support this method".to_owned(),
-        )
     } else if let Some(e) = rejection.find::<reject::InvalidHeader>() {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -411,6 +405,15 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, Infallible>
             "unsupported-media-type",
             "Unsupported media type",
             "send application/json".to_owned(),
+        )
+    // Last: the other routes of a path refuse its other methods, and the route whose
+    // method matched has the better answer (its header or query is malformed).
+    } else if rejection.find::<reject::MethodNotAllowed>().is_some() {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "the resource does not support this method".to_owned(),
         )
     } else {
         internal(&format!("unhandled rejection: {rejection:?}"))

@@ -18,7 +18,10 @@ pub fn routes(
     api: Arc<Api>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone + Send + Sync + 'static {
     let limit = api.config.body_limit;
-    let health = livez().or(readyz(api.clone())).or(metrics(api.clone()));
+    let health = livez()
+        .or(readyz(api.clone()))
+        .or(metrics(api.clone()))
+        .or(openapi_json());
     let products = get_products(api.clone())
         .or(get_product(api.clone()))
         .or(post_product(api.clone(), limit))
@@ -214,6 +217,13 @@ fn livez() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection>
     warp::path!("livez")
         .and(warp::get())
         .and_then(handlers::livez)
+}
+
+/// The OpenAPI document ([`super::openapi`]), built once.
+fn openapi_json() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("openapi.json")
+        .and(warp::get())
+        .and_then(handlers::openapi_json)
 }
 
 fn readyz(

@@ -6,14 +6,19 @@ use super::context::Api;
 use super::errors::{ApiError, Problem};
 use super::idempotency::Idem;
 use super::models::{self, *};
+#[allow(unused_imports)] // named by the handlers' `#[utoipa::path]` declarations
+use super::openapi::QuoteRequests;
 use super::sse;
 use crate::actors::EngineError;
 use crate::actors::EnrollmentSnapshot;
 use crate::actors::handle::korean_today;
+use crate::api::Answer;
 use crate::api::{InputErrorKind, QuoteService};
+use crate::domain::customer::Customer;
 use crate::domain::customer::NewCustomer;
 use crate::domain::enrollment::{CustomerNo, DomainError, EnrollmentId, ProductDocument};
 use crate::domain::product::ProductSpec;
+use crate::store::{Alarm, EventEnvelope, MyPageView};
 use crate::store::{ViewCursor, ViewFilter, ViewQuery};
 use serde::Serialize;
 use std::convert::Infallible;
@@ -118,6 +123,10 @@ fn enrollment(status: StatusCode, s: &EnrollmentSnapshot) -> Result<Response, Ap
 
 // ---- health
 
+#[utoipa::path(
+    get, path = "/livez", tag = "health",
+    responses((status = 200, description = "The process is up.", body = Health))
+)]
 pub async fn livez() -> Reply {
     answer(json(
         StatusCode::OK,
@@ -128,6 +137,14 @@ pub async fn livez() -> Reply {
     ))
 }
 
+#[utoipa::path(
+    get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "The store answers and this copy holds its share of the enrollments.", body = Health),
+        (status = 503, description = "`not-ready`, `shutting-down` or `store-unavailable`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait.")))
+    )
+)]
 pub async fn readyz(api: Arc<Api>) -> Reply {
     let ownership = api.engine.ownership();
     if !ownership.is_ready() {
@@ -178,9 +195,28 @@ pub async fn readyz(api: Arc<Api>) -> Reply {
     })
 }
 
+pub async fn openapi_json() -> Reply {
+    let mut response = Response::new(super::openapi::document().into());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
 // ---- quotes: the burst path. Prices on the request's task against the catalog
 // snapshot; no actor, no store.
 
+#[utoipa::path(
+    post, path = "/quotes", tag = "quotes",
+    request_body(content = QuoteRequests, description = "One quote request, or an array of them (a burst).",
+        example = json!({"productCode": "EZ-TERM", "insured": {"birthDate": "1986-05-01", "gender": "male"},
+            "sumInsured": 100000000, "coveragePeriod": 20, "paymentPeriod": 20, "paymentCycle": "monthly"})),
+    responses(
+        (status = 200, description = "The premium or every underwriting violation, for each request in the order sent (an array for an array).", body = Answer),
+        (status = 422, description = "`unknown-product` (no such product or version) or `invalid-product` (an inline definition that makes no sense); `path` names the request.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn quotes(api: Arc<Api>, body: Bytes) -> Reply {
     answer(quote(&api, &body))
 }
@@ -220,12 +256,24 @@ fn quote(api: &Api, body: &[u8]) -> Result<Response, ApiError> {
 
 // ---- products
 
+#[utoipa::path(
+    get, path = "/products", tag = "products",
+    responses((status = 200, description = "Each product's latest version.", body = Vec<ProductSpec>))
+)]
 pub async fn products(api: Arc<Api>) -> Reply {
     let catalog = api.engine.catalog();
     let products: Vec<_> = catalog.latest_all().map(|p| p.product()).collect();
     answer(json(StatusCode::OK, &products))
 }
 
+#[utoipa::path(
+    get, path = "/products/{code}", tag = "products",
+    params(("code" = String, Path, description = "The product code."), ProductQuery),
+    responses(
+        (status = 200, description = "The product (its latest version, or the version asked for).", body = ProductSpec),
+        (status = 404, description = "`not-found`: no such product or version.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn product(api: Arc<Api>, code: String, query: String) -> Reply {
     answer((|| {
         let q: ProductQuery = models::parse_query(&query)?;
@@ -244,6 +292,17 @@ pub async fn product(api: Arc<Api>, code: String, query: String) -> Reply {
     })())
 }
 
+#[utoipa::path(
+    post, path = "/products", tag = "products",
+    security(("bearer" = ["admin"])),
+    request_body(content = ProductSpec, description = "A new product's definition."),
+    responses(
+        (status = 201, description = "Registered as version 1.", body = ProductSpec,
+            headers(("Location" = String, description = "The product version's address."))),
+        (status = 409, description = "`conflict`: the product exists (register a new version with PUT).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid-product`: the definition makes no sense; `reasons` lists why.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn create_product(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
     let response = idem
         .with_body(&body)
@@ -261,6 +320,19 @@ pub async fn create_product(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
     Ok(response)
 }
 
+#[utoipa::path(
+    put, path = "/products/{code}", tag = "products",
+    security(("bearer" = ["admin"])),
+    params(("code" = String, Path, description = "The product code.")),
+    request_body(content = ProductSpec, description = "The product's next version."),
+    responses(
+        (status = 201, description = "Registered as the next version.", body = ProductSpec,
+            headers(("Location" = String, description = "The product version's address."))),
+        (status = 404, description = "`not-found`: no such product (register it with POST).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`version-conflict`: the version named is not the next one.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid-product` (`reasons` lists why) or `unprocessable` (the body names another product).", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn put_product(api: Arc<Api>, idem: Idem, code: String, body: Bytes) -> Reply {
     let response = idem
         .with_body(&body)
@@ -292,6 +364,17 @@ async fn register(api: &Api, spec: ProductSpec) -> Result<Response, ApiError> {
 
 // ---- customers
 
+#[utoipa::path(
+    post, path = "/customers", tag = "customers",
+    security(("bearer" = ["admin"])),
+    request_body(content = CustomerBody,
+        example = json!({"name": "김보험", "birthDate": "1986-05-01", "gender": "male", "mobilePhone": "010-1234-5678"})),
+    responses(
+        (status = 201, description = "Registered; `customerNo` names the customer.", body = Customer,
+            headers(("Location" = String, description = "The customer's address."))),
+        (status = 422, description = "`invalid-request`: the birth date is after today (in Korea).", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn create_customer(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
     // Keyed: the request is linked to the number it registered, so a retry whose first
     // try registered the customer but died before its answer was kept finds that
@@ -341,6 +424,15 @@ pub async fn create_customer(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
     Ok(response)
 }
 
+#[utoipa::path(
+    get, path = "/customers/{no}", tag = "customers",
+    security(("bearer" = [])),
+    params(("no" = String, Path, description = "The customer number.", example = "C000000001")),
+    responses(
+        (status = 200, description = "The customer record.", body = Customer),
+        (status = 404, description = "`not-found`: no such customer, or not the caller's.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn customer(api: Arc<Api>, who: Principal, no: String) -> Reply {
     answer(
         async {
@@ -355,6 +447,19 @@ pub async fn customer(api: Arc<Api>, who: Principal, no: String) -> Reply {
 
 // ---- enrollments
 
+#[utoipa::path(
+    post, path = "/enrollments", tag = "enrollments",
+    security(("bearer" = [])),
+    request_body(content = PlanBody, description = "가입설계: the plan to save.",
+        example = json!({"customerNo": "C000000001", "productCode": "EZ-TERM", "sumInsured": 100000000,
+            "coveragePeriod": 20, "paymentPeriod": 20, "paymentCycle": "monthly"})),
+    responses(
+        (status = 201, description = "A new enrollment, `Planned`.", body = EnrollmentBody,
+            headers(("Location" = String, description = "The enrollment's address."))),
+        (status = 404, description = "`not-found`: no such customer, or not the caller's.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`underwriting` (`violations` lists every broken rule), `unknown-product` or `limit-exceeded`.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn create_enrollment(api: Arc<Api>, who: Principal, idem: Idem, body: Bytes) -> Reply {
     // Keyed: the enrollment's id comes from the key, so a retry whose first try saved the
     // plan but died before its answer was kept finds that plan (see `idempotency`).
@@ -397,6 +502,18 @@ pub async fn create_enrollment(api: Arc<Api>, who: Principal, idem: Idem, body: 
     Ok(response)
 }
 
+#[utoipa::path(
+    put, path = "/enrollments/{id}/plan", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id.")),
+    request_body(content = PlanBody, description = "The new plan (a new quote)."),
+    responses(
+        (status = 200, description = "The plan is re-saved; the enrollment is `Planned` again.", body = EnrollmentBody),
+        (status = 404, description = "`not-found`: no such enrollment or customer, or not the caller's.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`illegal-transition` (`currentStatus` says which), `plan-expired` or `concurrent-update`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`underwriting` (`violations`), `unknown-product`, `limit-exceeded` or `wrong-customer`.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn resave_plan(
     api: Arc<Api>,
     who: Principal,
@@ -417,6 +534,16 @@ pub async fn resave_plan(
     Ok(response)
 }
 
+#[utoipa::path(
+    post, path = "/enrollments/{id}/document", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id.")),
+    responses(
+        (status = 202, description = "상품설명서 requested: `DocumentRequested`; it is issued shortly (long-poll with `waitWhileStatus`).", body = EnrollmentBody),
+        (status = 404, description = "`not-found`: no such enrollment, or not the caller's.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`illegal-transition`, `plan-expired` or `concurrent-update`.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn request_document(api: Arc<Api>, who: Principal, idem: Idem, id: String) -> Reply {
     let response = idem
         .run(&api, || async {
@@ -428,6 +555,21 @@ pub async fn request_document(api: Arc<Api>, who: Principal, idem: Idem, id: Str
     Ok(response)
 }
 
+#[utoipa::path(
+    post, path = "/enrollments/{id}/proposal", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id.")),
+    request_body(content = ProposalBody, example = json!({"paymentMethod": "card"})),
+    responses(
+        (status = 200, description = "청약 submitted and the first premium paid: `Contracted`.", body = EnrollmentBody),
+        (status = 402, description = "`payment-declined`: the enrollment is `PaymentFailed`; retry with POST /payment.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not-found`: no such enrollment, or not the caller's.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`illegal-transition`, `stale-document`, `plan-expired` or `concurrent-update`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit-exceeded`: the customer's cumulative sum insured would pass the product's limit.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`payment-unavailable` (the gateway is busy or its breaker open), `store-unavailable`, `shutting-down` or `ownership-moving`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait.")))
+    )
+)]
 pub async fn propose(api: Arc<Api>, who: Principal, idem: Idem, id: String, body: Bytes) -> Reply {
     let response = idem
         .with_body(&body)
@@ -444,6 +586,19 @@ pub async fn propose(api: Arc<Api>, who: Principal, idem: Idem, id: String, body
     Ok(response)
 }
 
+#[utoipa::path(
+    post, path = "/enrollments/{id}/payment", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id.")),
+    responses(
+        (status = 200, description = "The first premium is paid: `Contracted`.", body = EnrollmentBody),
+        (status = 402, description = "`payment-declined`: declined again.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not-found`: no such enrollment, or not the caller's.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`illegal-transition`, `amount-mismatch` or `concurrent-update`.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`payment-unavailable`, `store-unavailable`, `shutting-down` or `ownership-moving`.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait.")))
+    )
+)]
 pub async fn retry_payment(api: Arc<Api>, who: Principal, idem: Idem, id: String) -> Reply {
     let response = idem
         .run(&api, || async {
@@ -455,6 +610,16 @@ pub async fn retry_payment(api: Arc<Api>, who: Principal, idem: Idem, id: String
     Ok(response)
 }
 
+#[utoipa::path(
+    post, path = "/enrollments/{id}/withdrawal", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id.")),
+    responses(
+        (status = 202, description = "청약철회 requested: `WithdrawalRequested` while a paid premium is refunded, or `Withdrawn` when nothing was paid.", body = EnrollmentBody),
+        (status = 404, description = "`not-found`: no such enrollment, or not the caller's.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`illegal-transition`, `withdrawal-period-over` or `concurrent-update`.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn withdraw(api: Arc<Api>, who: Principal, idem: Idem, id: String) -> Reply {
     let response = idem
         .run(&api, || async {
@@ -466,6 +631,15 @@ pub async fn withdraw(api: Arc<Api>, who: Principal, idem: Idem, id: String) -> 
     Ok(response)
 }
 
+#[utoipa::path(
+    get, path = "/enrollments/{id}", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id."), EnrollmentQuery),
+    responses(
+        (status = 200, description = "The enrollment: at once, or once it leaves `waitWhileStatus` or the wait is up.", body = EnrollmentBody),
+        (status = 404, description = "`not-found`: no such enrollment, or not the caller's.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn get_enrollment(api: Arc<Api>, who: Principal, id: String, query: String) -> Reply {
     answer(
         async {
@@ -508,6 +682,15 @@ pub async fn get_enrollment(api: Arc<Api>, who: Principal, id: String, query: St
     )
 }
 
+#[utoipa::path(
+    get, path = "/enrollments/{id}/events", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id.")),
+    responses(
+        (status = 200, description = "Its events, oldest first.", body = Vec<EventEnvelope>),
+        (status = 404, description = "`not-found`: no such enrollment, or not the caller's.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn events(api: Arc<Api>, who: Principal, id: String) -> Reply {
     answer(
         async {
@@ -520,6 +703,19 @@ pub async fn events(api: Arc<Api>, who: Principal, id: String) -> Reply {
 }
 
 /// `GET /enrollments/{id}/document`: the current document.
+#[utoipa::path(
+    get, path = "/enrollments/{id}/document", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id."),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client holds.")),
+    responses(
+        (status = 200, description = "상품설명서: the current document with its text.", body = ProductDocument,
+            headers(("ETag" = String, description = "The SHA-256 of the text, quoted."))),
+        (status = 304, description = "The client's copy is current.",
+            headers(("ETag" = String, description = "The SHA-256 of the text, quoted."))),
+        (status = 404, description = "`not-found`: no such enrollment, not the caller's, or no document issued yet.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn document(
     api: Arc<Api>,
     who: Principal,
@@ -538,6 +734,20 @@ pub async fn document(
 
 /// `GET /enrollments/{id}/documents/{documentNo}`: any document issued for the enrollment,
 /// one a re-saved plan superseded too.
+#[utoipa::path(
+    get, path = "/enrollments/{id}/documents/{documentNo}", tag = "enrollments",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id."),
+        ("documentNo" = String, Path, description = "A document number from the enrollment's events."),
+        ("If-None-Match" = Option<String>, Header, description = "The ETag of a copy the client holds.")),
+    responses(
+        (status = 200, description = "That document with its text.", body = ProductDocument,
+            headers(("ETag" = String, description = "The SHA-256 of the text, quoted."))),
+        (status = 304, description = "The client's copy is current.",
+            headers(("ETag" = String, description = "The SHA-256 of the text, quoted."))),
+        (status = 404, description = "`not-found`: no such enrollment or document, or not the caller's.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn document_by_number(
     api: Arc<Api>,
     who: Principal,
@@ -592,6 +802,16 @@ fn etag_matches(header: &str, tag: &str) -> bool {
 // ---- live events
 
 /// `GET /events/stream`: server-sent events of the enrollments the caller may see.
+#[utoipa::path(
+    get, path = "/events/stream", tag = "read model",
+    security(("bearer" = [])),
+    params(EventStreamQuery),
+    responses(
+        (status = 200, description = "Server-sent events: one message per lifecycle event (`event:` its type, `data:` the envelope as in GET /enrollments/{id}/events), `event: lagged` when the client fell behind, a comment every 15 s.",
+            content_type = "text/event-stream", body = String),
+        (status = 404, description = "`not-found`: `customerNo` or `enrollmentId` names what the caller may not see.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn event_stream(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
@@ -627,12 +847,26 @@ pub async fn event_stream(api: Arc<Api>, who: Principal, query: String) -> Reply
 
 // ---- read model
 
-fn limit(requested: Option<usize>) -> usize {
-    requested
-        .unwrap_or(DEFAULT_LIST_LIMIT)
-        .clamp(1, MAX_LIST_LIMIT)
+/// A list's `limit`: 1 to [`MAX_LIST_LIMIT`], [`DEFAULT_LIST_LIMIT`] when not given.
+fn limit(requested: Option<usize>) -> Result<usize, ApiError> {
+    match requested {
+        None => Ok(DEFAULT_LIST_LIMIT),
+        Some(n) if (1..=MAX_LIST_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::BadQuery(format!(
+            "limit: {n} is out of range (1 to {MAX_LIST_LIMIT})"
+        ))),
+    }
 }
 
+#[utoipa::path(
+    get, path = "/mypage", tag = "read model",
+    security(("bearer" = [])),
+    params(MyPageQuery),
+    responses(
+        (status = 200, description = "내보험 조회: MyPage views, most recently changed first.", body = Vec<MyPageView>),
+        (status = 404, description = "`not-found`: `customerNo` names someone other than the caller.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn mypage(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
@@ -641,7 +875,7 @@ pub async fn mypage(api: Arc<Api>, who: Principal, query: String) -> Reply {
                 customer_no: query_customer(&who, q.customer_no.as_deref())?,
                 status: parse_status(q.status.as_deref())?,
             };
-            let views = api.engine.mypage(filter, limit(q.limit)).await?;
+            let views = api.engine.mypage(filter, limit(q.limit)?).await?;
             json(StatusCode::OK, &views)
         }
         .await,
@@ -650,6 +884,15 @@ pub async fn mypage(api: Arc<Api>, who: Principal, query: String) -> Reply {
 
 /// `GET /enrollments`: a page of the read model's views, narrowed to the caller for a
 /// customer as `/mypage` is.
+#[utoipa::path(
+    get, path = "/enrollments", tag = "enrollments",
+    security(("bearer" = [])),
+    params(EnrollmentListQuery),
+    responses(
+        (status = 200, description = "A page of enrollments, most recently changed first.", body = EnrollmentList),
+        (status = 404, description = "`not-found`: `customerNo` names someone other than the caller.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn list_enrollments(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
@@ -668,9 +911,16 @@ pub async fn list_enrollments(api: Arc<Api>, who: Principal, query: String) -> R
             let query = ViewQuery {
                 customer_no: query_customer(&who, q.customer_no.as_deref())?,
                 status: parse_status(q.status.as_deref())?,
-                product_code: q.product_code,
+                product_code: q
+                    .product_code
+                    .map(|code| {
+                        crate::domain::product::ProductCode::parse(&code)
+                            .map(|_| code)
+                            .map_err(|e| ApiError::BadQuery(format!("productCode: {e}")))
+                    })
+                    .transpose()?,
                 after,
-                limit: limit(q.limit),
+                limit: limit(q.limit)?,
             };
             let page = api.engine.enrollment_page(&query).await?;
             json(
@@ -685,6 +935,15 @@ pub async fn list_enrollments(api: Arc<Api>, who: Principal, query: String) -> R
     )
 }
 
+#[utoipa::path(
+    get, path = "/mypage/{id}", tag = "read model",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The enrollment id.")),
+    responses(
+        (status = 200, description = "One enrollment's MyPage view.", body = MyPageView),
+        (status = 404, description = "`not-found`: no such view, or not the caller's.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn mypage_view(api: Arc<Api>, who: Principal, id: String) -> Reply {
     answer(
         async {
@@ -698,12 +957,21 @@ pub async fn mypage_view(api: Arc<Api>, who: Principal, id: String) -> Reply {
     )
 }
 
+#[utoipa::path(
+    get, path = "/alarms", tag = "read model",
+    security(("bearer" = [])),
+    params(AlarmQuery),
+    responses(
+        (status = 200, description = "알림: notifications sent, newest first.", body = Vec<Alarm>),
+        (status = 404, description = "`not-found`: `customerNo` names someone other than the caller.", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn alarms(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
             let q: AlarmQuery = models::parse_query(&query)?;
             let customer = query_customer(&who, q.customer_no.as_deref())?;
-            let alarms = api.engine.alarms(customer, limit(q.limit)).await?;
+            let alarms = api.engine.alarms(customer, limit(q.limit)?).await?;
             json(StatusCode::OK, &alarms)
         }
         .await,

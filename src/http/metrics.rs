@@ -27,6 +27,10 @@ fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "The Prometheus text format (0.0.4).", content_type = "text/plain; version=0.0.4", body = String))
+)]
 pub async fn metrics(api: Arc<Api>) -> Result<Response, Infallible> {
     let engine = &api.engine;
     let store = engine.store();

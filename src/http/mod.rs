@@ -14,6 +14,7 @@
 //! - [`context`]: the settings and state every handler shares ([`Api`]);
 //! - [`server`]: binding a socket and the graceful shutdown ([`serve`]);
 //! - [`forward`]: sending a request about an enrollment to the copy that owns it;
+//! - [`openapi`]: the OpenAPI 3.1 document, from the handlers' declarations and types;
 //! - [`allow`]: the methods of each path, for 405's `Allow` and for `HEAD`;
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format;
 //! - [`request_metrics`]: the request counters and durations it reports;
@@ -32,6 +33,7 @@ pub mod handlers;
 pub mod idempotency;
 pub mod metrics;
 pub mod models;
+pub mod openapi;
 pub mod request_metrics;
 pub mod server;
 pub mod sse;

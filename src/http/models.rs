@@ -7,7 +7,7 @@
 use super::errors::ApiError;
 use crate::actors::PlanRequest;
 use crate::domain::customer::{BirthDate, CustomerName, Gender, MobilePhone, NewCustomer};
-use crate::domain::enrollment::{CustomerNo, Enrollment, PaymentMethod, Status};
+use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, PaymentMethod, Status};
 use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use crate::domain::premium::Quote;
@@ -17,8 +17,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Parses a JSON body; a failure names the field it is about.
+/// Whole numbers written as `345.0` or `1e8` are read as the integers they are.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
+    let body = crate::api::whole_numbers::whole_numbers(body);
+    let mut de = serde_json::Deserializer::from_slice(&body);
     let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
         let path = e.path().to_string();
         ApiError::BadRequest {
@@ -34,7 +36,7 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 /// `POST /customers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerBody {
     pub name: CustomerName,
@@ -55,10 +57,11 @@ impl From<CustomerBody> for NewCustomer {
 }
 
 /// `POST /enrollments` and `PUT /enrollments/{id}/plan`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlanBody {
     pub customer_no: CustomerNo,
+    #[schema(value_type = ProductCode)]
     pub product_code: String,
     pub sum_insured: Won,
     pub coverage_period: CoveragePeriod,
@@ -112,42 +115,66 @@ impl PlanInput {
 }
 
 /// `POST /enrollments/{id}/proposal`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProposalBody {
     pub payment_method: PaymentMethod,
 }
 
 /// `GET /products/{code}?version=N`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ProductQuery {
+    /// An older version of the product (1 is the first).
+    #[param(minimum = 1)]
     pub version: Option<u32>,
 }
 
 /// `GET /mypage?customerNo=&status=&limit=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct MyPageQuery {
+    /// Only this customer's (an admin's filter; a customer's token sees only its own).
+    #[param(value_type = Option<CustomerNo>)]
     pub customer_no: Option<String>,
+    /// Only enrollments in this status.
+    #[param(value_type = Option<Status>)]
     pub status: Option<String>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
 /// `GET /enrollments?status=&customerNo=&productCode=&limit=&cursor=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EnrollmentListQuery {
+    /// Only this customer's (an admin's filter; a customer's token sees only its own).
+    #[param(value_type = Option<CustomerNo>)]
     pub customer_no: Option<String>,
+    /// Only enrollments in this status.
+    #[param(value_type = Option<Status>)]
     pub status: Option<String>,
+    /// Only enrollments of this product.
+    #[param(value_type = Option<ProductCode>)]
     pub product_code: Option<String>,
+    /// At most this many per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
+    /// The `nextCursor` of the page before, as it came (with the same filters).
+    // The pattern is `crate::store::CURSOR_PATTERN`; a test holds them equal.
+    #[param(
+        pattern = "^-?[0-9]{1,18}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )]
     pub cursor: Option<String>,
 }
 
 /// One page of `GET /enrollments`: the enrollments' MyPage views, most recently changed
 /// first, and the cursor of the next page (`null`: this is the last).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnrollmentList<'a> {
     pub items: &'a [MyPageView],
@@ -158,11 +185,16 @@ pub struct EnrollmentList<'a> {
 /// enrollment is in `waitWhileStatus`, the answer waits (up to `waitSeconds`, default
 /// 10, at most 30) for it to move on, so a client waiting for its document need not
 /// ask again and again.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EnrollmentQuery {
+    /// Wait while the enrollment is in this status (a long poll).
+    #[param(value_type = Option<Status>)]
     pub wait_while_status: Option<String>,
+    /// How long to wait at most, in seconds (default 10).
     /// Text, parsed by the handler, so that a bad value is named in the error.
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 30)]
     pub wait_seconds: Option<String>,
 }
 
@@ -170,18 +202,28 @@ pub struct EnrollmentQuery {
 pub const MAX_WAIT_SECONDS: u64 = 30;
 
 /// `GET /alarms?customerNo=&limit=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AlarmQuery {
+    /// Only this customer's (an admin's filter; a customer's token sees only its own).
+    #[param(value_type = Option<CustomerNo>)]
     pub customer_no: Option<String>,
+    /// At most this many (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
 /// `GET /events/stream?customerNo=&enrollmentId=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventStreamQuery {
+    /// Only this customer's events (an admin's filter; a customer's token sees only its own).
+    #[param(value_type = Option<CustomerNo>)]
     pub customer_no: Option<String>,
+    /// Only this enrollment's events.
+    #[param(value_type = Option<EnrollmentId>)]
     pub enrollment_id: Option<String>,
 }
 
@@ -240,7 +282,7 @@ fn naming_the_parameter<T: DeserializeOwned>(
 
 /// An enrollment as the API shows it: its state, its version, and (for convenience) the
 /// pinned product version and quote of its current plan.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EnrollmentBody<'a> {
     #[serde(flatten)]
@@ -263,7 +305,7 @@ impl<'a> EnrollmentBody<'a> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -8,7 +8,7 @@ use uuid::Uuid;
 /// An event as it travels: JSON `{id, type, data, enrollmentId, customerNo, version, time,
 /// schemaVersion}`. `version` is the enrollment's version after this event; `id` is what
 /// consumers are idempotent on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventEnvelope {
     pub id: Uuid,

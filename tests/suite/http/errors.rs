@@ -55,7 +55,7 @@ pub async fn malformed_bodies_are_400_naming_the_field(store: Arc<dyn Store>) {
     let someone = |name: &str, born: &str| json!({"name": name, "birthDate": born, "gender": "female", "mobilePhone": "010-1111-2222"});
     for born in ["2099-01-01", "9999-12-31"] {
         let a = app.post("/customers", &someone("미래인", born)).await;
-        let problem = a.assert_problem(400, "invalid-request");
+        let problem = a.assert_problem(422, "invalid-request");
         let detail = problem["detail"].as_str().unwrap_or_default();
         assert!(
             detail.contains("birthDate") && detail.contains(born),
@@ -273,6 +273,12 @@ pub async fn bodies_over_the_limit_are_413(store: Arc<dyn Store>) {
 pub async fn every_route_answers_its_methods_and_names_them_in_allow(store: Arc<dyn Store>) {
     use ezenroll::http::allow::{ROUTES, allow};
     let mut app = spawn_app(store).await;
+    // The published contract is served as `ezenroll openapi` prints it (its unit tests
+    // hold it to this table).
+    let contract = app.get("/openapi.json").await;
+    assert_eq!(contract.status, 200);
+    assert_eq!(contract.content_type(), "application/json");
+    assert_eq!(contract.text, ezenroll::http::openapi::document());
     let all = ["GET", "POST", "PUT", "DELETE", "PATCH"];
     for (pattern, methods) in ROUTES {
         let path = pattern.replace('*', "01900000-0000-7000-8000-000000000000");
