@@ -13,6 +13,7 @@
 //! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules;
 //! - [`context`]: the settings and state every handler shares ([`Api`]);
 //! - [`server`]: binding a socket and the graceful shutdown ([`serve`]);
+//! - [`rate_limit`]: a token bucket per caller (verified token, else address);
 //! - [`forward`]: sending a request about an enrollment to the copy that owns it;
 //! - [`allow`]: the methods of each path, for 405's `Allow` and for `HEAD`;
 //! - [`metrics`]: `GET /metrics` in the Prometheus text format;
@@ -32,10 +33,12 @@ pub mod handlers;
 pub mod idempotency;
 pub mod metrics;
 pub mod models;
+pub mod rate_limit;
 pub mod request_metrics;
 pub mod server;
 pub mod sse;
 
 pub use context::{Api, HttpConfig};
 pub use filters::routes;
+pub use rate_limit::RateLimit;
 pub use server::{BindError, bind, serve, serve_on};
