@@ -1,7 +1,9 @@
 //! What every handler shares: the gateway's settings and the engine handle, with the
-//! per-process state of the gateway (idempotency locks, request counters, shutdown flag).
+//! per-process state of the gateway (idempotency locks, request counters, rate-limit
+//! buckets, shutdown flag).
 
 use super::auth::AuthKeys;
+use super::rate_limit::{RateLimit, RateLimiter};
 use super::request_metrics::HttpMetrics;
 use crate::actors::EngineHandle;
 use std::sync::Arc;
@@ -24,6 +26,9 @@ pub struct HttpConfig {
     /// idle for its next request: a client that trickles headers or holds an idle
     /// connection cannot keep the socket (or a graceful shutdown) forever.
     pub header_read_timeout: Duration,
+    /// Requests a second per caller on this copy, and the burst allowed above it
+    /// ([`super::rate_limit`]); [`RateLimit::OFF`] for none.
+    pub rate_limit: RateLimit,
 }
 
 impl HttpConfig {
@@ -35,6 +40,7 @@ impl HttpConfig {
             auth,
             sse_keep_alive: Duration::from_secs(15),
             header_read_timeout: Duration::from_secs(10),
+            rate_limit: RateLimit::DEFAULT,
         }
     }
 }
@@ -50,6 +56,8 @@ pub struct Api {
     pub http_metrics: HttpMetrics,
     /// Requests sent on to the copy that owns their enrollment.
     pub forward_stats: super::forward::ForwardStats,
+    /// Every caller's bucket ([`HttpConfig::rate_limit`]).
+    pub rate_limiter: RateLimiter,
     /// Turns `true` when the server starts shutting down: event streams end then, since
     /// a graceful shutdown waits for every response to finish.
     closing: tokio::sync::watch::Sender<bool>,
@@ -59,6 +67,7 @@ impl Api {
     pub fn new(engine: EngineHandle, config: HttpConfig) -> Arc<Api> {
         Arc::new(Api {
             engine,
+            rate_limiter: RateLimiter::new(config.rate_limit),
             config,
             idempotency_locks: dashmap::DashMap::new(),
             http_metrics: HttpMetrics::default(),

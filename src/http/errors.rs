@@ -322,6 +322,22 @@ fn domain_problem(d: DomainError) -> Problem {
     p
 }
 
+/// 429: the caller is over its rate limit on this copy; `retry_after_secs` is when its next
+/// request is accepted.
+pub fn rate_limited(per_second: u32, burst: u32, who: &str, retry_after_secs: u32) -> Problem {
+    let mut p = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+        format!(
+            "{who} is over this server's rate limit of {per_second} requests/s per caller \
+             (bursts of up to {burst}); retry after {retry_after_secs} s"
+        ),
+    );
+    p.retry_after = Some(retry_after_secs.max(1));
+    p
+}
+
 /// 503: the server is stopping; another copy (or this one, restarted) will answer.
 pub fn shutting_down() -> Problem {
     let mut p = Problem::new(

@@ -115,6 +115,21 @@ pub async fn metrics(api: Arc<Api>) -> Result<Response, Infallible> {
         stats.passivated.load(Ordering::Relaxed),
     );
 
+    scalar(
+        &mut out,
+        "ezenroll_rate_limited_total",
+        "counter",
+        "Requests answered 429 because their caller was over its rate limit on this copy.",
+        api.rate_limiter.limited_total(),
+    );
+    scalar(
+        &mut out,
+        "ezenroll_rate_limit_callers",
+        "gauge",
+        "Callers with a rate-limit bucket on this copy (those that sent requests lately).",
+        api.rate_limiter.tracked(),
+    );
+
     let forward = &api.forward_stats;
     scalar(
         &mut out,

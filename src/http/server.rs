@@ -4,13 +4,12 @@ use super::context::{Api, HttpConfig};
 use super::filters::routes;
 use super::forward::Forwarder;
 use crate::actors::EngineHandle;
-use hyper::server::conn::AddrIncoming;
+use hyper::server::conn::{AddrIncoming, AddrStream};
 use hyper::service::{make_service_fn, service_fn};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tower_service::Service;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr}: {source}")]
@@ -18,34 +17,6 @@ pub struct BindError {
     pub addr: SocketAddr,
     #[source]
     pub source: std::io::Error,
-}
-
-/// Runs a request through the routes: `HEAD` as the `GET` it stands for (hyper sends
-/// the headers only), and a 405 with the `Allow` header its path calls for.
-async fn local<S>(
-    routes: &mut S,
-    mut req: hyper::Request<hyper::Body>,
-) -> Result<hyper::Response<hyper::Body>, Infallible>
-where
-    S: Service<
-            hyper::Request<hyper::Body>,
-            Response = hyper::Response<hyper::Body>,
-            Error = Infallible,
-        >,
-{
-    if req.method() == hyper::Method::HEAD {
-        *req.method_mut() = hyper::Method::GET;
-    }
-    // A reference-counted clone, not a copy: every request pays for it, quotes too.
-    let uri = req.uri().clone();
-    let mut response = routes.call(req).await?;
-    if response.status() == hyper::StatusCode::METHOD_NOT_ALLOWED
-        && let Some(allow) = super::allow::allow(uri.path())
-        && let Ok(value) = hyper::header::HeaderValue::from_str(&allow)
-    {
-        response.headers_mut().insert(hyper::header::ALLOW, value);
-    }
-    Ok(response)
 }
 
 /// Binds `addr` (port 0 picks a free port) for [`serve_on`]: the address is known before
@@ -66,7 +37,8 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
 /// `System` (the engine's actors live there) on a tokio runtime.
 ///
 /// A request about an enrollment another copy owns is sent there ([`super::forward`]);
-/// everything else goes to the routes.
+/// everything else goes to the routes, once past the front door ([`super::front`]: the
+/// rate limit).
 pub fn serve(
     engine: EngineHandle,
     addr: SocketAddr,
@@ -99,17 +71,19 @@ pub fn serve_on(
     };
     let header_read_timeout = api.config.header_read_timeout;
     let routes = warp::service(routes(Arc::clone(&api)));
-    let forwarder = Arc::new(Forwarder::new(api));
-    let make = make_service_fn(move |_| {
-        let (routes, forwarder) = (routes.clone(), Arc::clone(&forwarder));
+    let forwarder = Arc::new(Forwarder::new(Arc::clone(&api)));
+    let front = Arc::clone(&api);
+    let make = make_service_fn(move |stream: &AddrStream| {
+        let peer = stream.remote_addr();
+        let (routes, forwarder, api) = (routes.clone(), Arc::clone(&forwarder), Arc::clone(&front));
         async move {
             Ok::<_, Infallible>(service_fn(move |req| {
-                let (mut routes, forwarder) = (routes.clone(), Arc::clone(&forwarder));
+                let (mut routes, forwarder, api) =
+                    (routes.clone(), Arc::clone(&forwarder), Arc::clone(&api));
                 async move {
-                    match forwarder.route(req).await {
-                        Ok(req) => local(&mut routes, req).await,
-                        Err(answer) => Ok(answer),
-                    }
+                    Ok::<_, Infallible>(
+                        super::front::answer(&mut routes, &forwarder, &api, peer, req).await,
+                    )
                 }
             }))
         }

@@ -1,0 +1,124 @@
+//! The front door: what every request goes through before the routes, in this order.
+//!
+//! 1. `/livez`, `/readyz` and `/metrics` go straight to the routes: probes and scrapes are
+//!    never rate-limited.
+//! 2. A request another copy forwarded (its signed `ezenroll-forwarded` header checks out)
+//!    was charged there and is handled here as it is.
+//! 3. Anything else takes one request from its caller's bucket ([`super::rate_limit`]):
+//!    429 `rate-limited` with `Retry-After` when empty.
+//! 4. Then it is sent on to the copy owning its enrollment ([`super::forward`]) or
+//!    answered by the routes here.
+
+use super::context::{Api, HttpConfig};
+use super::errors::{Problem, rate_limited};
+use super::forward::{Forwarder, Mark};
+use super::rate_limit::{Caller, Limited};
+use hyper::{Body, Request, Response};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Instant;
+use tower_service::Service;
+
+/// Answers one request that arrived from `peer`.
+pub async fn answer<S>(
+    routes: &mut S,
+    forwarder: &Forwarder,
+    api: &Api,
+    peer: SocketAddr,
+    req: Request<Body>,
+) -> Response<Body>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+{
+    let started = Instant::now();
+    let limiter = &api.rate_limiter;
+    if is_probe(req.uri().path()) {
+        return local(routes, req).await;
+    }
+    let mark = forwarder.mark(&req).await;
+    if !matches!(mark, Mark::Verified) && !limiter.limit().is_off() {
+        let caller = caller(&req, peer, &api.config);
+        let who = caller.describe();
+        if let Err(limited) = limiter.check(caller) {
+            return refuse(api, &req, too_many(api, who, limited), started);
+        }
+    }
+    match mark {
+        Mark::Refused(answer) => answer,
+        Mark::Verified => local(routes, req).await,
+        Mark::None => match forwarder.route(req).await {
+            Ok(req) => local(routes, req).await,
+            Err(answer) => answer,
+        },
+    }
+}
+
+/// Runs a request through the routes: `HEAD` as the `GET` it stands for (hyper sends
+/// the headers only), and a 405 with the `Allow` header its path calls for.
+async fn local<S>(routes: &mut S, mut req: Request<Body>) -> Response<Body>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+{
+    if req.method() == hyper::Method::HEAD {
+        *req.method_mut() = hyper::Method::GET;
+    }
+    // A reference-counted clone, not a copy: every request pays for it, quotes too.
+    let uri = req.uri().clone();
+    let mut response = match routes.call(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    if response.status() == hyper::StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = super::allow::allow(uri.path())
+        && let Ok(value) = hyper::header::HeaderValue::from_str(&allow)
+    {
+        response.headers_mut().insert(hyper::header::ALLOW, value);
+    }
+    response
+}
+
+/// The paths that are never rate-limited: what load balancers and Prometheus poll.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/livez" | "/readyz" | "/metrics")
+}
+
+/// Whose bucket pays: the principal of a token that verifies, else the address. A token
+/// that does not verify is charged to the address it came from, never to the subject it
+/// claims.
+fn caller(req: &Request<Body>, peer: SocketAddr, config: &HttpConfig) -> Caller {
+    let verified = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| config.auth.authenticate(Some(value)).ok());
+    match verified {
+        Some(principal) => Caller::Token(principal),
+        None => Caller::address(peer.ip()),
+    }
+}
+
+fn too_many(api: &Api, who: &str, limited: Limited) -> Problem {
+    let limit = api.rate_limiter.limit();
+    rate_limited(
+        limit.per_second,
+        limit.burst,
+        who,
+        limited.retry_after_secs(),
+    )
+}
+
+/// A problem answered at the door, counted in the request metrics as the routes' are.
+fn refuse(api: &Api, req: &Request<Body>, problem: Problem, started: Instant) -> Response<Body> {
+    let status = problem.status;
+    let response = problem.into_response();
+    api.http_metrics
+        .record(req.method(), req.uri().path(), status, started.elapsed());
+    // Debug, not info: a caller flooding the server must not flood the log as well.
+    tracing::debug!(
+        target: "ezenroll::http",
+        method = %req.method(),
+        status,
+        "refused at the front door"
+    );
+    response
+}
