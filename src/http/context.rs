@@ -29,6 +29,12 @@ pub struct HttpConfig {
     /// Requests a second per caller on this copy, and the burst allowed above it
     /// ([`super::rate_limit`]); [`RateLimit::OFF`] for none.
     pub rate_limit: RateLimit,
+    /// The longest request target (path and query) read, in bytes (414 beyond it), well
+    /// below what hyper refuses with an empty 414 of its own.
+    pub uri_limit: usize,
+    /// The most bytes of header fields read (names, values and their separators; 431
+    /// beyond it), well below what hyper refuses with an empty 431 of its own.
+    pub header_limit: usize,
 }
 
 impl HttpConfig {
@@ -41,6 +47,8 @@ impl HttpConfig {
             sse_keep_alive: Duration::from_secs(15),
             header_read_timeout: Duration::from_secs(10),
             rate_limit: RateLimit::DEFAULT,
+            uri_limit: 8 * 1024,
+            header_limit: 16 * 1024,
         }
     }
 }

@@ -338,6 +338,31 @@ pub fn rate_limited(per_second: u32, burst: u32, who: &str, retry_after_secs: u3
     p
 }
 
+/// 414: the request target (path and query) is longer than the server reads.
+pub fn uri_too_long(length: usize, limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::URI_TOO_LONG,
+        "uri-too-long",
+        "URI too long",
+        format!("the request target is {length} bytes long; at most {limit} are accepted"),
+    )
+}
+
+/// 431: the header fields add up to more than the server reads; `largest` names the
+/// biggest one, the likely culprit.
+pub fn headers_too_large(total: usize, limit: usize, largest: (&str, usize)) -> Problem {
+    let (name, size) = largest;
+    Problem::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "request-header-fields-too-large",
+        "Request header fields too large",
+        format!(
+            "the request's header fields take {total} bytes; at most {limit} are accepted \
+             (the largest is {name}, {size} bytes)"
+        ),
+    )
+}
+
 /// 503: the server is stopping; another copy (or this one, restarted) will answer.
 pub fn shutting_down() -> Problem {
     let mut p = Problem::new(

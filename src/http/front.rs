@@ -1,16 +1,20 @@
 //! The front door: what every request goes through before the routes, in this order.
 //!
-//! 1. `/livez`, `/readyz` and `/metrics` go straight to the routes: probes and scrapes are
+//! 1. A request target over [`HttpConfig::uri_limit`] is 414 and header fields over
+//!    [`HttpConfig::header_limit`] are 431, problem documents naming the size (hyper's own
+//!    limits lie far above and answer with empty bodies). Such a request is charged to its
+//!    address's rate-limit bucket, unread: it is too large to look into.
+//! 2. `/livez`, `/readyz` and `/metrics` go straight to the routes: probes and scrapes are
 //!    never rate-limited.
-//! 2. A request another copy forwarded (its signed `ezenroll-forwarded` header checks out)
+//! 3. A request another copy forwarded (its signed `ezenroll-forwarded` header checks out)
 //!    was charged there and is handled here as it is.
-//! 3. Anything else takes one request from its caller's bucket ([`super::rate_limit`]):
+//! 4. Anything else takes one request from its caller's bucket ([`super::rate_limit`]):
 //!    429 `rate-limited` with `Retry-After` when empty.
-//! 4. Then it is sent on to the copy owning its enrollment ([`super::forward`]) or
+//! 5. Then it is sent on to the copy owning its enrollment ([`super::forward`]) or
 //!    answered by the routes here.
 
 use super::context::{Api, HttpConfig};
-use super::errors::{Problem, rate_limited};
+use super::errors::{Problem, headers_too_large, rate_limited, uri_too_long};
 use super::forward::{Forwarder, Mark};
 use super::rate_limit::{Caller, Limited};
 use hyper::{Body, Request, Response};
@@ -32,6 +36,13 @@ where
 {
     let started = Instant::now();
     let limiter = &api.rate_limiter;
+    if let Some(problem) = oversized(&req, &api.config) {
+        let problem = match limiter.check(Caller::address(peer.ip())) {
+            Ok(()) => problem,
+            Err(limited) => too_many(api, Caller::address(peer.ip()).describe(), limited),
+        };
+        return refuse(api, &req, problem, started);
+    }
     if is_probe(req.uri().path()) {
         return local(routes, req).await;
     }
@@ -95,6 +106,28 @@ fn caller(req: &Request<Body>, peer: SocketAddr, config: &HttpConfig) -> Caller 
         Some(principal) => Caller::Token(principal),
         None => Caller::address(peer.ip()),
     }
+}
+
+/// 414 or 431 for a request over the service's own limits.
+fn oversized(req: &Request<Body>, config: &HttpConfig) -> Option<Problem> {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.scheme_str().map_or(0, |s| s.len() + "://".len());
+    if target > config.uri_limit {
+        return Some(uri_too_long(target, config.uri_limit));
+    }
+    let mut total = 0;
+    let mut largest = ("", 0);
+    for (name, value) in req.headers() {
+        // As sent: `name: value` and CRLF.
+        let size = name.as_str().len() + value.len() + 4;
+        total += size;
+        if size > largest.1 {
+            largest = (name.as_str(), size);
+        }
+    }
+    (total > config.header_limit).then(|| headers_too_large(total, config.header_limit, largest))
 }
 
 fn too_many(api: &Api, who: &str, limited: Limited) -> Problem {

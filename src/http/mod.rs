@@ -13,8 +13,8 @@
 //! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules;
 //! - [`context`]: the settings and state every handler shares ([`Api`]);
 //! - [`server`]: binding a socket and the graceful shutdown ([`serve`]);
-//! - [`front`]: what every request goes through first: the rate limit (429),
-//!   forwarding;
+//! - [`front`]: what every request goes through first: size limits (414, 431), the rate
+//!   limit (429), forwarding;
 //! - [`rate_limit`]: a token bucket per caller (verified token, else address);
 //! - [`forward`]: sending a request about an enrollment to the copy that owns it;
 //! - [`allow`]: the methods of each path, for 405's `Allow` and for `HEAD`;

@@ -37,8 +37,8 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
 /// `System` (the engine's actors live there) on a tokio runtime.
 ///
 /// A request about an enrollment another copy owns is sent there ([`super::forward`]);
-/// everything else goes to the routes, once past the front door ([`super::front`]: the
-/// rate limit).
+/// everything else goes to the routes, once past the front door ([`super::front`]: size
+/// limits and the rate limit).
 pub fn serve(
     engine: EngineHandle,
     addr: SocketAddr,

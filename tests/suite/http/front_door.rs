@@ -1,5 +1,6 @@
 //! The front door over a real socket: the per-caller rate limit (429 with `Retry-After`,
-//! one caller's flood leaving the others alone, probes never limited).
+//! one caller's flood leaving the others alone, probes never limited) and the service's
+//! own size limits (414, 431 as problem documents).
 //!
 //! Nothing here depends on the store, so only the memory backend runs it
 //! (tests/suite/memory/http_front_door.rs), through [`http_front_door_suite!`].
@@ -12,6 +13,7 @@ macro_rules! http_front_door_suite {
             @each $module, $make;
             a_caller_over_its_rate_gets_429_and_no_one_else_does,
             probes_and_scrapes_are_never_rate_limited,
+            oversized_targets_and_header_fields_are_414_and_431_problems,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -140,6 +142,52 @@ pub async fn probes_and_scrapes_are_never_rate_limited(store: Arc<dyn Store>) {
             let a = anonymous.get(path).await;
             assert_eq!(a.status, 200, "{path}: {}", a.text);
         }
+    }
+    app.stop().await;
+}
+
+pub async fn oversized_targets_and_header_fields_are_414_and_431_problems(store: Arc<dyn Store>) {
+    let mut app = spawn_app(store).await;
+    let limits = http_config();
+
+    let long = format!("/products?code={}", "x".repeat(limits.uri_limit));
+    let a = app.get(&long).await;
+    let problem = a.assert_problem(414, "uri-too-long");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(&limits.uri_limit.to_string()),
+        "the detail names the limit: {detail}"
+    );
+
+    let a = app
+        .send(
+            app.client
+                .get(app.url("/products"))
+                .header("x-padding", "p".repeat(limits.header_limit)),
+        )
+        .await;
+    let problem = a.assert_problem(431, "request-header-fields-too-large");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("x-padding") && detail.contains(&limits.header_limit.to_string()),
+        "the detail names the field and the limit: {detail}"
+    );
+
+    // Just under the limits, the same requests are served.
+    let a = app.get("/products?code=EZ-TERM").await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let text = app.anonymous().get("/metrics").await.text;
+    for status in ["414", "431"] {
+        assert!(
+            sample(
+                &text,
+                &format!(
+                    "ezenroll_http_requests_total{{route=\"/products\",method=\"GET\",status=\"{status}\"}}"
+                )
+            )
+            .is_some_and(|n| n >= 1.0),
+            "{status} counted: {text}"
+        );
     }
     app.stop().await;
 }
