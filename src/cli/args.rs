@@ -108,6 +108,11 @@ pub struct ServeArgs {
     /// Requests a caller may send at once above --rate-limit (default: two seconds' worth).
     #[arg(long, env = "EZENROLL_RATE_BURST", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_burst: Option<u32>,
+    /// Connections open at once (default: half the open-file limit, `ulimit -n`). At the
+    /// cap a new connection takes the place of the one idle the longest; when all are
+    /// busy it is answered 503. 0 sets no cap.
+    #[arg(long, env = "EZENROLL_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Log format on stderr; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "EZENROLL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -104,6 +104,7 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or(args.rate_limit.saturating_mul(2))
                 .max(1),
         },
+        max_connections: args.max_connections,
         ..HttpConfig::new(auth.keys.clone())
     };
     let signalled = Arc::new(tokio::sync::Notify::new());

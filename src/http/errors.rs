@@ -363,6 +363,18 @@ pub fn headers_too_large(total: usize, limit: usize, largest: (&str, usize)) -> 
     )
 }
 
+/// 503: every connection this copy accepts is open and busy.
+pub fn too_many_connections(max: usize) -> Problem {
+    let mut p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too-many-connections",
+        "Too many connections",
+        format!("this server has its {max} connections open and busy; retry shortly"),
+    );
+    p.retry_after = Some(1);
+    p
+}
+
 /// 503: the server is stopping; another copy (or this one, restarted) will answer.
 pub fn shutting_down() -> Problem {
     let mut p = Problem::new(

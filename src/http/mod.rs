@@ -13,6 +13,7 @@
 //! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules;
 //! - [`context`]: the settings and state every handler shares ([`Api`]);
 //! - [`server`]: binding a socket and the graceful shutdown ([`serve`]);
+//! - [`connections`]: accepting connections under a cap, shedding idle ones for new ones;
 //! - [`front`]: what every request goes through first: size limits (414, 431), the rate
 //!   limit (429), forwarding;
 //! - [`rate_limit`]: a token bucket per caller (verified token, else address);
@@ -27,6 +28,7 @@
 
 pub mod allow;
 pub mod auth;
+pub mod connections;
 pub mod context;
 pub mod errors;
 pub mod filters;

@@ -1,11 +1,12 @@
 //! Binding the gateway to a socket and running it until a graceful shutdown.
 
+use super::connections::{self, Conn, Tracked};
 use super::context::{Api, HttpConfig};
 use super::filters::routes;
 use super::forward::Forwarder;
 use crate::actors::EngineHandle;
-use hyper::server::conn::{AddrIncoming, AddrStream};
-use hyper::service::{make_service_fn, service_fn};
+use hyper::server::conn::Http;
+use hyper::service::service_fn;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,7 +39,8 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
 ///
 /// A request about an enrollment another copy owns is sent there ([`super::forward`]);
 /// everything else goes to the routes, once past the front door ([`super::front`]: size
-/// limits and the rate limit).
+/// limits and the rate limit). At most [`HttpConfig::max_connections`] are open at once
+/// ([`super::connections`]).
 pub fn serve(
     engine: EngineHandle,
     addr: SocketAddr,
@@ -60,8 +62,7 @@ pub fn serve_on(
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let failed = |source: std::io::Error| BindError { addr, source };
     let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
-    let mut incoming =
-        AddrIncoming::from_listener(listener).map_err(|e| failed(std::io::Error::other(e)))?;
+    let bound = listener.local_addr().unwrap_or(addr);
     let api = Api::new(engine, config);
     let closing = Arc::clone(&api);
     let shutdown = async move {
@@ -69,34 +70,32 @@ pub fn serve_on(
         tracing::info!("HTTP: no longer accepting; answering the requests in flight");
         closing.begin_shutdown();
     };
-    let header_read_timeout = api.config.header_read_timeout;
+    let mut http = Http::new();
+    http.http1_header_read_timeout(api.config.header_read_timeout);
     let routes = warp::service(routes(Arc::clone(&api)));
     let forwarder = Arc::new(Forwarder::new(Arc::clone(&api)));
     let front = Arc::clone(&api);
-    let make = make_service_fn(move |stream: &AddrStream| {
-        let peer = stream.remote_addr();
+    // One service per connection; each request keeps the connection busy (not idle, so
+    // not shed at the cap) until its answer is sent whole.
+    let make = move |peer: SocketAddr, conn: Arc<Conn>| {
         let (routes, forwarder, api) = (routes.clone(), Arc::clone(&forwarder), Arc::clone(&front));
-        async move {
-            Ok::<_, Infallible>(service_fn(move |req| {
-                let (mut routes, forwarder, api) =
-                    (routes.clone(), Arc::clone(&forwarder), Arc::clone(&api));
-                async move {
-                    Ok::<_, Infallible>(
-                        super::front::answer(&mut routes, &forwarder, &api, peer, req).await,
-                    )
-                }
-            }))
-        }
-    });
-    incoming.set_nodelay(true);
-    let bound = incoming.local_addr();
-    let server = hyper::Server::builder(incoming)
-        .http1_header_read_timeout(header_read_timeout)
-        .serve(make)
-        .with_graceful_shutdown(shutdown);
-    Ok((bound, async move {
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "HTTP server error");
-        }
-    }))
+        service_fn(move |req| {
+            let in_flight = conn.begin();
+            let (mut routes, forwarder, api) =
+                (routes.clone(), Arc::clone(&forwarder), Arc::clone(&api));
+            async move {
+                let answer = super::front::answer(&mut routes, &forwarder, &api, peer, req).await;
+                Ok::<_, Infallible>(answer.map(|body| Tracked::new(body, in_flight)))
+            }
+        })
+    };
+    let limit = api.rate_limiter.limit();
+    tracing::info!(
+        max_connections = api.connections.max(),
+        rate_limit = limit.per_second,
+        rate_burst = if limit.is_off() { 0 } else { limit.burst },
+        "HTTP limits (0: none)"
+    );
+    let server = connections::serve(listener, http, api, make, shutdown);
+    Ok((bound, server))
 }

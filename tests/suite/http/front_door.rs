@@ -1,6 +1,7 @@
 //! The front door over a real socket: the per-caller rate limit (429 with `Retry-After`,
-//! one caller's flood leaving the others alone, probes never limited) and the service's
-//! own size limits (414, 431 as problem documents).
+//! one caller's flood leaving the others alone, probes never limited), the service's own
+//! size limits (414, 431 as problem documents) and the connection cap (idle connections
+//! make room for new ones; with every one busy a new one is told 503).
 //!
 //! Nothing here depends on the store, so only the memory backend runs it
 //! (tests/suite/memory/http_front_door.rs), through [`http_front_door_suite!`].
@@ -14,6 +15,8 @@ macro_rules! http_front_door_suite {
             a_caller_over_its_rate_gets_429_and_no_one_else_does,
             probes_and_scrapes_are_never_rate_limited,
             oversized_targets_and_header_fields_are_414_and_431_problems,
+            idle_connections_make_room_at_the_cap,
+            with_every_connection_busy_a_new_one_is_told_503,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -31,8 +34,10 @@ use crate::support::app::*;
 use ezenroll::http::auth::{AuthKeys, Role};
 use ezenroll::http::{HttpConfig, RateLimit};
 use ezenroll::store::Store;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One request a second with bursts of [`BURST`]: a test sends its requests far faster,
 /// so the bucket cannot refill between them unless a request takes a whole second.
@@ -189,5 +194,102 @@ pub async fn oversized_targets_and_header_fields_are_414_and_431_problems(store:
             "{status} counted: {text}"
         );
     }
+    app.stop().await;
+}
+
+/// `GET /livez` on a raw connection of its own; the status, 0 when the connection was
+/// closed without an answer.
+async fn livez_raw(addr: SocketAddr) -> u16 {
+    let answer = tokio::time::timeout(WAIT, async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        stream
+            .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        Some(answer)
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no answer to GET /livez within {WAIT:?}"));
+    answer
+        .and_then(|a| String::from_utf8_lossy(&a).get(9..12)?.parse().ok())
+        .unwrap_or(0)
+}
+
+pub async fn idle_connections_make_room_at_the_cap(store: Arc<dyn Store>) {
+    const CAP: usize = 4;
+    let mut app = app_with(
+        store,
+        HttpConfig {
+            max_connections: Some(CAP),
+            ..http_config()
+        },
+    )
+    .await;
+    // Three times the cap of connections that never send a request.
+    let mut idle = Vec::new();
+    for _ in 0..3 * CAP {
+        idle.push(
+            tokio::net::TcpStream::connect(app.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    // Each probe takes the place of the connection idle the longest.
+    for _ in 0..3 {
+        assert_eq!(livez_raw(app.addr).await, 200);
+    }
+    let text = app.anonymous().get("/metrics").await.text;
+    let open = sample(&text, "ezenroll_connections_open").unwrap_or(f64::MAX);
+    assert!(open <= CAP as f64, "{text}");
+    let shed = sample(&text, "ezenroll_connections_shed_total").unwrap_or(0.0);
+    assert!(shed >= (2 * CAP) as f64, "{text}");
+    assert_eq!(sample(&text, "ezenroll_connections_max"), Some(CAP as f64));
+    drop(idle);
+    app.stop().await;
+}
+
+pub async fn with_every_connection_busy_a_new_one_is_told_503(store: Arc<dyn Store>) {
+    let mut app = app_with(
+        store,
+        HttpConfig {
+            max_connections: Some(1),
+            sse_keep_alive: Duration::from_millis(100),
+            ..http_config()
+        },
+    )
+    .await;
+    // An event stream keeps its connection busy for as long as it is open.
+    let mut stream = app
+        .open_stream("/events/stream")
+        .await
+        .unwrap_or_else(|a| panic!("a stream: {}", a.text));
+    let mut refused = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, refused.read_to_end(&mut answer))
+        .await
+        .expect("the refusal within WAIT")
+        .expect("the refusal reads");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains("application/problem+json")
+            && answer.contains("/problems/too-many-connections")
+            && answer.to_ascii_lowercase().contains("retry-after: 1"),
+        "{answer}"
+    );
+    // The stream was not cut off to make room: its keep-alives still come.
+    let kept_alive = stream.next_message().await.expect("the stream is open");
+    assert!(kept_alive.comment.is_some(), "{kept_alive:?}");
+    // Once it closes, its place is free again.
+    drop(stream);
+    let addr = app.addr;
+    app.eventually("a connection once the stream is gone", || async move {
+        (livez_raw(addr).await == 200).then_some(())
+    })
+    .await;
     app.stop().await;
 }
