@@ -18,6 +18,7 @@
 
 use super::context::Api;
 use super::errors::too_many_connections;
+use futures_util::task::AtomicWaker;
 use hyper::body::{Bytes, HttpBody, SizeHint};
 use hyper::server::conn::Http;
 use hyper::{Body, HeaderMap, Request, Response};
@@ -26,12 +27,12 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::mpsc;
 
 /// The first wait after a failed accept when no connection could be closed; it doubles
 /// with each failure in a row, up to [`MAX_BACKOFF`].
@@ -42,6 +43,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const FREED_BACKOFF: Duration = Duration::from_millis(1);
 /// How often a run of failed accepts is logged at most.
 const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// What a connection is told ([`Conn::tell`]); a later word never weakens an earlier one.
+const CARRY_ON: u8 = 0;
+/// Close now if idle, else after the request in flight: room is needed.
+const SHED: u8 = 1;
+/// The server is shutting down: finish the request in flight, then close.
+const DRAIN: u8 = 2;
 
 /// The open connections of one server, and what `/metrics` says about them.
 pub struct Connections {
@@ -115,7 +123,8 @@ impl Connections {
             epoch: self.epoch,
             in_flight: AtomicU32::new(0),
             idle_since: AtomicU64::new(self.now()),
-            shed: Notify::new(),
+            told: AtomicU8::new(CARRY_ON),
+            waker: AtomicWaker::new(),
         });
         open.insert(conn.id, Arc::clone(&conn));
         Some(conn)
@@ -136,10 +145,16 @@ impl Connections {
         let Some(conn) = oldest.and_then(|id| open.remove(&id)) else {
             return false;
         };
-        // A stored permit: the connection's task sees it even if not waiting yet.
-        conn.shed.notify_one();
+        conn.tell(SHED);
         self.shed.fetch_add(1, Ordering::Relaxed);
         true
+    }
+
+    /// Tells every open connection that the server is shutting down.
+    fn drain_all(&self) {
+        for conn in self.lock().values() {
+            conn.tell(DRAIN);
+        }
     }
 
     fn remove(&self, id: u64) {
@@ -156,8 +171,10 @@ pub struct Conn {
     /// When the connection last had nothing in flight, in nanoseconds since the epoch of
     /// [`Connections`]: accepted, or its last answer finished.
     idle_since: AtomicU64,
-    /// Notified when the connection is to close to make room.
-    shed: Notify,
+    /// [`CARRY_ON`], [`SHED`] or [`DRAIN`]. A flag and a waker rather than a channel: the
+    /// connection's task checks it on every wake-up, which must cost next to nothing.
+    told: AtomicU8,
+    waker: AtomicWaker,
 }
 
 impl Conn {
@@ -169,6 +186,11 @@ impl Conn {
 
     fn is_idle(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) == 0
+    }
+
+    fn tell(&self, word: u8) {
+        self.told.fetch_max(word, Ordering::AcqRel);
+        self.waker.wake();
     }
 }
 
@@ -247,7 +269,6 @@ pub async fn serve<M, S, F>(
         + 'static,
     F: Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
 {
-    let (closing, closing_seen) = watch::channel(false);
     // Every connection's task holds a sender; `recv` ends when the last one is gone.
     let (running, mut all_done) = mpsc::channel::<()>(1);
     let mut errors = AcceptErrors::default();
@@ -273,7 +294,6 @@ pub async fn serve<M, S, F>(
                     connection,
                     conn,
                     Arc::clone(&api),
-                    closing_seen.clone(),
                     running.clone(),
                 ));
             }
@@ -295,7 +315,7 @@ pub async fn serve<M, S, F>(
     }
     // New connections are refused from here on.
     drop(listener);
-    closing.send_replace(true);
+    api.connections.drain_all();
     drop(running);
     let _ = all_done.recv().await;
 }
@@ -305,7 +325,6 @@ async fn run_connection<S, F>(
     connection: hyper::server::conn::Connection<TcpStream, S>,
     conn: Arc<Conn>,
     api: Arc<Api>,
-    mut closing: watch::Receiver<bool>,
     _running: mpsc::Sender<()>,
 ) where
     S: hyper::service::Service<
@@ -318,27 +337,31 @@ async fn run_connection<S, F>(
     F: Future<Output = Result<Response<Tracked>, Infallible>> + Send + 'static,
 {
     let mut connection = std::pin::pin!(connection);
-    let ended = tokio::select! {
-        ended = connection.as_mut() => ended,
-        // The guard `wait_for` returns must not live across the awaits below.
-        () = async { let _ = closing.wait_for(|closing| *closing).await; } => {
-            // The request in flight is answered, an idle connection closes now.
-            connection.as_mut().graceful_shutdown();
-            connection.as_mut().await
-        }
-        () = conn.shed.notified() => {
-            if conn.is_idle() {
-                tracing::debug!("closing an idle connection to make room for a new one");
+    let mut graceful = false;
+    let ended = std::future::poll_fn(|cx| {
+        if !graceful {
+            // Registered before the flag is read: a word said in between wakes this task.
+            conn.waker.register(cx.waker());
+            match conn.told.load(Ordering::Acquire) {
+                CARRY_ON => {}
                 // Dropping the connection closes its socket.
-                return;
+                SHED if conn.is_idle() => return Poll::Ready(None),
+                // Draining, or a request came in since it was picked to make room: the
+                // request in flight is answered, then the connection closes (an idle one
+                // at once).
+                _ => {
+                    connection.as_mut().graceful_shutdown();
+                    graceful = true;
+                }
             }
-            // A request came in meanwhile: it is answered, then the connection closes.
-            connection.as_mut().graceful_shutdown();
-            connection.as_mut().await
         }
-    };
-    if let Err(e) = ended {
-        tracing::debug!(error = %e, "connection error");
+        connection.as_mut().poll(cx).map(Some)
+    })
+    .await;
+    match ended {
+        None => tracing::debug!("closed an idle connection to make room for a new one"),
+        Some(Err(e)) => tracing::debug!(error = %e, "connection error"),
+        Some(Ok(())) => {}
     }
     api.connections.remove(conn.id);
 }
