@@ -11,7 +11,7 @@
 //! 4. Anything else takes one request from its caller's bucket ([`super::rate_limit`]):
 //!    429 `rate-limited` with `Retry-After` when empty.
 //! 5. Then it is sent on to the copy owning its enrollment ([`super::forward`]) or
-//!    answered by the routes here.
+//!    answered by the routes here ([`local`]).
 
 use super::context::{Api, HttpConfig};
 use super::errors::{Problem, headers_too_large, rate_limited, uri_too_long};
@@ -20,53 +20,53 @@ use super::rate_limit::{Caller, Limited};
 use hyper::{Body, Request, Response};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::Duration;
 use tower_service::Service;
 
-/// Answers one request that arrived from `peer`.
-pub async fn answer<S>(
-    routes: &mut S,
-    forwarder: &Forwarder,
-    api: &Api,
-    peer: SocketAddr,
-    req: Request<Body>,
-) -> Response<Body>
-where
-    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
-{
-    let started = Instant::now();
+/// Where a request goes from the door.
+pub enum Door {
+    /// Answered already: refused, or by the copy it was sent on to.
+    Answered(Response<Body>),
+    /// To the routes here ([`local`]).
+    Local(Request<Body>),
+}
+
+/// Takes one request that arrived from `peer` through steps 1 to 5. The routes are not
+/// run here but by the caller ([`local`]): their future is large, and each level of
+/// `async fn` around it would copy it once more per request.
+pub async fn admit(forwarder: &Forwarder, api: &Api, peer: SocketAddr, req: Request<Body>) -> Door {
     let limiter = &api.rate_limiter;
     if let Some(problem) = oversized(&req, &api.config) {
         let problem = match limiter.check(Caller::address(peer.ip())) {
             Ok(()) => problem,
             Err(limited) => too_many(api, Caller::address(peer.ip()).describe(), limited),
         };
-        return refuse(api, &req, problem, started);
+        return Door::Answered(refuse(api, &req, problem));
     }
     if is_probe(req.uri().path()) {
-        return local(routes, req).await;
+        return Door::Local(req);
     }
     let mark = forwarder.mark(&req).await;
     if !matches!(mark, Mark::Verified) && !limiter.limit().is_off() {
         let caller = caller(&req, peer, &api.config);
         let who = caller.describe();
         if let Err(limited) = limiter.check(caller) {
-            return refuse(api, &req, too_many(api, who, limited), started);
+            return Door::Answered(refuse(api, &req, too_many(api, who, limited)));
         }
     }
     match mark {
-        Mark::Refused(answer) => answer,
-        Mark::Verified => local(routes, req).await,
+        Mark::Refused(answer) => Door::Answered(answer),
+        Mark::Verified => Door::Local(req),
         Mark::None => match forwarder.route(req).await {
-            Ok(req) => local(routes, req).await,
-            Err(answer) => answer,
+            Ok(req) => Door::Local(req),
+            Err(answer) => Door::Answered(answer),
         },
     }
 }
 
 /// Runs a request through the routes: `HEAD` as the `GET` it stands for (hyper sends
 /// the headers only), and a 405 with the `Allow` header its path calls for.
-async fn local<S>(routes: &mut S, mut req: Request<Body>) -> Response<Body>
+pub async fn local<S>(routes: &mut S, mut req: Request<Body>) -> Response<Body>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
 {
@@ -140,12 +140,13 @@ fn too_many(api: &Api, who: &str, limited: Limited) -> Problem {
     )
 }
 
-/// A problem answered at the door, counted in the request metrics as the routes' are.
-fn refuse(api: &Api, req: &Request<Body>, problem: Problem, started: Instant) -> Response<Body> {
+/// A problem answered at the door, counted in the request metrics as the routes' are (in
+/// no time: nothing was done for it, and no clock is read on the way in for it).
+fn refuse(api: &Api, req: &Request<Body>, problem: Problem) -> Response<Body> {
     let status = problem.status;
     let response = problem.into_response();
     api.http_metrics
-        .record(req.method(), req.uri().path(), status, started.elapsed());
+        .record(req.method(), req.uri().path(), status, Duration::ZERO);
     // Debug, not info: a caller flooding the server must not flood the log as well.
     tracing::debug!(
         target: "ezenroll::http",

@@ -4,6 +4,7 @@ use super::connections::{self, Conn, Tracked};
 use super::context::{Api, HttpConfig};
 use super::filters::routes;
 use super::forward::Forwarder;
+use super::front::{self, Door};
 use crate::actors::EngineHandle;
 use hyper::server::conn::Http;
 use hyper::service::service_fn;
@@ -84,7 +85,10 @@ pub fn serve_on(
             let (mut routes, forwarder, api) =
                 (routes.clone(), Arc::clone(&forwarder), Arc::clone(&api));
             async move {
-                let answer = super::front::answer(&mut routes, &forwarder, &api, peer, req).await;
+                let answer = match front::admit(&forwarder, &api, peer, req).await {
+                    Door::Local(req) => front::local(&mut routes, req).await,
+                    Door::Answered(answer) => answer,
+                };
                 Ok::<_, Infallible>(answer.map(|body| Tracked::new(body, in_flight)))
             }
         })
