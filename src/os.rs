@@ -1,4 +1,5 @@
-//! Process-wide settings of the operating system that the engine's speed depends on.
+//! Process-wide settings of the operating system that the engine's speed depends on, and
+//! the limits it reads.
 
 /// Turns transparent huge pages off for this process (Linux; elsewhere a no-op).
 ///
@@ -19,5 +20,29 @@ pub fn disable_transparent_huge_pages() {
                 "cannot turn transparent huge pages off; keeping the kernel's setting"
             );
         }
+    }
+}
+
+/// The soft limit on open file descriptors (`RLIMIT_NOFILE`); `None` when unlimited or
+/// unknown (or not on Unix).
+pub fn descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one `rlimit` into memory we own and touches nothing else.
+        let failed = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0;
+        if failed || limit.rlim_cur == libc::RLIM_INFINITY {
+            return None;
+        }
+        // `rlim_t` is u64 on 64-bit Linux, not on every Unix.
+        #[allow(clippy::useless_conversion)]
+        u64::try_from(limit.rlim_cur).ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }

@@ -253,6 +253,23 @@ fn serve(extra: &[&str]) -> Served {
 /// minted with `ezenroll token --dev`) and more environment.
 #[cfg(unix)]
 fn serve_with(extra: &[&str], secret: Option<&str>, env: &[(&str, &str)]) -> Served {
+    serve_command(extra, secret, env, None)
+}
+
+/// [`serve`] with its soft and hard limit on open files (`RLIMIT_NOFILE`) set to
+/// `descriptors`, as `ulimit -n` would.
+#[cfg(unix)]
+fn serve_limited(extra: &[&str], descriptors: u64) -> Served {
+    serve_command(extra, Some(SECRET), &[], Some(descriptors))
+}
+
+#[cfg(unix)]
+fn serve_command(
+    extra: &[&str],
+    secret: Option<&str>,
+    env: &[(&str, &str)],
+    descriptors: Option<u64>,
+) -> Served {
     use std::io::BufRead;
     use std::time::Duration;
 
@@ -261,9 +278,30 @@ fn serve_with(extra: &[&str], secret: Option<&str>, env: &[(&str, &str)]) -> Ser
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .args(extra)
         .env_remove("EZENROLL_JWT_SECRET")
+        .env_remove("EZENROLL_MAX_CONNECTIONS")
+        .env_remove("EZENROLL_RATE_LIMIT")
+        .env_remove("EZENROLL_RATE_BURST")
         .envs(env.iter().copied());
     if let Some(secret) = secret {
         command.env("EZENROLL_JWT_SECRET", secret);
+    }
+    if let Some(descriptors) = descriptors {
+        use std::os::unix::process::CommandExt;
+        let limit = libc::rlimit {
+            rlim_cur: descriptors as libc::rlim_t,
+            rlim_max: descriptors as libc::rlim_t,
+        };
+        // SAFETY: runs in the forked child before exec; setrlimit is async-signal-safe and
+        // only reads `limit`, a copy owned by the closure.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
     }
     let mut child = command
         .env("RUST_LOG", "info")
@@ -502,6 +540,125 @@ fn serve_on_one_thread_enrolls_and_stops() {
     threads.sort();
     assert_eq!(threads, ["ezenroll", "ezenroll-log"]);
     served.stop();
+}
+
+/// `GET path` on a connection of its own: the status and the body as text (status 0 when
+/// the connection was closed without an answer). Connecting and reading give up after
+/// `wait`.
+#[cfg(unix)]
+fn get_text(addr: &str, path: &str, wait: std::time::Duration) -> (u16, String) {
+    use std::io::Read;
+    let Some(mut stream) = addr
+        .parse()
+        .ok()
+        .and_then(|a| std::net::TcpStream::connect_timeout(&a, wait).ok())
+    else {
+        return (0, String::new());
+    };
+    stream.set_read_timeout(Some(wait)).expect("a read timeout");
+    if write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
+        return (0, String::new());
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// The value of an unlabelled sample in a `/metrics` text.
+#[cfg(unix)]
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+/// Under a limit of 256 open files, 300 idle connections (as a client that opens them and
+/// sends nothing) do not keep `/livez` from answering: at the connection cap, half the
+/// limit by default, and when accepting fails for want of descriptors (a cap set above
+/// what the limit allows), the connection idle the longest makes room for the new one.
+/// Failed accepts are logged once, not once a second.
+#[cfg(target_os = "linux")]
+#[test]
+fn livez_answers_while_idle_connections_hog_the_descriptors() {
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    const DESCRIPTORS: u64 = 256;
+    const IDLE: usize = 300;
+    let wait = Duration::from_secs(5);
+    for (extra, out_of_descriptors) in [
+        (&[][..], false),
+        (&["--max-connections", "10000"][..], true),
+    ] {
+        let served = serve_limited(extra, DESCRIPTORS);
+        let limits = served
+            .log
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("HTTP limits"))
+            })
+            .unwrap_or_else(|| panic!("no HTTP limits line in {:#?}", served.log));
+        let cap = if out_of_descriptors {
+            10_000
+        } else {
+            DESCRIPTORS / 2
+        };
+        assert_eq!(limits["fields"]["max_connections"], cap, "{limits}");
+
+        let addr: std::net::SocketAddr = served.addr.parse().expect("the address");
+        let idle: Vec<TcpStream> = (0..IDLE)
+            .filter_map(|_| TcpStream::connect_timeout(&addr, wait).ok())
+            .collect();
+        assert!(
+            idle.len() > DESCRIPTORS as usize,
+            "only {} connected",
+            idle.len()
+        );
+        for probe in 0..3 {
+            let (status, body) = get_text(&served.addr, "/livez", wait);
+            assert_eq!(status, 200, "probe {probe} (cap {cap}): {body:?}");
+        }
+        let (status, metrics) = get_text(&served.addr, "/metrics", wait);
+        assert_eq!(status, 200, "{metrics}");
+        assert!(
+            metric(&metrics, "ezenroll_connections_shed_total") >= 1.0,
+            "{metrics}"
+        );
+        let accept_errors = metric(&metrics, "ezenroll_accept_errors_total");
+        if out_of_descriptors {
+            assert!(accept_errors >= 1.0, "{metrics}");
+        } else {
+            assert!(
+                metric(&metrics, "ezenroll_connections_open") <= cap as f64,
+                "{metrics}"
+            );
+        }
+        drop(idle);
+        let log = served.stop();
+        let warned = log
+            .lines()
+            .filter(|l| l.contains("cannot accept connections"))
+            .count();
+        assert_eq!(
+            warned,
+            usize::from(out_of_descriptors),
+            "failed accepts are logged once: {log}"
+        );
+    }
 }
 
 /// `--threads 0` is refused at once, naming the option, before anything starts.

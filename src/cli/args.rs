@@ -104,6 +104,19 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (larger ones get 413).
     #[arg(long, env = "EZENROLL_BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: u64,
+    /// Requests a second each caller may send to this copy: a caller is a verified token's
+    /// subject, else the client's address. Over it (and its burst), 429 with Retry-After.
+    /// `/livez`, `/readyz` and `/metrics` are never limited. 0 turns the limit off.
+    #[arg(long, env = "EZENROLL_RATE_LIMIT", default_value_t = ezenroll::http::RateLimit::DEFAULT.per_second)]
+    pub rate_limit: u32,
+    /// Requests a caller may send at once above --rate-limit (default: two seconds' worth).
+    #[arg(long, env = "EZENROLL_RATE_BURST", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_burst: Option<u32>,
+    /// Connections open at once (default: half the open-file limit, `ulimit -n`). At the
+    /// cap a new connection takes the place of the one idle the longest; when all are
+    /// busy it is answered 503. 0 sets no cap.
+    #[arg(long, env = "EZENROLL_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// Log format on stderr; the level comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "EZENROLL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

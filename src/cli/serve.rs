@@ -97,6 +97,14 @@ async fn run_server(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::start(config, store).await?;
     let http_config = HttpConfig {
         body_limit: args.body_limit,
+        rate_limit: http::RateLimit {
+            per_second: args.rate_limit,
+            burst: args
+                .rate_burst
+                .unwrap_or(args.rate_limit.saturating_mul(2))
+                .max(1),
+        },
+        max_connections: args.max_connections,
         ..HttpConfig::new(auth.keys.clone())
     };
     let signalled = Arc::new(tokio::sync::Notify::new());

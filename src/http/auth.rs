@@ -68,7 +68,7 @@ pub struct Claims {
 }
 
 /// Who is calling, once their token checked out.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Principal {
     Admin { sub: String },
     Customer(CustomerNo),

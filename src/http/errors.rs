@@ -323,6 +323,59 @@ fn domain_problem(d: DomainError) -> Problem {
     p
 }
 
+/// 429: the caller is over its rate limit on this copy; `retry_after_secs` is when its next
+/// request is accepted.
+pub fn rate_limited(per_second: u32, burst: u32, who: &str, retry_after_secs: u32) -> Problem {
+    let mut p = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "Too many requests",
+        format!(
+            "{who} is over this server's rate limit of {per_second} requests/s per caller \
+             (bursts of up to {burst}); retry after {retry_after_secs} s"
+        ),
+    );
+    p.retry_after = Some(retry_after_secs.max(1));
+    p
+}
+
+/// 414: the request target (path and query) is longer than the server reads.
+pub fn uri_too_long(length: usize, limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::URI_TOO_LONG,
+        "uri-too-long",
+        "URI too long",
+        format!("the request target is {length} bytes long; at most {limit} are accepted"),
+    )
+}
+
+/// 431: the header fields add up to more than the server reads; `largest` names the
+/// biggest one, the likely culprit.
+pub fn headers_too_large(total: usize, limit: usize, largest: (&str, usize)) -> Problem {
+    let (name, size) = largest;
+    Problem::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "request-header-fields-too-large",
+        "Request header fields too large",
+        format!(
+            "the request's header fields take {total} bytes; at most {limit} are accepted \
+             (the largest is {name}, {size} bytes)"
+        ),
+    )
+}
+
+/// 503: every connection this copy accepts is open and busy.
+pub fn too_many_connections(max: usize) -> Problem {
+    let mut p = Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too-many-connections",
+        "Too many connections",
+        format!("this server has its {max} connections open and busy; retry shortly"),
+    );
+    p.retry_after = Some(1);
+    p
+}
+
 /// 503: the server is stopping; another copy (or this one, restarted) will answer.
 pub fn shutting_down() -> Problem {
     let mut p = Problem::new(

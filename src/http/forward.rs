@@ -68,6 +68,16 @@ pub struct Forwarder {
     secret: OnceCell<Vec<u8>>,
 }
 
+/// What a request's [`FORWARDED`] header says ([`Forwarder::mark`]).
+pub enum Mark {
+    /// None, or one that is not looked at (no copies).
+    None,
+    /// Signed by a copy: the request was routed (and its caller rate-limited) there.
+    Verified,
+    /// Not signed by a copy (403), or the secret to check it with cannot be read.
+    Refused(Response<Body>),
+}
+
 /// Where one request is handled.
 enum Target {
     Local,
@@ -108,25 +118,35 @@ impl Forwarder {
             })
     }
 
+    /// Whether `req` was sent by another copy: its [`FORWARDED`] header, checked. Without
+    /// copies (no cluster) the header means nothing and is not looked at.
+    pub async fn mark(&self, req: &Request<Body>) -> Mark {
+        if !self.ownership().is_clustered() {
+            return Mark::None;
+        }
+        let Some(mark) = req.headers().get(FORWARDED) else {
+            return Mark::None;
+        };
+        let mark = mark.to_str().unwrap_or("");
+        match self.secret().await {
+            Ok(secret) if verify(secret, mark, req.method().as_str(), path_of(req)) => {
+                Mark::Verified
+            }
+            Ok(_) => Mark::Refused(problem(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Forbidden",
+                format!("the {FORWARDED} header is not one a copy of this server signed"),
+            ))),
+            Err(p) => Mark::Refused(problem(p)),
+        }
+    }
+
     /// Handles `req` here (`Ok(req)`, to go to the routes) or answers it, from the owner.
+    /// For a request without a [`Mark`]: one a copy sent is handled here, as it is.
     pub async fn route(&self, req: Request<Body>) -> Result<Request<Body>, Response<Body>> {
         if !self.ownership().is_clustered() {
             return Ok(req);
-        }
-        if let Some(mark) = req.headers().get(FORWARDED) {
-            let mark = mark.to_str().unwrap_or("").to_owned();
-            return match self.secret().await {
-                Ok(secret) if verify(secret, &mark, req.method().as_str(), path_of(&req)) => {
-                    Ok(req)
-                }
-                Ok(_) => Err(problem(Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    "Forbidden",
-                    format!("the {FORWARDED} header is not one a copy of this server signed"),
-                ))),
-                Err(p) => Err(problem(p)),
-            };
         }
         match self.target(&req) {
             Target::Local => Ok(req),

@@ -119,6 +119,57 @@ pub async fn metrics(api: Arc<Api>) -> Result<Response, Infallible> {
         stats.passivated.load(Ordering::Relaxed),
     );
 
+    scalar(
+        &mut out,
+        "ezenroll_rate_limited_total",
+        "counter",
+        "Requests answered 429 because their caller was over its rate limit on this copy.",
+        api.rate_limiter.limited_total(),
+    );
+    scalar(
+        &mut out,
+        "ezenroll_rate_limit_callers",
+        "gauge",
+        "Callers with a rate-limit bucket on this copy (those that sent requests lately).",
+        api.rate_limiter.tracked(),
+    );
+    let connections = &api.connections;
+    scalar(
+        &mut out,
+        "ezenroll_connections_open",
+        "gauge",
+        "HTTP connections open.",
+        connections.open(),
+    );
+    scalar(
+        &mut out,
+        "ezenroll_connections_max",
+        "gauge",
+        "The cap on open HTTP connections (0 for none).",
+        connections.max(),
+    );
+    scalar(
+        &mut out,
+        "ezenroll_connections_shed_total",
+        "counter",
+        "Idle connections closed to make room for new ones.",
+        connections.shed_total(),
+    );
+    scalar(
+        &mut out,
+        "ezenroll_connections_refused_total",
+        "counter",
+        "Connections answered 503 and closed because every open one was busy.",
+        connections.refused_total(),
+    );
+    scalar(
+        &mut out,
+        "ezenroll_accept_errors_total",
+        "counter",
+        "Connections that could not be accepted (out of file descriptors, mostly).",
+        connections.accept_errors_total(),
+    );
+
     let forward = &api.forward_stats;
     scalar(
         &mut out,

@@ -13,6 +13,10 @@
 //! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules;
 //! - [`context`]: the settings and state every handler shares ([`Api`]);
 //! - [`server`]: binding a socket and the graceful shutdown ([`serve`]);
+//! - [`connections`]: accepting connections under a cap, shedding idle ones for new ones;
+//! - [`front`]: what every request goes through first: size limits (414, 431), the rate
+//!   limit (429), forwarding;
+//! - [`rate_limit`]: a token bucket per caller (verified token, else address);
 //! - [`forward`]: sending a request about an enrollment to the copy that owns it;
 //! - [`openapi`]: the OpenAPI 3.1 document, from the handlers' declarations and types;
 //! - [`allow`]: the methods of each path, for 405's `Allow` and for `HEAD`;
@@ -25,19 +29,23 @@
 
 pub mod allow;
 pub mod auth;
+pub mod connections;
 pub mod context;
 pub mod errors;
 pub mod filters;
 pub mod forward;
+pub mod front;
 pub mod handlers;
 pub mod idempotency;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod rate_limit;
 pub mod request_metrics;
 pub mod server;
 pub mod sse;
 
 pub use context::{Api, HttpConfig};
 pub use filters::routes;
+pub use rate_limit::RateLimit;
 pub use server::{BindError, bind, serve, serve_on};

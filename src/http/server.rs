@@ -1,16 +1,17 @@
 //! Binding the gateway to a socket and running it until a graceful shutdown.
 
+use super::connections::{self, Conn, Tracked};
 use super::context::{Api, HttpConfig};
 use super::filters::routes;
 use super::forward::Forwarder;
+use super::front::{self, Door};
 use crate::actors::EngineHandle;
-use hyper::server::conn::AddrIncoming;
-use hyper::service::{make_service_fn, service_fn};
+use hyper::server::conn::Http;
+use hyper::service::service_fn;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tower_service::Service;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot listen on {addr}: {source}")]
@@ -18,34 +19,6 @@ pub struct BindError {
     pub addr: SocketAddr,
     #[source]
     pub source: std::io::Error,
-}
-
-/// Runs a request through the routes: `HEAD` as the `GET` it stands for (hyper sends
-/// the headers only), and a 405 with the `Allow` header its path calls for.
-async fn local<S>(
-    routes: &mut S,
-    mut req: hyper::Request<hyper::Body>,
-) -> Result<hyper::Response<hyper::Body>, Infallible>
-where
-    S: Service<
-            hyper::Request<hyper::Body>,
-            Response = hyper::Response<hyper::Body>,
-            Error = Infallible,
-        >,
-{
-    if req.method() == hyper::Method::HEAD {
-        *req.method_mut() = hyper::Method::GET;
-    }
-    // A reference-counted clone, not a copy: every request pays for it, quotes too.
-    let uri = req.uri().clone();
-    let mut response = routes.call(req).await?;
-    if response.status() == hyper::StatusCode::METHOD_NOT_ALLOWED
-        && let Some(allow) = super::allow::allow(uri.path())
-        && let Ok(value) = hyper::header::HeaderValue::from_str(&allow)
-    {
-        response.headers_mut().insert(hyper::header::ALLOW, value);
-    }
-    Ok(response)
 }
 
 /// Binds `addr` (port 0 picks a free port) for [`serve_on`]: the address is known before
@@ -66,7 +39,9 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, BindError> {
 /// `System` (the engine's actors live there) on a tokio runtime.
 ///
 /// A request about an enrollment another copy owns is sent there ([`super::forward`]);
-/// everything else goes to the routes.
+/// everything else goes to the routes, once past the front door ([`super::front`]: size
+/// limits and the rate limit). At most [`HttpConfig::max_connections`] are open at once
+/// ([`super::connections`]).
 pub fn serve(
     engine: EngineHandle,
     addr: SocketAddr,
@@ -88,8 +63,7 @@ pub fn serve_on(
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let failed = |source: std::io::Error| BindError { addr, source };
     let listener = tokio::net::TcpListener::from_std(listener).map_err(failed)?;
-    let mut incoming =
-        AddrIncoming::from_listener(listener).map_err(|e| failed(std::io::Error::other(e)))?;
+    let bound = listener.local_addr().unwrap_or(addr);
     let api = Api::new(engine, config);
     let closing = Arc::clone(&api);
     let shutdown = async move {
@@ -97,32 +71,35 @@ pub fn serve_on(
         tracing::info!("HTTP: no longer accepting; answering the requests in flight");
         closing.begin_shutdown();
     };
-    let header_read_timeout = api.config.header_read_timeout;
+    let mut http = Http::new();
+    http.http1_header_read_timeout(api.config.header_read_timeout);
     let routes = warp::service(routes(Arc::clone(&api)));
-    let forwarder = Arc::new(Forwarder::new(api));
-    let make = make_service_fn(move |_| {
-        let (routes, forwarder) = (routes.clone(), Arc::clone(&forwarder));
-        async move {
-            Ok::<_, Infallible>(service_fn(move |req| {
-                let (mut routes, forwarder) = (routes.clone(), Arc::clone(&forwarder));
-                async move {
-                    match forwarder.route(req).await {
-                        Ok(req) => local(&mut routes, req).await,
-                        Err(answer) => Ok(answer),
-                    }
-                }
-            }))
-        }
-    });
-    incoming.set_nodelay(true);
-    let bound = incoming.local_addr();
-    let server = hyper::Server::builder(incoming)
-        .http1_header_read_timeout(header_read_timeout)
-        .serve(make)
-        .with_graceful_shutdown(shutdown);
-    Ok((bound, async move {
-        if let Err(e) = server.await {
-            tracing::error!(error = %e, "HTTP server error");
-        }
-    }))
+    let forwarder = Arc::new(Forwarder::new(Arc::clone(&api)));
+    let front = Arc::clone(&api);
+    // One service per connection; each request keeps the connection busy (not idle, so
+    // not shed at the cap) until its answer is sent whole.
+    let make = move |peer: SocketAddr, conn: Arc<Conn>| {
+        let (routes, forwarder, api) = (routes.clone(), Arc::clone(&forwarder), Arc::clone(&front));
+        service_fn(move |req| {
+            let in_flight = conn.begin();
+            let (mut routes, forwarder, api) =
+                (routes.clone(), Arc::clone(&forwarder), Arc::clone(&api));
+            async move {
+                let answer = match front::admit(&forwarder, &api, peer, req).await {
+                    Door::Local(req) => front::local(&mut routes, req).await,
+                    Door::Answered(answer) => answer,
+                };
+                Ok::<_, Infallible>(answer.map(|body| Tracked::new(body, in_flight)))
+            }
+        })
+    };
+    let limit = api.rate_limiter.limit();
+    tracing::info!(
+        max_connections = api.connections.max(),
+        rate_limit = limit.per_second,
+        rate_burst = if limit.is_off() { 0 } else { limit.burst },
+        "HTTP limits (0: none)"
+    );
+    let server = connections::serve(listener, http, api, make, shutdown);
+    Ok((bound, server))
 }

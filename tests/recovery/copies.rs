@@ -313,3 +313,80 @@ async fn a_keyed_request_retried_after_its_copy_died_gets_its_outcome() {
     assert_eq!(payments, 1);
     b.terminate().await;
 }
+
+/// The value of an unlabelled sample in a `/metrics` text (0 when missing).
+async fn metric(d: &Driver, name: &str) -> f64 {
+    let text = d.get("/metrics").await.text;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A request one copy sends on to the enrollment's owner counts once against its caller's
+/// rate limit, on the copy it reached first: the owner, which checks the copies' signature
+/// on it, does not count it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forwarded_request_counts_once_against_the_rate_limit() {
+    // One request a second: the bucket cannot refill meanwhile unless the requests below
+    // take seconds each.
+    const BURST: usize = 10;
+    let redis = TestRedis::new();
+    let (url, prefix) = (redis.url(), redis.prefix().to_owned());
+    let dir = logs_dir();
+    let limited = |name: &str| {
+        server(&dir, name, &url, &prefix, copy_settings())
+            .with_env("EZENROLL_RATE_LIMIT", "1")
+            .with_env("EZENROLL_RATE_BURST", &BURST.to_string())
+    };
+    let (mut a, mut b) = (limited("a"), limited("b"));
+    a.start().await;
+    b.start().await;
+    let da = Driver::new(a.base());
+    let db = da.at(b.base());
+    all_ready(&[&da, &db]).await;
+    let customer = da.customer("한번만").await;
+    // Made on b, in one of b's partitions: b owns it.
+    let id = db.plan(&customer).await;
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(crate::REQUEST_TIMEOUT)
+        .build()
+        .expect("an HTTP client");
+    let token = crate::app::customer_token(&customer);
+    let read = |base: String| {
+        let request = client
+            .get(format!("{base}/enrollments/{id}"))
+            .bearer_auth(&token);
+        async move {
+            let response = request.send().await.expect("an answer");
+            response.status().as_u16()
+        }
+    };
+
+    let forwarded = metric(&da, "ezenroll_forwarded_requests_total").await;
+    for i in 0..BURST {
+        assert_eq!(read(a.base()).await, 200, "request {i} through a");
+    }
+    assert_eq!(
+        metric(&da, "ezenroll_forwarded_requests_total").await - forwarded,
+        BURST as f64,
+        "a sent every one on to b, the owner"
+    );
+    // b did not count them: the customer's whole burst is still there.
+    for i in 0..BURST {
+        assert_eq!(read(b.base()).await, 200, "request {i} on b itself");
+    }
+    assert_eq!(metric(&db, "ezenroll_rate_limited_total").await, 0.0);
+    // a did: the customer's bucket there is empty.
+    let mut through_a = Vec::new();
+    for _ in 0..3 {
+        through_a.push(read(a.base()).await);
+        if through_a.last() == Some(&429) {
+            break;
+        }
+    }
+    assert_eq!(through_a.last(), Some(&429), "{through_a:?}");
+    a.terminate().await;
+    b.terminate().await;
+}

@@ -70,3 +70,5 @@ pub mod auth;
 pub mod metrics;
 #[macro_use]
 pub mod sse;
+#[macro_use]
+pub mod front_door;

@@ -4,6 +4,7 @@ mod engine;
 mod event_feed;
 mod http;
 mod http_auth;
+mod http_front_door;
 mod http_metrics;
 mod http_sse;
 mod shutdown;
