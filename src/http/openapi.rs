@@ -377,10 +377,21 @@ fn share(path: &str, method: &HttpMethod, op: &mut Operation) {
         );
         add(
             "503",
-            "`store-unavailable`, `shutting-down` or `ownership-moving`: try again after `Retry-After`",
+            "`store-unavailable`, `shutting-down`, `ownership-moving` or `too-many-connections`: \
+             try again after `Retry-After`",
             true,
         );
     }
+    add(
+        "414",
+        "`uri-too-long`: the request target is over 8 KiB",
+        false,
+    );
+    add(
+        "431",
+        "`request-header-fields-too-large`: the header fields are over 16 KiB",
+        false,
+    );
     add(
         "500",
         "`internal`: a bug; the detail gives an incident id that is also in the log",
