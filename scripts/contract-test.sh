@@ -10,13 +10,13 @@
 # Schemathesis and openapi-spec-validator are installed from PyPI into a virtualenv
 # (EZENROLL_CONTRACT_VENV, default target/contract-venv) on the first run.
 #
-#   scripts/contract-test.sh                 # the debug build, 100 cases per operation
+#   scripts/contract-test.sh                 # the debug build, 50 cases per operation
 #   CONTRACT_EXAMPLES=500 scripts/contract-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=${EZENROLL_CONTRACT_VENV:-target/contract-venv}
-examples=${CONTRACT_EXAMPLES:-100}
+examples=${CONTRACT_EXAMPLES:-50}
 report=${CONTRACT_REPORT_DIR:-target/contract-report}
 bin=target/debug/ezenroll
 
