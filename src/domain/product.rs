@@ -86,14 +86,53 @@ pub struct RateBasisSpec {
     pub loadings: Loadings,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "table", rename_all = "lowercase", deny_unknown_fields)]
+/// `{"table": "sult"}` or `{"table": "custom", "male": {...}, "female": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "table", rename_all = "lowercase")]
 pub enum MortalitySpec {
     /// The built-in Standard Ultimate Life Table, unisex. (A struct variant, not a unit
-    /// one: serde ignores `deny_unknown_fields` on unit variants of tagged enums.)
+    /// one, so that it serializes as an object with its tag.)
     Sult {},
     /// The product's own table per gender.
     Custom { male: TableSpec, female: TableSpec },
+}
+
+/// Read as a struct, not as serde's internally tagged enum: that one buffers the value
+/// first and then takes an array for the object or for either table, out of sight of the
+/// strict reader of request JSON (`api::json`).
+impl<'de> Deserialize<'de> for MortalitySpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+
+        #[derive(Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Table {
+            Sult,
+            Custom,
+        }
+
+        #[derive(Deserialize)]
+        #[serde(rename = "MortalitySpec", deny_unknown_fields)]
+        struct Tagged {
+            table: Table,
+            #[serde(default)]
+            male: Option<TableSpec>,
+            #[serde(default)]
+            female: Option<TableSpec>,
+        }
+
+        let tagged = Tagged::deserialize(deserializer)?;
+        match (tagged.table, tagged.male, tagged.female) {
+            (Table::Sult, None, None) => Ok(MortalitySpec::Sult {}),
+            (Table::Sult, male, _) => Err(D::Error::custom(format!(
+                "the SULT table takes no `{}` table of its own",
+                if male.is_some() { "male" } else { "female" }
+            ))),
+            (Table::Custom, Some(male), Some(female)) => Ok(MortalitySpec::Custom { male, female }),
+            (Table::Custom, None, _) => Err(D::Error::missing_field("male")),
+            (Table::Custom, _, None) => Err(D::Error::missing_field("female")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
