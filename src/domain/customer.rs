@@ -273,7 +273,7 @@ impl CustomerName {
 /// zero-width spaces and joiners, bidirectional overrides and isolates, the byte-order
 /// mark, soft hyphens and tag characters (Unicode's format category, Cf). A name of them
 /// alone looks empty, and a bidi override makes a name read as something else.
-fn is_invisible_format(c: char) -> bool {
+pub(crate) fn is_invisible_format(c: char) -> bool {
     matches!(
         u32::from(c),
         0x00AD

@@ -300,6 +300,16 @@ impl Product {
             reasons.push("the product name is empty".to_owned());
         } else if spec.name.chars().count() > 100 {
             reasons.push("the product name is longer than 100 characters".to_owned());
+        } else if let Some(c) = spec
+            .name
+            .chars()
+            .find(|&c| c.is_control() || super::customer::is_invisible_format(c))
+        {
+            // The name is printed on documents and sent in every alimtalk.
+            reasons.push(format!(
+                "the product name contains a control or invisible character (U+{:04X})",
+                u32::from(c)
+            ));
         }
         let version = spec.version.unwrap_or(1);
         if version == 0 {
@@ -375,6 +385,16 @@ impl Product {
             reasons.push(format!(
                 "the minimum installment {} is above the largest supported sum insured {MAX_SUM_INSURED}",
                 uw.min_installment.get()
+            ));
+        }
+        if let Some(limit) = uw.max_cumulative_sum_insured
+            && limit.get() > MAX_SUM_INSURED
+        {
+            // Redis adds holdings up in Lua numbers, which print in exponent notation
+            // from 10^14 on; held under this limit, a total always reads back as an integer.
+            reasons.push(format!(
+                "the cumulative limit {} is above the supported {MAX_SUM_INSURED}",
+                limit.get()
             ));
         }
         if let Some(limit) = uw.max_cumulative_sum_insured
