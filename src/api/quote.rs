@@ -11,6 +11,7 @@ use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use crate::domain::premium::{Factors, PricedProduct, QuoteInput, Refusal, Violation};
 use crate::domain::product::ProductSpec;
+use crate::domain::text::quoted;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -277,9 +278,12 @@ impl<'c, 'a> Resolver<'c, 'a> {
                     let (at, message) = match request.product_version {
                         Some(v) if self.catalog.latest(code).is_some() => (
                             "productVersion",
-                            format!("product {code:?} has no version {v}"),
+                            format!("product {} has no version {v}", quoted(code)),
                         ),
-                        _ => ("productCode", format!("no product with code {code:?}")),
+                        _ => (
+                            "productCode",
+                            format!("no product with code {}", quoted(code)),
+                        ),
                     };
                     InputError::new(field(at), InputErrorKind::UnknownProduct, message)
                 })

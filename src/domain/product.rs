@@ -7,6 +7,7 @@
 use super::money::Won;
 use super::mortality::MortalityTable;
 use super::period::{MAX_PERIOD_YEARS, PaymentCycle};
+use super::text::quoted;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
@@ -29,7 +30,8 @@ impl ProductCode {
             Ok(ProductCode(text.to_owned()))
         } else {
             Err(format!(
-                "product code {text:?} must be 1 to 32 characters of A-Z, 0-9, '-' and '_'"
+                "product code {} must be 1 to 32 characters of A-Z, 0-9, '-' and '_'",
+                quoted(text)
             ))
         }
     }

@@ -199,7 +199,8 @@ pub fn parse_status_named(name: &str, text: Option<&str>) -> Result<Option<Statu
         Status::parse(t).ok_or_else(|| {
             let known: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
             ApiError::BadQuery(format!(
-                "{name}: {t:?} is not a status (one of {})",
+                "{name}: {} is not a status (one of {})",
+                crate::domain::text::quoted(t),
                 known.join(", ")
             ))
         })
