@@ -134,3 +134,90 @@ pub async fn arrays_for_objects_are_400_naming_the_place(store: Arc<dyn Store>) 
     );
     app.stop().await;
 }
+
+/// Query parameters out of range or of the wrong kind: 400 `malformed-query` naming the
+/// parameter, whatever the route. Ids in a path are 404, as ids that name nothing are.
+pub async fn bad_queries_are_400_naming_the_parameter(store: Arc<dyn Store>) {
+    let mut app = spawn_app(store).await;
+    let customer_no = app.customer("질의검사").await;
+    let id = app.plan(&customer_no).await;
+    let long = "A".repeat(10_000);
+    let one = format!("/enrollments/{id}");
+    let cases: Vec<(String, &str)> = vec![
+        ("/enrollments?limit=0".into(), "limit"),
+        ("/enrollments?limit=1001".into(), "limit"),
+        ("/enrollments?limit=-1".into(), "limit"),
+        ("/enrollments?limit=99999999999999999999999".into(), "limit"),
+        ("/enrollments?limit=1&limit=2".into(), "limit"),
+        ("/enrollments?cursor=%00%01".into(), "cursor"),
+        ("/enrollments?cursor=%EA%B0%80".into(), "cursor"),
+        ("/enrollments?productCode=ez-term".into(), "productCode"),
+        ("/enrollments?productCode=%00".into(), "productCode"),
+        (format!("/enrollments?productCode={long}"), "productCode"),
+        (format!("/enrollments?customerNo={long}"), "customerNo"),
+        ("/enrollments?status=".into(), "status"),
+        ("/enrollments?sort=name".into(), "sort"),
+        ("/mypage?limit=0".into(), "limit"),
+        ("/mypage?limit=5000".into(), "limit"),
+        ("/mypage?customerNo=C1".into(), "customerNo"),
+        ("/mypage?status=Sleeping".into(), "status"),
+        ("/alarms?limit=99999".into(), "limit"),
+        ("/alarms?customerNo=%00".into(), "customerNo"),
+        ("/alarms?x=1".into(), "x"),
+        ("/events/stream?enrollmentId=xyz".into(), "enrollmentId"),
+        ("/events/stream?customerNo=xyz".into(), "customerNo"),
+        ("/events/stream?nope=1".into(), "nope"),
+        (format!("{one}?waitSeconds=31"), "waitSeconds"),
+        (format!("{one}?waitSeconds=-1"), "waitSeconds"),
+        (format!("{one}?waitSeconds=1e3"), "waitSeconds"),
+        (format!("{one}?waitSeconds="), "waitSeconds"),
+        (format!("{one}?waitSeconds={long}"), "waitSeconds"),
+        (format!("{one}?waitWhileStatus=Bogus"), "waitWhileStatus"),
+        (format!("{one}?bogus=1"), "bogus"),
+        ("/products/EZ-TERM?version=-1".into(), "version"),
+        ("/products/EZ-TERM?version=4294967296".into(), "version"),
+        ("/products/EZ-TERM?v=1".into(), "v"),
+    ];
+    for (path, names) in &cases {
+        let a = if path.starts_with("/events/stream") {
+            match app.open_stream(path).await {
+                Ok(_) => panic!("{path} opened a stream"),
+                Err(a) => a,
+            }
+        } else {
+            app.get(path).await
+        };
+        let what = &path[..path.len().min(120)];
+        let problem = a.assert_problem(400, "malformed-query");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(names), "{what}: {detail}");
+        // A refused value is named, not sent back whole.
+        assert!(
+            detail.len() < 400,
+            "{what}: a detail of {} bytes",
+            detail.len()
+        );
+    }
+    // In range, the same parameters answer.
+    for path in [
+        "/enrollments?limit=1".to_owned(),
+        "/enrollments?limit=1000&productCode=EZ-TERM".to_owned(),
+        "/mypage?limit=1000".to_owned(),
+        "/alarms?limit=1".to_owned(),
+        format!("{one}?waitSeconds=0&waitWhileStatus=Planned"),
+    ] {
+        let a = app.get(&path).await;
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+    }
+    for path in [
+        "/enrollments/not-an-id".to_owned(),
+        format!("/enrollments/{id}x"),
+        "/customers/C1".to_owned(),
+        format!("/customers/{long}"),
+        "/mypage/%00".to_owned(),
+        format!("/enrollments/{id}/documents/%00"),
+    ] {
+        app.get(&path).await.assert_problem(404, "not-found");
+    }
+    app.stop().await;
+}

@@ -40,6 +40,7 @@ macro_rules! http_suite {
             documents_are_served_by_number_with_their_digest_as_etag,
             enrollments_are_listed_page_by_page,
             arrays_for_objects_are_400_naming_the_place,
+            bad_queries_are_400_naming_the_parameter,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
