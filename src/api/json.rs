@@ -30,10 +30,24 @@ pub fn from_str_with_path<'a, T: Deserialize<'a>>(input: &'a str) -> Result<T, (
     let mut de = serde_json::Deserializer::from_str(input);
     let value = serde_path_to_error::deserialize::<_, T>(Objects::new(&mut de)).map_err(|e| {
         let path = e.path().to_string();
-        (path, e.into_inner().to_string())
+        (path, shortened(e.into_inner().to_string()))
     })?;
     de.end().map_err(|e| (String::new(), e.to_string()))?;
     Ok(value)
+}
+
+/// serde's messages quote what they refuse whole (`unknown variant `…``, `invalid type:
+/// string "…"`): a 10,000-character value would come back in the detail. Kept are the
+/// start and the end, which says what was expected and where.
+fn shortened(message: String) -> String {
+    const KEPT: usize = 150;
+    let chars = message.chars().count();
+    if chars <= 2 * KEPT + 50 {
+        return message;
+    }
+    let head: String = message.chars().take(KEPT).collect();
+    let tail: String = message.chars().skip(chars - KEPT).collect();
+    format!("{head}…({} characters left out)…{tail}", chars - 2 * KEPT)
 }
 
 /// A deserializer whose structs are JSON objects only (see the module).
@@ -447,6 +461,21 @@ mod tests {
         assert_eq!(
             from_str::<Outer>(escaped).map(|o| o.color).ok(),
             Some(Some(Color::Red))
+        );
+    }
+
+    #[test]
+    fn long_refused_values_are_left_out_of_messages() {
+        let long = "x".repeat(10_000);
+        let input = format!(r#"{{"name": "a", "inner": {{"n": 1}}, "color": "{long}"}}"#);
+        let (at, message) = failure(&input);
+        assert_eq!(at, "color");
+        assert!(message.len() < 500, "{message}");
+        assert!(message.starts_with("unknown variant `xxx"), "{message}");
+        assert!(message.contains("characters left out"), "{message}");
+        assert!(
+            message.ends_with("expected `red` or `blue` at line 1 column 10044"),
+            "{message}"
         );
     }
 
