@@ -277,6 +277,19 @@ fn arb_body(valid: Value) -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// `n` bodies as the properties are fed them (`valid` broken, random trees, bytes and
+/// text), the same ones on every run: for the HTTP routes, probed over a socket.
+pub fn sample(valid: Value, n: usize) -> Vec<Vec<u8>> {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = arb_body(valid);
+    (0..n)
+        .filter_map(|_| strategy.new_tree(&mut runner).ok())
+        .map(|tree| tree.current())
+        .collect()
+}
+
 // ---- the valid bodies broken
 
 fn customer() -> Value {

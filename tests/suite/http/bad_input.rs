@@ -678,3 +678,142 @@ pub async fn bad_bodies_are_4xx_naming_the_field_and_store_nothing(store: Arc<dy
     }
     app.stop().await;
 }
+
+/// Asserts a 4xx problem+json that says what was wrong.
+fn assert_client_problem(a: &Answer, what: &str) {
+    assert!(
+        (400..500).contains(&a.status),
+        "{what}: {} {}",
+        a.status,
+        head(&a.text, 300)
+    );
+    assert_eq!(
+        a.content_type(),
+        "application/problem+json",
+        "{what}: {}",
+        head(&a.text, 300)
+    );
+    assert_eq!(a.body["status"], a.status, "{what}");
+    assert!(
+        a.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{what}: {}",
+        head(&a.text, 300)
+    );
+}
+
+/// A sample of the property tests' random bodies (tests/suite/decoders.rs) posted to
+/// every write route: none is a 5xx. Those the route's decoder refuses are each a 4xx
+/// problem+json and leave the store as it was; those it accepts go on to the engine
+/// (a 2xx, or a 4xx problem such as a 404 for a customer that does not exist).
+pub async fn random_bodies_are_4xx_problems_and_store_nothing(store: Arc<dyn Store>) {
+    use ezenroll::http::decode;
+    const PER_ROUTE: usize = 64;
+    let mut app = spawn_app(store).await;
+    let customer_no = app.customer("무작위").await;
+    let id = app.plan(&customer_no).await;
+    let mut product = app.get("/products/EZ-TERM").await.body;
+    product["code"] = json!("EZ-RANDOM");
+    product.as_object_mut().map(|p| p.remove("version"));
+    let customer = json!({"name": "김보험", "birthDate": "1986-05-01", "gender": "male",
+                          "mobilePhone": "010-1234-5678"});
+    let mut inline = quote_body();
+    inline.as_object_mut().map(|q| q.remove("productCode"));
+    inline["product"] = product.clone();
+
+    type Decoder = fn(&[u8]) -> bool;
+    let routes: Vec<(&str, String, Value, Decoder)> = vec![
+        ("POST", "/customers".into(), customer, |b| {
+            decode::customer(b).is_ok()
+        }),
+        (
+            "POST",
+            "/enrollments".into(),
+            plan_body(&customer_no),
+            |b| decode::plan(b).is_ok(),
+        ),
+        (
+            "PUT",
+            format!("/enrollments/{id}/plan"),
+            plan_body(&customer_no),
+            |b| decode::plan(b).is_ok(),
+        ),
+        (
+            "POST",
+            format!("/enrollments/{id}/proposal"),
+            json!({"paymentMethod": "card"}),
+            |b| decode::proposal(b).is_ok(),
+        ),
+        ("POST", "/products".into(), product.clone(), |b| {
+            decode::product(b).is_ok()
+        }),
+        ("PUT", "/products/EZ-TERM".into(), product, |b| {
+            decode::product(b).is_ok()
+        }),
+    ];
+    let send = |method: &str, path: &str, body: Vec<u8>| {
+        let url = app.url(path);
+        let request = match method {
+            "PUT" => app.client.put(url),
+            _ => app.client.post(url),
+        };
+        app.send(
+            request
+                .header("content-type", "application/json")
+                .body(body),
+        )
+    };
+
+    // What the decoders refuse: 4xx, nothing stored.
+    let before = mark(&app).await;
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for (method, path, valid, decodes) in &routes {
+        for body in crate::decoders::sample(valid.clone(), PER_ROUTE) {
+            if decodes(&body) {
+                accepted.push((*method, path.clone(), body));
+                continue;
+            }
+            refused += 1;
+            let what = format!(
+                "{method} {path} {}",
+                head(&String::from_utf8_lossy(&body), 200)
+            );
+            let a = send(method, path, body).await;
+            assert_client_problem(&a, &what);
+        }
+    }
+    assert!(
+        refused > routes.len() * PER_ROUTE / 2,
+        "only {refused} bodies were refused"
+    );
+    assert_nothing_stored(&app, &before, &customer_no).await;
+    let state = app.get(&format!("/enrollments/{id}")).await;
+    assert_eq!(state.body["version"], 1, "{}", state.text);
+
+    // What they accept goes on, and is answered without a 5xx.
+    for (method, path, body) in accepted {
+        let what = format!(
+            "{method} {path} {}",
+            head(&String::from_utf8_lossy(&body), 200)
+        );
+        let a = send(method, &path, body).await;
+        if !(200..300).contains(&a.status) {
+            assert_client_problem(&a, &what);
+        }
+    }
+
+    // Quotes store nothing: every body is priced or a 4xx.
+    for valid in [quote_body(), json!([quote_body(), quote_body()]), inline] {
+        for body in crate::decoders::sample(valid, PER_ROUTE) {
+            let what = format!(
+                "POST /quotes {}",
+                head(&String::from_utf8_lossy(&body), 200)
+            );
+            let a = send("POST", "/quotes", body).await;
+            if a.status != 200 {
+                assert_client_problem(&a, &what);
+            }
+        }
+    }
+    app.stop().await;
+}

@@ -42,6 +42,7 @@ macro_rules! http_suite {
             arrays_for_objects_are_400_naming_the_place,
             bad_queries_are_400_naming_the_parameter,
             bad_bodies_are_4xx_naming_the_field_and_store_nothing,
+            random_bodies_are_4xx_problems_and_store_nothing,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
