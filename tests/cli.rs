@@ -141,8 +141,12 @@ fn assert_refused(input: &[u8], expected: &[&str]) {
 #[test]
 fn malformed_json_exits_2() {
     assert_refused(b"{\"productCode\": ", &["EOF"]);
-    assert_refused(b"", &["EOF"]);
-    assert_refused(b"[1, 2]", &["[0]", "expected struct QuoteRequest"]);
+    assert_refused(b"", &["empty"]);
+    assert_refused(b"[1, 2]", &["[0]", "expected a JSON object"]);
+    assert_refused(
+        b"[[1, 2]]",
+        &["[0]", "invalid type: array, expected a JSON object"],
+    );
     assert_refused(&[0xff, 0xfe, b'{'], &["UTF-8"]);
 }
 

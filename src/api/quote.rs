@@ -4,12 +4,14 @@
 //! snapshot and serializes straight into one buffer. Inline product definitions are
 //! priced once per distinct definition in a batch.
 
+use super::json;
 use crate::domain::catalog::Catalog;
 use crate::domain::customer::{Insured, IsoDate};
 use crate::domain::money::Won;
 use crate::domain::period::{CoveragePeriod, PaymentCycle, Years};
 use crate::domain::premium::{Factors, PricedProduct, QuoteInput, Refusal, Violation};
 use crate::domain::product::ProductSpec;
+use crate::domain::text::quoted;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -90,17 +92,16 @@ impl InputError {
         }
     }
 
-    fn from_json(prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> Self {
-        let inner = e.path().to_string();
-        let path = match (prefix.is_empty(), inner.as_str()) {
-            (_, ".") => prefix.to_owned(),
+    /// `inner` is the path within the parsed text (`.` or empty for the text itself).
+    fn from_json(prefix: &str, inner: &str, message: String) -> Self {
+        let path = match (prefix.is_empty(), inner) {
+            (_, "." | "") => prefix.to_owned(),
             (true, p) => p.to_owned(),
             (false, p) if p.starts_with('[') => format!("{prefix}{p}"),
             (false, p) => format!("{prefix}.{p}"),
         };
-        let e = e.into_inner();
         // serde_json appends " at line L column C"; keep it, it helps with big bursts.
-        InputError::new(path, InputErrorKind::Malformed, e.to_string())
+        InputError::new(path, InputErrorKind::Malformed, message)
     }
 }
 
@@ -144,8 +145,15 @@ impl QuoteService {
         // Only ASCII number tokens were rewritten, so this is still the text it was.
         let input = std::str::from_utf8(&rewritten)
             .map_err(|e| InputError::new("", InputErrorKind::Malformed, e.to_string()))?;
-        let is_array = input.trim_start().starts_with('[');
-        if is_array {
+        let start = input.trim_start();
+        if start.is_empty() {
+            return Err(InputError::new(
+                "",
+                InputErrorKind::Malformed,
+                "the input is empty; it must be a quote request (a JSON object) or an array of them",
+            ));
+        }
+        if start.starts_with('[') {
             let requests: Vec<QuoteRequest> = parse(input, "")?;
             let mut resolver = Resolver::new(&self.catalog);
             requests
@@ -172,21 +180,19 @@ impl QuoteService {
     }
 }
 
-/// Parses JSON fast; only a failure is parsed again to find the path of the fault.
+/// Parses JSON fast; only a failure is parsed again to find the path of the fault. Every
+/// struct must be a JSON object ([`json`]): serde alone would take an array.
 fn parse<'a, T: Deserialize<'a>>(input: &'a str, prefix: &str) -> Result<T, InputError> {
-    match serde_json::from_str(input) {
+    match json::from_str(input) {
         Ok(value) => Ok(value),
-        Err(_) => {
-            let mut de = serde_json::Deserializer::from_str(input);
-            match serde_path_to_error::deserialize::<_, T>(&mut de) {
-                Ok(_) => Err(InputError::new(
-                    prefix,
-                    InputErrorKind::Malformed,
-                    "the input could not be read",
-                )),
-                Err(e) => Err(InputError::from_json(prefix, e)),
-            }
-        }
+        Err(fast) => match json::from_str_with_path::<T>(input) {
+            Ok(_) => Err(InputError::new(
+                prefix,
+                InputErrorKind::Malformed,
+                fast.to_string(),
+            )),
+            Err((inner, message)) => Err(InputError::from_json(prefix, &inner, message)),
+        },
     }
 }
 
@@ -279,9 +285,12 @@ impl<'c, 'a> Resolver<'c, 'a> {
                     let (at, message) = match request.product_version {
                         Some(v) if self.catalog.latest(code).is_some() => (
                             "productVersion",
-                            format!("product {code:?} has no version {v}"),
+                            format!("product {} has no version {v}", quoted(code)),
                         ),
-                        _ => ("productCode", format!("no product with code {code:?}")),
+                        _ => (
+                            "productCode",
+                            format!("no product with code {}", quoted(code)),
+                        ),
                     };
                     InputError::new(field(at), InputErrorKind::UnknownProduct, message)
                 })

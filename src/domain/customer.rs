@@ -1,6 +1,7 @@
 //! The insured person as pricing sees them: birth date, gender and the insurance age
 //! (보험나이) derived from them on a given date.
 
+use super::text::quoted;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -17,7 +18,10 @@ pub fn parse_iso_date(text: &str) -> Result<NaiveDate, String> {
             .enumerate()
             .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
     if !shape_ok {
-        return Err(format!("expected a date as YYYY-MM-DD, got {text:?}"));
+        return Err(format!(
+            "expected a date as YYYY-MM-DD, got {}",
+            quoted(text)
+        ));
     }
     let num = |range: std::ops::Range<usize>| {
         bytes[range]
@@ -238,7 +242,8 @@ impl MobilePhone {
                 .any(|p| digits.starts_with(p));
         if !ok {
             return Err(format!(
-                "{text:?} is not a Korean mobile number like 010-1234-5678"
+                "{} is not a Korean mobile number like 010-1234-5678",
+                quoted(text)
             ));
         }
         let (head, rest) = digits.split_at(3);
@@ -337,7 +342,7 @@ fn name_pattern() -> String {
 /// zero-width spaces and joiners, bidirectional overrides and isolates, the byte-order
 /// mark, soft hyphens and tag characters (Unicode's format category, Cf). A name of them
 /// alone looks empty, and a bidi override makes a name read as something else.
-fn is_invisible_format(c: char) -> bool {
+pub(crate) fn is_invisible_format(c: char) -> bool {
     matches!(
         u32::from(c),
         0x00AD

@@ -1,5 +1,6 @@
 //! The ids that name enrollments and customers, and the hasher for maps keyed by them.
 
+use super::text::quoted;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -34,7 +35,7 @@ impl EnrollmentId {
     pub fn parse(text: &str) -> Result<EnrollmentId, String> {
         Uuid::parse_str(text)
             .map(EnrollmentId)
-            .map_err(|_| format!("{text:?} is not an enrollment id (a UUID)"))
+            .map_err(|_| format!("{} is not an enrollment id (a UUID)", quoted(text)))
     }
 
     pub fn as_uuid(&self) -> &Uuid {
@@ -139,7 +140,12 @@ impl CustomerNo {
             .filter(|d| d.len() == 9 && d.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|d| d.parse().ok())
             .map(CustomerNo)
-            .ok_or_else(|| format!("{text:?} is not a customer number (C and nine digits)"))
+            .ok_or_else(|| {
+                format!(
+                    "{} is not a customer number (C and nine digits)",
+                    quoted(text)
+                )
+            })
     }
 }
 

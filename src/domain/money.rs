@@ -1,15 +1,48 @@
 //! Money is integer won (원). Actuarial factors may be `f64`; the conversion to won happens
 //! once, in [`Won::truncate`], by the rule of DESIGN.md (원 미만 절사: drop the fraction).
 
+use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An amount of Korean won. Never negative, never fractional.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(transparent)]
 pub struct Won(u64);
+
+/// A JSON amount is a whole number from 0 to `u64::MAX`, refused in words a client reads:
+/// serde says "expected u64", and for an integer past `u64::MAX` (which serde_json reads
+/// as a float) "invalid type: floating point". Binary formats read the `u64` as is.
+impl<'de> Deserialize<'de> for Won {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Won, D::Error> {
+        if !deserializer.is_human_readable() {
+            return u64::deserialize(deserializer).map(Won);
+        }
+        struct Amount;
+        impl Visitor<'_> for Amount {
+            type Value = Won;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a whole number of won from 0 to {}", u64::MAX)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Won, E> {
+                Ok(Won(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Won, E> {
+                u64::try_from(v)
+                    .map(Won)
+                    .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Won, E> {
+                Err(if v.fract() == 0.0 {
+                    E::invalid_value(Unexpected::Other(&format!("the number {v:e}")), &self)
+                } else {
+                    E::invalid_value(Unexpected::Other(&format!("the fraction {v}")), &self)
+                })
+            }
+        }
+        deserializer.deserialize_u64(Amount)
+    }
+}
 
 impl Won {
     pub const ZERO: Won = Won(0);
@@ -126,6 +159,30 @@ mod tests {
             Won::new(u64::MAX).to_string(),
             "18,446,744,073,709,551,615원"
         );
+    }
+
+    #[test]
+    fn json_amounts_are_whole_won_and_refusals_say_so() {
+        let read = |text: &str| serde_json::from_str::<Won>(text).map_err(|e| e.to_string());
+        assert_eq!(read("0"), Ok(Won::ZERO));
+        assert_eq!(read("18446744073709551615"), Ok(Won::new(u64::MAX)));
+        for (text, says) in [
+            ("-5", "integer `-5`"),
+            ("100000000.5", "the fraction 100000000.5"),
+            ("18446744073709551616", "the number 1.8446744073709552e19"),
+            ("1e308", "the number 1e308"),
+            ("\"1000\"", "string \"1000\""),
+        ] {
+            let refused = read(text).expect_err(text);
+            assert!(
+                refused.contains(says) && refused.contains("a whole number of won"),
+                "{text}: {refused}"
+            );
+        }
+        let cfg = bincode::config::standard();
+        let bin = bincode::serde::encode_to_vec(Won::new(42), cfg).unwrap_or_default();
+        let back = bincode::serde::decode_from_slice::<Won, _>(&bin, cfg).map(|(w, _)| w);
+        assert_eq!(back.ok(), Some(Won::new(42)));
     }
 
     #[test]

@@ -119,7 +119,11 @@ impl<'de> Deserialize<'de> for CoveragePeriod {
                 if v == "wholeLife" {
                     Ok(CoveragePeriod::WholeLife)
                 } else {
-                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                    let shown = format!("string {}", super::text::quoted(v));
+                    Err(E::invalid_value(
+                        serde::de::Unexpected::Other(&shown),
+                        &self,
+                    ))
                 }
             }
         }

@@ -7,6 +7,7 @@
 use super::money::Won;
 use super::mortality::MortalityTable;
 use super::period::{MAX_PERIOD_YEARS, PaymentCycle};
+use super::text::quoted;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
@@ -29,7 +30,8 @@ impl ProductCode {
             Ok(ProductCode(text.to_owned()))
         } else {
             Err(format!(
-                "product code {text:?} must be 1 to 32 characters of A-Z, 0-9, '-' and '_'"
+                "product code {} must be 1 to 32 characters of A-Z, 0-9, '-' and '_'",
+                quoted(text)
             ))
         }
     }
@@ -96,14 +98,53 @@ pub struct RateBasisSpec {
     pub loadings: Loadings,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(tag = "table", rename_all = "lowercase", deny_unknown_fields)]
+/// `{"table": "sult"}` or `{"table": "custom", "male": {...}, "female": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "table", rename_all = "lowercase")]
 pub enum MortalitySpec {
     /// The built-in Standard Ultimate Life Table, unisex. (A struct variant, not a unit
-    /// one: serde ignores `deny_unknown_fields` on unit variants of tagged enums.)
+    /// one, so that it serializes as an object with its tag.)
     Sult {},
     /// The product's own table per gender.
     Custom { male: TableSpec, female: TableSpec },
+}
+
+/// Read as a struct, not as serde's internally tagged enum: that one buffers the value
+/// first and then takes an array for the object or for either table, out of sight of the
+/// strict reader of request JSON (`api::json`).
+impl<'de> Deserialize<'de> for MortalitySpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+
+        #[derive(Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Table {
+            Sult,
+            Custom,
+        }
+
+        #[derive(Deserialize)]
+        #[serde(rename = "MortalitySpec", deny_unknown_fields)]
+        struct Tagged {
+            table: Table,
+            #[serde(default)]
+            male: Option<TableSpec>,
+            #[serde(default)]
+            female: Option<TableSpec>,
+        }
+
+        let tagged = Tagged::deserialize(deserializer)?;
+        match (tagged.table, tagged.male, tagged.female) {
+            (Table::Sult, None, None) => Ok(MortalitySpec::Sult {}),
+            (Table::Sult, male, _) => Err(D::Error::custom(format!(
+                "the SULT table takes no `{}` table of its own",
+                if male.is_some() { "male" } else { "female" }
+            ))),
+            (Table::Custom, Some(male), Some(female)) => Ok(MortalitySpec::Custom { male, female }),
+            (Table::Custom, None, _) => Err(D::Error::missing_field("male")),
+            (Table::Custom, _, None) => Err(D::Error::missing_field("female")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -271,6 +312,16 @@ impl Product {
             reasons.push("the product name is empty".to_owned());
         } else if spec.name.chars().count() > 100 {
             reasons.push("the product name is longer than 100 characters".to_owned());
+        } else if let Some(c) = spec
+            .name
+            .chars()
+            .find(|&c| c.is_control() || super::customer::is_invisible_format(c))
+        {
+            // The name is printed on documents and sent in every alimtalk.
+            reasons.push(format!(
+                "the product name contains a control or invisible character (U+{:04X})",
+                u32::from(c)
+            ));
         }
         let version = spec.version.unwrap_or(1);
         if version == 0 {
@@ -346,6 +397,16 @@ impl Product {
             reasons.push(format!(
                 "the minimum installment {} is above the largest supported sum insured {MAX_SUM_INSURED}",
                 uw.min_installment.get()
+            ));
+        }
+        if let Some(limit) = uw.max_cumulative_sum_insured
+            && limit.get() > MAX_SUM_INSURED
+        {
+            // Redis adds holdings up in Lua numbers, which print in exponent notation
+            // from 10^14 on; held under this limit, a total always reads back as an integer.
+            reasons.push(format!(
+                "the cumulative limit {} is above the supported {MAX_SUM_INSURED}",
+                limit.get()
             ));
         }
         if let Some(limit) = uw.max_cumulative_sum_insured

@@ -13,6 +13,16 @@ thread_local! {
     static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
+/// `text` as `{:?}` writes it, cut after 40 characters (with the whole length said): a
+/// message names the input it refuses without sending all of a 10,000-character one back.
+pub fn quoted(text: &str) -> String {
+    const SHOWN: usize = 40;
+    match text.char_indices().nth(SHOWN) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}… ({} characters)", &text[..cut], text.chars().count()),
+    }
+}
+
 /// A growing piece of text. Every method appends and returns `self` for chaining.
 #[derive(Debug, Default)]
 pub struct Text(String);
@@ -91,6 +101,20 @@ impl Text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_inputs_are_quoted_cut_short() {
+        assert_eq!(quoted("C12"), "\"C12\"");
+        assert_eq!(quoted("a\u{0}b"), "\"a\\0b\"");
+        let long = "가".repeat(10_000);
+        let shown = quoted(&long);
+        assert!(
+            shown.starts_with(&format!("\"{}\"…", "가".repeat(40))),
+            "{shown}"
+        );
+        assert!(shown.ends_with("(10000 characters)"), "{shown}");
+        assert_eq!(quoted(&"x".repeat(40)), format!("{:?}", "x".repeat(40)));
+    }
 
     #[test]
     fn pieces_read_as_their_display() {

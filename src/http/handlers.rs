@@ -3,35 +3,32 @@
 
 use super::auth::Principal;
 use super::context::Api;
+use super::decode::{self, enrollment_id, no_such_customer, no_such_enrollment};
 use super::errors::{ApiError, Problem};
 use super::idempotency::Idem;
-use super::models::{self, *};
+use super::models::{
+    AlarmQuery, CustomerBody, EnrollmentBody, EnrollmentList, EnrollmentListQuery, EnrollmentQuery,
+    EventStreamQuery, Health, MyPageQuery, PlanBody, ProductQuery, ProposalBody,
+};
 #[allow(unused_imports)] // named by the handlers' `#[utoipa::path]` declarations
 use super::openapi::QuoteRequests;
 use super::sse;
 use crate::actors::EngineError;
 use crate::actors::EnrollmentSnapshot;
 use crate::actors::handle::korean_today;
-use crate::api::Answer;
-use crate::api::{InputErrorKind, QuoteService};
-use crate::domain::customer::Customer;
-use crate::domain::customer::NewCustomer;
+use crate::api::{Answer, QuoteService};
+use crate::domain::customer::{Customer, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, DomainError, EnrollmentId, ProductDocument};
 use crate::domain::product::ProductSpec;
-use crate::store::{Alarm, EventEnvelope, MyPageView};
-use crate::store::{ViewCursor, ViewFilter, ViewQuery};
+use crate::store::{Alarm, EventEnvelope, MyPageView, ViewFilter, ViewQuery};
 use serde::Serialize;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::hyper::body::Bytes;
 use warp::reply::Response;
 
 type Reply = Result<Response, Infallible>;
-
-const DEFAULT_LIST_LIMIT: usize = 100;
-const MAX_LIST_LIMIT: usize = 1000;
 
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Result<Response, ApiError> {
     let bytes =
@@ -60,22 +57,6 @@ fn answer(result: Result<Response, ApiError>) -> Reply {
     Ok(result.unwrap_or_else(ApiError::into_response))
 }
 
-fn enrollment_id(text: &str) -> Result<EnrollmentId, ApiError> {
-    EnrollmentId::parse(text).map_err(|_| no_such_enrollment())
-}
-
-fn customer_no(text: &str) -> Result<CustomerNo, ApiError> {
-    CustomerNo::parse(text).map_err(|_| no_such_customer())
-}
-
-fn no_such_customer() -> ApiError {
-    ApiError::NotFound("no such customer".to_owned())
-}
-
-fn no_such_enrollment() -> ApiError {
-    ApiError::NotFound("no such enrollment".to_owned())
-}
-
 /// `text` as an enrollment id the caller may act on. A customer's own enrollments only;
 /// anyone else's is 404, the same answer as for an id that names nothing.
 async fn owned(api: &Api, who: &Principal, text: &str) -> Result<EnrollmentId, ApiError> {
@@ -100,8 +81,10 @@ fn own_customer(who: &Principal, no: CustomerNo) -> Result<(), ApiError> {
 
 /// The customer a read-model query is about: a customer's own number (a query naming
 /// anyone else is 404); for an admin, whatever the query names, if anything.
-fn query_customer(who: &Principal, asked: Option<&str>) -> Result<Option<CustomerNo>, ApiError> {
-    let asked = parse_customer_no(asked)?;
+fn query_customer(
+    who: &Principal,
+    asked: Option<CustomerNo>,
+) -> Result<Option<CustomerNo>, ApiError> {
     match (who.confined_to(), asked) {
         (None, asked) => Ok(asked),
         (Some(me), Some(other)) if other != me => Err(no_such_customer()),
@@ -222,36 +205,11 @@ pub async fn quotes(api: Arc<Api>, body: Bytes) -> Reply {
 }
 
 fn quote(api: &Api, body: &[u8]) -> Result<Response, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|e| ApiError::BadRequest {
-        path: String::new(),
-        message: format!("the body is not UTF-8: {e}"),
-    })?;
     let service = QuoteService::new(api.engine.catalog());
     let today = korean_today(crate::domain::time::now());
     let mut out = Vec::with_capacity(256);
-    match service.quote_json_into(text, today, &mut out) {
-        Ok(()) => Ok(json_bytes(StatusCode::OK, out)),
-        Err(e) => Err(match e.kind {
-            InputErrorKind::Malformed => ApiError::BadRequest {
-                path: e.path,
-                message: e.message,
-            },
-            InputErrorKind::UnknownProduct | InputErrorKind::InvalidProduct => {
-                let mut p = Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    if e.kind == InputErrorKind::UnknownProduct {
-                        "unknown-product"
-                    } else {
-                        "invalid-product"
-                    },
-                    "Product cannot be priced",
-                    format!("{}: {}", e.path, e.message),
-                );
-                p.path = Some(e.path);
-                p.into()
-            }
-        }),
-    }
+    decode::quotes(&service, body, today, &mut out)?;
+    Ok(json_bytes(StatusCode::OK, out))
 }
 
 // ---- products
@@ -276,15 +234,15 @@ pub async fn products(api: Arc<Api>) -> Reply {
 )]
 pub async fn product(api: Arc<Api>, code: String, query: String) -> Reply {
     answer((|| {
-        let q: ProductQuery = models::parse_query(&query)?;
+        let version = decode::product_version(&query)?;
         let catalog = api.engine.catalog();
-        let found = match q.version {
+        let found = match version {
             Some(v) => catalog.version(&code, v),
             None => catalog.latest(&code),
         };
         match found {
             Some(p) => json(StatusCode::OK, p.product()),
-            None => Err(ApiError::NotFound(match q.version {
+            None => Err(ApiError::NotFound(match version {
                 Some(v) => format!("no version {v} of product {code}"),
                 None => format!("no product {code}"),
             })),
@@ -307,7 +265,7 @@ pub async fn create_product(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
     let response = idem
         .with_body(&body)
         .run(&api, || async {
-            let spec: ProductSpec = parse_body(&body)?;
+            let spec = decode::product(&body)?;
             if api.engine.catalog().latest(&spec.code).is_some() {
                 return Err(ApiError::Conflict(format!(
                     "product {} exists; PUT /products/{} registers a new version",
@@ -337,7 +295,7 @@ pub async fn put_product(api: Arc<Api>, idem: Idem, code: String, body: Bytes) -
     let response = idem
         .with_body(&body)
         .run(&api, || async {
-            let spec: ProductSpec = parse_body(&body)?;
+            let spec = decode::product(&body)?;
             if spec.code != code {
                 return Err(ApiError::Unprocessable(format!(
                     "the body is product {:?}, the path names {code:?}",
@@ -383,7 +341,7 @@ pub async fn create_customer(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
     let response = idem
         .with_body(&body)
         .run(&api, || async {
-            let new: NewCustomer = parse_body::<CustomerBody>(&body)?.into();
+            let new = decode::customer(&body)?;
             let customer = match &keyed {
                 None => api.engine.register_customer(new).await?,
                 Some(request) => {
@@ -436,7 +394,7 @@ pub async fn create_customer(api: Arc<Api>, idem: Idem, body: Bytes) -> Reply {
 pub async fn customer(api: Arc<Api>, who: Principal, no: String) -> Reply {
     answer(
         async {
-            let no = customer_no(&no)?;
+            let no = decode::customer_no(&no)?;
             own_customer(&who, no)?;
             let customer = api.engine.customer(no).await?;
             json(StatusCode::OK, &customer)
@@ -467,7 +425,7 @@ pub async fn create_enrollment(api: Arc<Api>, who: Principal, idem: Idem, body: 
     let response = idem
         .with_body(&body)
         .run(&api, || async {
-            let input = PlanInput::try_from(parse_body::<PlanBody>(&body)?)?;
+            let input = decode::plan(&body)?;
             own_customer(&who, input.customer_no)?;
             let saved = match keyed_id {
                 None => api.engine.save_plan(input.request()).await?,
@@ -525,7 +483,7 @@ pub async fn resave_plan(
         .with_body(&body)
         .run(&api, || async {
             let id = owned(&api, &who, &id).await?;
-            let input = PlanInput::try_from(parse_body::<PlanBody>(&body)?)?;
+            let input = decode::plan(&body)?;
             own_customer(&who, input.customer_no)?;
             let saved = api.engine.resave_plan(id, input.request()).await?;
             enrollment(StatusCode::OK, &saved)
@@ -575,11 +533,8 @@ pub async fn propose(api: Arc<Api>, who: Principal, idem: Idem, id: String, body
         .with_body(&body)
         .run(&api, || async {
             let id = owned(&api, &who, &id).await?;
-            let proposal: ProposalBody = parse_body(&body)?;
-            let s = api
-                .engine
-                .submit_proposal(id, proposal.payment_method)
-                .await?;
+            let payment_method = decode::proposal(&body)?;
+            let s = api.engine.submit_proposal(id, payment_method).await?;
             enrollment(StatusCode::OK, &s)
         })
         .await;
@@ -643,20 +598,7 @@ pub async fn withdraw(api: Arc<Api>, who: Principal, idem: Idem, id: String) -> 
 pub async fn get_enrollment(api: Arc<Api>, who: Principal, id: String, query: String) -> Reply {
     answer(
         async {
-            let q: models::EnrollmentQuery = models::parse_query(&query)?;
-            let wait_while =
-                models::parse_status_named("waitWhileStatus", q.wait_while_status.as_deref())?;
-            let wait = match q.wait_seconds.as_deref().map(str::parse::<u64>) {
-                None => Duration::from_secs(10),
-                Some(Ok(s)) if s <= models::MAX_WAIT_SECONDS => Duration::from_secs(s),
-                Some(_) => {
-                    return Err(ApiError::BadQuery(format!(
-                        "waitSeconds: {:?} is not a whole number of seconds from 0 to {}",
-                        q.wait_seconds.unwrap_or_default(),
-                        models::MAX_WAIT_SECONDS
-                    )));
-                }
-            };
+            let decode::LongPoll { wait_while, wait } = decode::long_poll(&query)?;
             let id = enrollment_id(&id)?;
             let mut s = api.engine.enrollment(id).await?;
             if !who.may_see(s.state.customer_no) {
@@ -815,11 +757,11 @@ fn etag_matches(header: &str, tag: &str) -> bool {
 pub async fn event_stream(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
-            let q: EventStreamQuery = models::parse_query(&query)?;
-            let customer_no = query_customer(&who, q.customer_no.as_deref())?;
-            let enrollment_id = match q.enrollment_id.as_deref() {
-                Some(text) => {
-                    let s = api.engine.enrollment(enrollment_id(text)?).await?;
+            let q = decode::event_stream(&query)?;
+            let customer_no = query_customer(&who, q.customer_no)?;
+            let enrollment_id = match q.enrollment_id {
+                Some(id) => {
+                    let s = api.engine.enrollment(id).await?;
                     if !who.may_see(s.state.customer_no) {
                         return Err(no_such_enrollment());
                     }
@@ -847,17 +789,6 @@ pub async fn event_stream(api: Arc<Api>, who: Principal, query: String) -> Reply
 
 // ---- read model
 
-/// A list's `limit`: 1 to [`MAX_LIST_LIMIT`], [`DEFAULT_LIST_LIMIT`] when not given.
-fn limit(requested: Option<usize>) -> Result<usize, ApiError> {
-    match requested {
-        None => Ok(DEFAULT_LIST_LIMIT),
-        Some(n) if (1..=MAX_LIST_LIMIT).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::BadQuery(format!(
-            "limit: {n} is out of range (1 to {MAX_LIST_LIMIT})"
-        ))),
-    }
-}
-
 #[utoipa::path(
     get, path = "/mypage", tag = "read model",
     security(("bearer" = [])),
@@ -870,12 +801,12 @@ fn limit(requested: Option<usize>) -> Result<usize, ApiError> {
 pub async fn mypage(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
-            let q: MyPageQuery = models::parse_query(&query)?;
+            let q = decode::mypage(&query)?;
             let filter = ViewFilter {
-                customer_no: query_customer(&who, q.customer_no.as_deref())?,
-                status: parse_status(q.status.as_deref())?,
+                customer_no: query_customer(&who, q.customer_no)?,
+                status: q.status,
             };
-            let views = api.engine.mypage(filter, limit(q.limit)?).await?;
+            let views = api.engine.mypage(filter, q.limit).await?;
             json(StatusCode::OK, &views)
         }
         .await,
@@ -896,31 +827,13 @@ pub async fn mypage(api: Arc<Api>, who: Principal, query: String) -> Reply {
 pub async fn list_enrollments(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
-            let q: EnrollmentListQuery = models::parse_query(&query)?;
-            let after = q
-                .cursor
-                .as_deref()
-                .map(|c| {
-                    c.parse::<ViewCursor>().map_err(|e| {
-                        ApiError::BadQuery(format!(
-                            "cursor: {e}; pass back a nextCursor as it came"
-                        ))
-                    })
-                })
-                .transpose()?;
+            let q = decode::enrollment_page(&query)?;
             let query = ViewQuery {
-                customer_no: query_customer(&who, q.customer_no.as_deref())?,
-                status: parse_status(q.status.as_deref())?,
-                product_code: q
-                    .product_code
-                    .map(|code| {
-                        crate::domain::product::ProductCode::parse(&code)
-                            .map(|_| code)
-                            .map_err(|e| ApiError::BadQuery(format!("productCode: {e}")))
-                    })
-                    .transpose()?,
-                after,
-                limit: limit(q.limit)?,
+                customer_no: query_customer(&who, q.customer_no)?,
+                status: q.status,
+                product_code: q.product_code.map(|c| c.as_str().to_owned()),
+                after: q.after,
+                limit: q.limit,
             };
             let page = api.engine.enrollment_page(&query).await?;
             json(
@@ -969,9 +882,9 @@ pub async fn mypage_view(api: Arc<Api>, who: Principal, id: String) -> Reply {
 pub async fn alarms(api: Arc<Api>, who: Principal, query: String) -> Reply {
     answer(
         async {
-            let q: AlarmQuery = models::parse_query(&query)?;
-            let customer = query_customer(&who, q.customer_no.as_deref())?;
-            let alarms = api.engine.alarms(customer, limit(q.limit)?).await?;
+            let q = decode::alarms(&query)?;
+            let customer = query_customer(&who, q.customer_no)?;
+            let alarms = api.engine.alarms(customer, q.limit).await?;
             json(StatusCode::OK, &alarms)
         }
         .await,

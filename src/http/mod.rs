@@ -8,6 +8,8 @@
 //! - [`handlers`]: one async fn per route, calling the engine;
 //! - [`models`]: request DTOs (unknown fields refused, `TryFrom` into domain inputs) and
 //!   response bodies;
+//! - [`decode`]: every body, query string and path id of a request into typed input, or
+//!   a 4xx [`ApiError`](errors::ApiError): the one place handlers read raw input;
 //! - [`errors`]: problem documents, the engine-error mapping and the one `recover`;
 //! - [`idempotency`]: first-response replay for POST and PUT;
 //! - [`auth`]: bearer tokens (HS256 JWT), roles and the access rules;
@@ -31,6 +33,7 @@ pub mod allow;
 pub mod auth;
 pub mod connections;
 pub mod context;
+pub mod decode;
 pub mod errors;
 pub mod filters;
 pub mod forward;

@@ -6,6 +6,7 @@
 
 use super::errors::ApiError;
 use crate::actors::PlanRequest;
+use crate::api::json;
 use crate::domain::customer::{BirthDate, CustomerName, Gender, MobilePhone, NewCustomer};
 use crate::domain::enrollment::{CustomerNo, Enrollment, EnrollmentId, PaymentMethod, Status};
 use crate::domain::money::Won;
@@ -16,23 +17,21 @@ use crate::store::MyPageView;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// Parses a JSON body; a failure names the field it is about.
-/// Whole numbers written as `345.0` or `1e8` are read as the integers they are.
+/// Parses a JSON body; a failure names the field it is about. Every struct in it must be
+/// a JSON object, nested ones too ([`json`]): serde alone would take an array.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let bad = |path: String, message: String| ApiError::BadRequest { path, message };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad(
+            String::new(),
+            "the body is empty; it must be a JSON object".to_owned(),
+        ));
+    }
+    // Whole numbers written as `345.0` or `1e8` are read as the integers they are.
     let body = crate::api::whole_numbers::whole_numbers(body);
-    let mut de = serde_json::Deserializer::from_slice(&body);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        ApiError::BadRequest {
-            path,
-            message: e.into_inner().to_string(),
-        }
-    })?;
-    de.end().map_err(|e| ApiError::BadRequest {
-        path: String::new(),
-        message: e.to_string(),
-    })?;
-    Ok(value)
+    let text = std::str::from_utf8(&body)
+        .map_err(|e| bad(String::new(), format!("the body is not UTF-8: {e}")))?;
+    json::from_str_with_path(text).map_err(|(path, message)| bad(path, message))
 }
 
 /// `POST /customers`.
@@ -242,7 +241,8 @@ pub fn parse_status_named(name: &str, text: Option<&str>) -> Result<Option<Statu
         Status::parse(t).ok_or_else(|| {
             let known: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
             ApiError::BadQuery(format!(
-                "{name}: {t:?} is not a status (one of {})",
+                "{name}: {} is not a status (one of {})",
+                crate::domain::text::quoted(t),
                 known.join(", ")
             ))
         })

@@ -3,6 +3,7 @@
 //! - `store_contract`, `engine`, `event_feed`, `http`, `shutdown`: backend-agnostic suites,
 //!   checks that take a store; `memory` and `redis_backend` run each on their backend.
 //! - `domain`: premiums, products, underwriting and the enrollment aggregate, no store.
+//! - `decoders`: property tests of every request decoder, no store and no server.
 //! - `redis_fixture`: the fixture that starts redis-servers for the tests, tested itself.
 //!
 //! The fixtures live in tests/support. Every test makes its own store, server and
@@ -22,6 +23,7 @@ mod http;
 #[macro_use]
 mod shutdown;
 
+mod decoders;
 mod domain;
 mod memory;
 mod redis_backend;

@@ -469,3 +469,89 @@ fn periods_listed_twice_and_an_impossible_minimum_installment_are_refused() {
         ],
     );
 }
+
+#[test]
+fn names_with_control_or_invisible_characters_and_huge_cumulative_limits_are_refused() {
+    for name in [
+        "이지\u{0}보험",
+        "이지\n보험",
+        "\u{202e}이지보험",
+        "이지\u{200b}보험",
+    ] {
+        let mut doc = ez_term();
+        set(&mut doc, "/name", json!(name));
+        assert_reasons(
+            &reasons(doc),
+            &["the product name contains a control or invisible"],
+        );
+    }
+    let mut doc = ez_term();
+    set(
+        &mut doc,
+        "/underwriting/maxCumulativeSumInsured",
+        json!(u64::MAX),
+    );
+    assert_reasons(
+        &reasons(doc),
+        &["the cumulative limit 18446744073709551615 is above the supported"],
+    );
+}
+
+/// The mortality table is an object with its tag, whatever order its fields come in;
+/// an array for it or for a table is refused (serde's tagged enum took one).
+#[test]
+fn the_mortality_table_is_an_object_with_its_tag() {
+    let female = json!({"startAge": 0, "qx": qx(0.7)});
+    let mut doc = ez_term();
+    set(
+        &mut doc,
+        "/rateBasis/mortality",
+        json!({"female": female, "male": {"startAge": 0, "qx": qx(1.0)}, "table": "custom"}),
+    );
+    assert!(serde_json::from_value::<ProductSpec>(doc).is_ok());
+    for (mortality, says) in [
+        (
+            json!({"table": "sult", "male": female}),
+            "takes no `male` table",
+        ),
+        (
+            json!({"table": "sult", "female": female}),
+            "takes no `female` table",
+        ),
+        (
+            json!({"table": "custom", "female": female}),
+            "missing field `male`",
+        ),
+        (
+            json!({"table": "custom", "male": female}),
+            "missing field `female`",
+        ),
+        (json!({"male": female}), "missing field `table`"),
+        (json!({"table": "gompertz"}), "unknown variant `gompertz`"),
+    ] {
+        let mut doc = ez_term();
+        set(&mut doc, "/rateBasis/mortality", mortality.clone());
+        let text = doc.to_string();
+        let refused = ezenroll::api::json::from_str_with_path::<ProductSpec>(&text)
+            .expect_err(&mortality.to_string());
+        assert!(
+            refused.0.starts_with("rateBasis.mortality"),
+            "{mortality}: {refused:?}"
+        );
+        assert!(refused.1.contains(says), "{mortality}: {refused:?}");
+    }
+    for mortality in [
+        json!(["sult"]),
+        json!({"table": "custom", "male": [0, [0.5, 1.0]], "female": female}),
+    ] {
+        let mut doc = ez_term();
+        set(&mut doc, "/rateBasis/mortality", mortality.clone());
+        let text = doc.to_string();
+        let refused = ezenroll::api::json::from_str_with_path::<ProductSpec>(&text)
+            .expect_err(&mortality.to_string());
+        assert!(
+            refused.1.contains("expected a JSON object"),
+            "{mortality}: {refused:?}"
+        );
+    }
+}

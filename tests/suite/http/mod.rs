@@ -39,6 +39,10 @@ macro_rules! http_suite {
             a_long_poll_answers_when_the_document_is_issued,
             documents_are_served_by_number_with_their_digest_as_etag,
             enrollments_are_listed_page_by_page,
+            arrays_for_objects_are_400_naming_the_place,
+            bad_queries_are_400_naming_the_parameter,
+            bad_bodies_are_4xx_naming_the_field_and_store_nothing,
+            random_bodies_are_4xx_problems_and_store_nothing,
         );
     };
     (@each $module:ident, $make:expr; $($check:ident),* $(,)?) => {
@@ -52,12 +56,14 @@ macro_rules! http_suite {
     };
 }
 
+mod bad_input;
 mod documents;
 mod errors;
 mod idempotency;
 mod journey;
 mod listing;
 
+pub use bad_input::*;
 pub use documents::*;
 pub use errors::*;
 pub use idempotency::*;
