@@ -141,7 +141,8 @@ pub async fn bad_queries_are_400_naming_the_parameter(store: Arc<dyn Store>) {
     let mut app = spawn_app(store).await;
     let customer_no = app.customer("질의검사").await;
     let id = app.plan(&customer_no).await;
-    let long = "A".repeat(10_000);
+    // Long, yet under the 8 KiB request target past which any request is 414.
+    let long = "A".repeat(2_000);
     let one = format!("/enrollments/{id}");
     let cases: Vec<(String, &str)> = vec![
         ("/enrollments?limit=0".into(), "limit"),
@@ -331,7 +332,7 @@ pub async fn bad_bodies_are_4xx_naming_the_field_and_store_nothing(store: Arc<dy
             "/customers",
             with(&customer, "/birthDate", json!("9999-12-31")),
         )
-        .is(400, "invalid-request")
+        .is(422, "invalid-request")
         .names("birthDate"),
         case(
             "POST",
